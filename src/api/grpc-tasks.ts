@@ -1,0 +1,128 @@
+import { create, fromJson, toJson, type JsonValue } from '@bufbuild/protobuf';
+import { ValueSchema, timestampDate, timestampFromDate, type Timestamp, type Value } from '@bufbuild/protobuf/wkt';
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from '@connectrpc/connect';
+import {
+  TaskSchema,
+  TaskService,
+  TaskStatus,
+  type Task as TaskMessage,
+} from '../gen/taskqueue/v1/task_pb.js';
+import { TaskQueueError } from '../lib/errors.js';
+import { sleep } from '../lib/time.js';
+import { TERMINAL_STATUSES, type Task } from '../store/tasks.js';
+import type { Attempt } from '../store/attempts.js';
+import type { TasksApi } from './tasks-api.js';
+
+const STATUS: Record<Task['status'], TaskStatus> = {
+  pending: TaskStatus.PENDING,
+  running: TaskStatus.RUNNING,
+  succeeded: TaskStatus.SUCCEEDED,
+  dead: TaskStatus.DEAD,
+  cancelled: TaskStatus.CANCELLED,
+};
+
+const CODES: Record<string, Code> = {
+  validation: Code.InvalidArgument,
+  not_found: Code.NotFound,
+  conflict: Code.FailedPrecondition,
+  unavailable: Code.Unavailable,
+};
+
+/** How often WatchTask re-reads a task it is watching. */
+const WATCH_POLL_MS = 200;
+
+const ts = (d: Date | null): Timestamp | undefined => (d ? timestampFromDate(d) : undefined);
+const value = (v: unknown): Value | undefined =>
+  v === undefined || v === null ? undefined : fromJson(ValueSchema, v as JsonValue);
+
+/** A task as a protobuf message. */
+export function taskToMessage(t: Task, attempts: Attempt[] = [], waitingFor: string | null = null): TaskMessage {
+  return create(TaskSchema, {
+    id: t.id,
+    queue: t.queue,
+    command: t.command,
+    payload: value(t.payload),
+    priority: t.priority,
+    status: STATUS[t.status],
+    attempt: t.attempt,
+    maxAttempts: t.maxAttempts,
+    timeoutMs: t.timeoutMs ?? 0,
+    workerId: t.workerId ?? '',
+    result: value(t.result),
+    error: t.error ?? '',
+    idempotencyKey: t.idempotencyKey ?? '',
+    scheduledAt: ts(t.scheduledAt),
+    createdAt: ts(t.createdAt),
+    pickedAt: ts(t.pickedAt),
+    startedAt: ts(t.startedAt),
+    completedAt: ts(t.completedAt),
+    failedAt: ts(t.failedAt),
+    cancelledAt: ts(t.cancelledAt),
+    updatedAt: ts(t.updatedAt),
+    waitingFor: waitingFor ?? '',
+    executor: t.executor ?? '',
+    attempts: attempts.map((a) => ({
+      attempt: a.attempt,
+      workerId: a.workerId ?? '',
+      startedAt: ts(a.startedAt),
+      finishedAt: ts(a.finishedAt),
+      outcome: a.outcome,
+      error: a.error ?? '',
+    })),
+  });
+}
+
+/** Our errors as Connect errors; the message (which names the field) passes through. */
+function toConnectError(err: unknown): ConnectError {
+  if (err instanceof TaskQueueError) return new ConnectError(err.message, CODES[err.code] ?? Code.Internal);
+  return new ConnectError('internal error; see the server log', Code.Internal);
+}
+
+async function guard<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw toConnectError(err);
+  }
+}
+
+/** Registers TaskService on a Connect router, backed by the same TasksApi as REST. */
+export function registerTaskService(router: ConnectRouter, api: TasksApi): void {
+  router.service(TaskService, {
+    submitTask: (req) =>
+      guard(async () => {
+        const { task, created } = await api.submit({
+          command: req.command,
+          ...(req.payload ? { payload: toJson(ValueSchema, req.payload) } : {}),
+          ...(req.queue ? { queue: req.queue } : {}),
+          ...(req.priority ? { priority: req.priority } : {}),
+          ...(req.runAt ? { run_at: timestampDate(req.runAt).toISOString() } : {}),
+          ...(req.maxAttempts ? { max_attempts: req.maxAttempts } : {}),
+          ...(req.timeoutMs ? { timeout_ms: req.timeoutMs } : {}),
+          ...(req.idempotencyKey ? { idempotency_key: req.idempotencyKey } : {}),
+        });
+        return { task: taskToMessage(task), created };
+      }),
+    getTask: (req) =>
+      guard(async () => {
+        const d = await api.get(req.id);
+        return { task: taskToMessage(d.task, d.attempts, d.waitingFor) };
+      }),
+    cancelTask: (req) => guard(async () => ({ task: taskToMessage(await api.cancel(req.id)) })),
+    watchTask: (req, ctx) => watch(api, req.id, ctx),
+  });
+}
+
+async function* watch(api: TasksApi, id: string, ctx: HandlerContext) {
+  let last = '';
+  while (!ctx.signal.aborted) {
+    const d = await guard(() => api.get(id));
+    const stamp = `${d.task.status}|${d.task.attempt}|${d.task.updatedAt.getTime()}|${d.waitingFor ?? ''}`;
+    if (stamp !== last) {
+      last = stamp;
+      yield { task: taskToMessage(d.task, d.attempts, d.waitingFor) };
+    }
+    if (TERMINAL_STATUSES.has(d.task.status)) return;
+    await sleep(WATCH_POLL_MS, ctx.signal);
+  }
+}

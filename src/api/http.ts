@@ -1,0 +1,81 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Db } from '../store/db.js';
+import { formatSchemaErrors, installErrorHandler } from './errors.js';
+import { registerHealthRoutes } from './routes-health.js';
+import { registerSeedRoutes } from './routes-seed.js';
+import { registerTaskRoutes } from './routes-tasks.js';
+import { TasksApi } from './tasks-api.js';
+import { VERSION } from '../lib/version.js';
+
+/** Options for {@link buildHttpApi}. */
+export interface HttpApiOptions {
+  db: Db;
+  logger: Logger;
+  /** Which service this is, shown in the OpenAPI title. */
+  service: 'coordinator' | 'scheduler';
+  /** Maximum request body in bytes; larger bodies get 413. @default 1048576 */
+  bodyLimit?: number;
+}
+
+/**
+ * The REST API that both HTTP services mount: seed routes, /v1, health, and OpenAPI at
+ * /docs. Any process can answer the full API.
+ */
+export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInstance> {
+  const bodyLimit = options.bodyLimit ?? 1048576;
+  const app: FastifyInstance = Fastify({
+    loggerInstance: options.logger.child({ component: 'http' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: false } },
+    schemaErrorFormatter: formatSchemaErrors,
+  });
+  installErrorHandler(app, bodyLimit);
+
+  // The seed's README posts with `curl -d`, which says x-www-form-urlencoded. Read every
+  // body as JSON whatever its declared type; a body that is not JSON gets a clear 400.
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, (_req, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      const err = new SyntaxError('request body is not valid JSON');
+      done(err, undefined);
+    }
+  });
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('text/plain', { parseAs: 'string', bodyLimit }, (_req, body, done) => {
+    try {
+      done(null, String(body).trim() === '' ? undefined : JSON.parse(String(body)));
+    } catch {
+      done(new SyntaxError('request body is not valid JSON'), undefined);
+    }
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: `Task Queue API (${options.service})`,
+        version: VERSION,
+        description: 'Submit, inspect and cancel tasks. The same API is served by the coordinator and the scheduler.',
+      },
+      tags: [
+        { name: 'tasks', description: 'The /v1 task API' },
+        { name: 'seed', description: 'The original /schedule and /status routes' },
+        { name: 'health', description: 'Liveness and readiness' },
+      ],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  const api = new TasksApi(options.db);
+  registerSeedRoutes(app, api);
+  registerTaskRoutes(app, api);
+  registerHealthRoutes(app, options.db);
+  return app;
+}

@@ -1,0 +1,85 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import {
+  ErrorJson,
+  ListTasksQuery,
+  SubmitTaskBody,
+  TaskIdParams,
+  TaskJson,
+  TaskPage,
+  type ListTasksQueryType,
+  type SubmitTaskInput,
+} from './schemas.js';
+import { taskToJson } from './serialize.js';
+import type { TasksApi } from './tasks-api.js';
+
+const errors = { 400: ErrorJson, 404: ErrorJson, 409: ErrorJson, 413: ErrorJson, 503: ErrorJson };
+
+/** The /v1/tasks routes. */
+export function registerTaskRoutes(app: FastifyInstance, api: TasksApi): void {
+  app.post<{ Body: SubmitTaskInput }>(
+    '/v1/tasks',
+    {
+      schema: {
+        tags: ['tasks'],
+        summary: 'Submit a task',
+        description:
+          'Stores a task to run now or at run_at. Answers 201 with the task, or 200 with the existing task when idempotency_key was seen before.',
+        body: SubmitTaskBody,
+        response: { 200: TaskJson, 201: TaskJson, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const { task, created } = await api.submit(req.body);
+      return reply.code(created ? 201 : 200).send(taskToJson(task));
+    },
+  );
+
+  app.get<{ Querystring: ListTasksQueryType }>(
+    '/v1/tasks',
+    {
+      schema: {
+        tags: ['tasks'],
+        summary: 'List tasks',
+        description: 'Newest first. Pass next_cursor back as cursor for the next page.',
+        querystring: ListTasksQuery,
+        response: { 200: TaskPage, ...errors },
+      },
+    },
+    async (req) => {
+      const page = await api.list(req.query);
+      return { items: page.items.map((t) => taskToJson(t)), next_cursor: page.nextCursor };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/tasks/:id',
+    {
+      schema: {
+        tags: ['tasks'],
+        summary: 'Get a task with its attempts',
+        params: TaskIdParams,
+        response: { 200: TaskJson, ...errors },
+      },
+    },
+    async (req) => {
+      const d = await api.get(req.params.id);
+      return taskToJson(d.task, { attempts: d.attempts, waitingFor: d.waitingFor });
+    },
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/tasks/:id/cancel',
+    {
+      schema: {
+        tags: ['tasks'],
+        summary: 'Cancel a pending or running task',
+        description: 'A running handler gets its AbortSignal; its late result is discarded. 409 if the task already finished.',
+        params: TaskIdParams,
+        body: Type.Optional(Type.Object({}, { additionalProperties: true })),
+        response: { 200: TaskJson, ...errors },
+      },
+    },
+    async (req) => taskToJson(await api.cancel(req.params.id)),
+  );
+}

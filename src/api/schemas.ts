@@ -1,0 +1,172 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { TASK_STATUSES, type TaskStatus } from '../store/tasks.js';
+
+/**
+ * TypeBox schemas: one definition gives request validation, TypeScript types and the
+ * OpenAPI document. Limits live here so every surface (REST, gRPC, SDK) enforces the same.
+ */
+
+export const LIMITS = {
+  commandLength: 8192,
+  queueLength: 64,
+  idempotencyKeyLength: 255,
+  maxAttempts: 100,
+  timeoutMs: 7 * 24 * 3_600_000,
+  priority: 1000,
+  backoffMs: 24 * 3_600_000,
+  pageSize: 500,
+} as const;
+
+export const QUEUE_PATTERN = '^[A-Za-z0-9_.:-]+$';
+
+const timestamp = (what: string) =>
+  Type.String({
+    description: `${what} RFC 3339 with any offset, e.g. 2023-12-24T22:34:00+05:30. Stored as UTC.`,
+    maxLength: 64,
+    examples: ['2030-04-01T15:04:05Z'],
+  });
+
+export const SubmitTaskBody = Type.Object(
+  {
+    command: Type.String({
+      minLength: 1,
+      maxLength: LIMITS.commandLength,
+      description: 'The first word names the handler; the rest are its arguments (ctx.args).',
+      examples: ['echo hi'],
+    }),
+    payload: Type.Optional(Type.Unknown({ description: 'Structured input for the handler (any JSON).' })),
+    queue: Type.Optional(
+      Type.String({ minLength: 1, maxLength: LIMITS.queueLength, pattern: QUEUE_PATTERN, default: 'default' }),
+    ),
+    priority: Type.Optional(
+      Type.Integer({ minimum: -LIMITS.priority, maximum: LIMITS.priority, default: 0, description: 'Higher runs first.' }),
+    ),
+    run_at: Type.Optional(timestamp('When to run. Default: now.')),
+    max_attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.maxAttempts, default: 3 })),
+    timeout_ms: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: LIMITS.timeoutMs, description: 'Per attempt. Default: none.' }),
+    ),
+    backoff_ms: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: LIMITS.backoffMs, default: 1000, description: 'First retry delay; doubles per attempt, with jitter.' }),
+    ),
+    backoff_max_ms: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: LIMITS.backoffMs, default: 300000, description: 'Cap on the retry delay.' }),
+    ),
+    idempotency_key: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: LIMITS.idempotencyKeyLength,
+        description: 'Submitting the same key again returns the existing task (200) instead of creating one.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type SubmitTaskInput = Static<typeof SubmitTaskBody>;
+
+/** The seed's POST /schedule body. */
+export const ScheduleBody = Type.Object(
+  {
+    command: SubmitTaskBody.properties.command,
+    scheduled_at: Type.Optional(timestamp('When to run. Default: now.')),
+  },
+  { additionalProperties: false },
+);
+export type ScheduleInput = Static<typeof ScheduleBody>;
+
+const NullableTime = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
+
+// An enum (not a union of literals) so a bad value gets one clear error listing the choices.
+export const TaskStatusSchema = Type.Unsafe<TaskStatus>({ type: 'string', enum: [...TASK_STATUSES] });
+
+export const AttemptJson = Type.Object({
+  attempt: Type.Integer(),
+  worker_id: Type.Union([Type.String(), Type.Null()]),
+  picked_at: NullableTime,
+  started_at: NullableTime,
+  finished_at: Type.String({ format: 'date-time' }),
+  outcome: Type.String({ description: 'succeeded, failed, timeout, lease_expired or cancelled' }),
+  error: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const TaskJson = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  queue: Type.String(),
+  command: Type.String(),
+  payload: Type.Unknown(),
+  priority: Type.Integer(),
+  status: TaskStatusSchema,
+  run_at: Type.String({ format: 'date-time' }),
+  attempt: Type.Integer({ description: 'Attempts started so far; the fencing token of the current one.' }),
+  max_attempts: Type.Integer(),
+  timeout_ms: Type.Union([Type.Integer(), Type.Null()]),
+  backoff_ms: Type.Integer(),
+  backoff_max_ms: Type.Integer(),
+  worker_id: Type.Union([Type.String(), Type.Null()]),
+  idempotency_key: Type.Union([Type.String(), Type.Null()]),
+  result: Type.Unknown(),
+  error: Type.Union([Type.String(), Type.Null()]),
+  executor: Type.Union([Type.String({ description: '"handler" or "shell"' }), Type.Null()]),
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' }),
+  picked_at: NullableTime,
+  started_at: NullableTime,
+  completed_at: NullableTime,
+  failed_at: NullableTime,
+  cancelled_at: NullableTime,
+  waiting_for: Type.Optional(Type.String({ description: 'Why a due task is still pending, when known.' })),
+  attempts: Type.Optional(Type.Array(AttemptJson)),
+});
+export type TaskJsonType = Static<typeof TaskJson>;
+
+export const TaskIdParams = Type.Object({
+  id: Type.String({ description: 'Task id (UUID).', maxLength: 64 }),
+});
+
+export const ListTasksQuery = Type.Object(
+  {
+    status: Type.Optional(TaskStatusSchema),
+    queue: Type.Optional(Type.String({ maxLength: LIMITS.queueLength })),
+    command: Type.Optional(
+      Type.String({ maxLength: LIMITS.commandLength, description: 'One word matches the handler name; with spaces, the whole command.' }),
+    ),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.pageSize, default: 50 })),
+    cursor: Type.Optional(Type.String({ maxLength: 128, description: 'next_cursor from the previous page.' })),
+  },
+  { additionalProperties: false },
+);
+export type ListTasksQueryType = Static<typeof ListTasksQuery>;
+
+export const TaskPage = Type.Object({
+  items: Type.Array(TaskJson),
+  next_cursor: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const ErrorJson = Type.Object({
+  error: Type.Object({
+    code: Type.String(),
+    message: Type.String(),
+    field: Type.Optional(Type.String()),
+  }),
+});
+
+export const StatusQuery = Type.Object({
+  task_id: Type.String({ maxLength: 64, description: 'The task_id from POST /schedule.' }),
+});
+
+export const SeedStatusJson = Type.Object({
+  task_id: Type.String(),
+  command: Type.String(),
+  status: TaskStatusSchema,
+  scheduled_at: Type.String({ format: 'date-time' }),
+  picked_at: Type.Optional(Type.String({ format: 'date-time' })),
+  started_at: Type.Optional(Type.String({ format: 'date-time' })),
+  completed_at: Type.Optional(Type.String({ format: 'date-time' })),
+  failed_at: Type.Optional(Type.String({ format: 'date-time' })),
+});
+
+export const ScheduleResponse = Type.Object({
+  command: Type.String(),
+  scheduled_at: Type.String({ format: 'date-time' }),
+  task_id: Type.String(),
+});

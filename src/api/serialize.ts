@@ -1,0 +1,63 @@
+import type { Attempt } from '../store/attempts.js';
+import type { Task } from '../store/tasks.js';
+import type { TaskJsonType } from './schemas.js';
+
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+
+/** A task as the /v1 API shows it: snake_case, UTC timestamps, nulls kept. */
+export function taskToJson(t: Task, extra?: { attempts?: Attempt[]; waitingFor?: string | null }): TaskJsonType {
+  const json: TaskJsonType = {
+    id: t.id,
+    queue: t.queue,
+    command: t.command,
+    payload: t.payload,
+    priority: t.priority,
+    status: t.status,
+    run_at: t.scheduledAt.toISOString(),
+    attempt: t.attempt,
+    max_attempts: t.maxAttempts,
+    timeout_ms: t.timeoutMs,
+    backoff_ms: t.backoffBaseMs,
+    backoff_max_ms: t.backoffMaxMs,
+    worker_id: t.workerId,
+    idempotency_key: t.idempotencyKey,
+    result: t.result,
+    error: t.error,
+    executor: t.executor,
+    created_at: t.createdAt.toISOString(),
+    updated_at: t.updatedAt.toISOString(),
+    picked_at: iso(t.pickedAt),
+    started_at: iso(t.startedAt),
+    completed_at: iso(t.completedAt),
+    failed_at: iso(t.failedAt),
+    cancelled_at: iso(t.cancelledAt),
+  };
+  if (extra?.waitingFor) json.waiting_for = extra.waitingFor;
+  if (extra?.attempts) {
+    json.attempts = extra.attempts.map((a) => ({
+      attempt: a.attempt,
+      worker_id: a.workerId,
+      picked_at: iso(a.pickedAt),
+      started_at: iso(a.startedAt),
+      finished_at: a.finishedAt.toISOString(),
+      outcome: a.outcome,
+      error: a.error,
+    }));
+  }
+  return json;
+}
+
+/** The seed's status shape: timestamps that are not set yet are left out. */
+export function taskToSeedStatus(t: Task): Record<string, string> {
+  const out: Record<string, string> = {
+    task_id: t.id,
+    command: t.command,
+    status: t.status,
+    scheduled_at: t.scheduledAt.toISOString(),
+  };
+  if (t.pickedAt) out.picked_at = t.pickedAt.toISOString();
+  if (t.startedAt) out.started_at = t.startedAt.toISOString();
+  if (t.completedAt) out.completed_at = t.completedAt.toISOString();
+  if (t.failedAt) out.failed_at = t.failedAt.toISOString();
+  return out;
+}

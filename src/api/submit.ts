@@ -1,0 +1,63 @@
+import { v7 as uuidv7 } from 'uuid';
+import { handlerName } from '../lib/command.js';
+import { ValidationError } from '../lib/errors.js';
+import { parseTimestamp } from '../lib/time.js';
+import type { NewTask } from '../store/tasks.js';
+import type { SubmitTaskInput } from './schemas.js';
+
+/** Payloads above this many bytes of JSON are refused (REST also caps the whole body). */
+export const MAX_PAYLOAD_BYTES = 1024 * 1024;
+
+/**
+ * Turns checked submit input (REST body or gRPC request) into a row to insert: parses the
+ * time, derives the handler name, fills defaults. Shape checks are the schema's job; this
+ * adds the rules a schema cannot express.
+ * @throws ValidationError naming the field.
+ */
+export function prepareTask(input: SubmitTaskInput): NewTask {
+  const command = input.command;
+  if (command.trim() === '') throw new ValidationError('command must not be blank', 'command');
+  if (command.includes('\0')) throw new ValidationError('command must not contain NUL characters', 'command');
+  const handler = handlerName(command);
+  if (handler === '') throw new ValidationError('command must start with a handler name', 'command');
+  let payload = input.payload;
+  if (payload !== undefined) {
+    const json = JSON.stringify(payload);
+    if (json === undefined) payload = undefined;
+    else if (Buffer.byteLength(json) > MAX_PAYLOAD_BYTES) {
+      throw new ValidationError(`payload must be at most ${MAX_PAYLOAD_BYTES} bytes of JSON`, 'payload');
+    } else if (json.includes('\\u0000')) {
+      throw new ValidationError('payload must not contain NUL characters (PostgreSQL jsonb cannot store them)', 'payload');
+    }
+  }
+  const backoffBaseMs = input.backoff_ms ?? 1000;
+  const backoffMaxMs = input.backoff_max_ms ?? 300_000;
+  if (backoffMaxMs < backoffBaseMs) {
+    throw new ValidationError('backoff_max_ms must be at least backoff_ms', 'backoff_max_ms');
+  }
+  return {
+    id: uuidv7(),
+    queue: input.queue ?? 'default',
+    command,
+    handler,
+    payload: payload ?? null,
+    priority: input.priority ?? 0,
+    runAt: input.run_at === undefined ? null : parseTimestamp(input.run_at, 'run_at'),
+    maxAttempts: input.max_attempts ?? 3,
+    timeoutMs: input.timeout_ms ?? null,
+    backoffBaseMs,
+    backoffMaxMs,
+    idempotencyKey: input.idempotency_key ?? null,
+  };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Checks a task id.
+ * @throws ValidationError naming `field` when it is not a UUID.
+ */
+export function checkTaskId(id: string, field = 'id'): string {
+  if (!UUID.test(id)) throw new ValidationError(`${field} must be a task id (a UUID), got "${id.slice(0, 64)}"`, field);
+  return id.toLowerCase();
+}

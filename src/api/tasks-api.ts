@@ -1,0 +1,108 @@
+import { ConflictError, NotFoundError, UnavailableError, ValidationError, isTransientDbError } from '../lib/errors.js';
+import type { Attempt } from '../store/attempts.js';
+import { listAttempts } from '../store/attempts.js';
+import type { Db } from '../store/db.js';
+import { cancelTask, getTask, insertTask, listTasks, type Task, type TaskStatus } from '../store/tasks.js';
+import { hasCapableWorker } from '../store/workers.js';
+import type { SubmitTaskInput } from './schemas.js';
+import { checkTaskId, prepareTask } from './submit.js';
+
+/** A workers row older than this is treated as gone when explaining a pending task. */
+const WORKER_FRESH_MS = 15_000;
+
+/** One task with what the detail view adds. */
+export interface TaskDetail {
+  task: Task;
+  attempts: Attempt[];
+  waitingFor: string | null;
+}
+
+/**
+ * The task operations behind every client surface (REST /v1, the seed routes, gRPC
+ * TaskService), so each rule lives once. Database outages surface as UnavailableError.
+ */
+export class TasksApi {
+  constructor(private readonly db: Db) {}
+
+  /** Stores a task; with a known idempotency key, returns the existing one. */
+  async submit(input: SubmitTaskInput): Promise<{ task: Task; created: boolean }> {
+    const row = prepareTask(input);
+    return this.guard(() => insertTask(this.db, row));
+  }
+
+  /**
+   * One task; with `detail` (the default), its attempts and why it waits.
+   * @throws ValidationError naming `field` for a malformed id; NotFoundError for an unknown one.
+   */
+  async get(id: string, opts: { detail?: boolean; field?: string } = {}): Promise<TaskDetail> {
+    const withDetail = opts.detail ?? true;
+    const taskId = checkTaskId(id, opts.field);
+    return this.guard(async () => {
+      const task = await getTask(this.db, taskId);
+      if (!task) throw new NotFoundError(`no task with id ${taskId}`);
+      if (!withDetail) return { task, attempts: [], waitingFor: null };
+      const [attempts, waitingFor] = await Promise.all([listAttempts(this.db, taskId), this.waitingFor(task)]);
+      return { task, attempts, waitingFor };
+    });
+  }
+
+  /** A page of tasks, newest first. */
+  async list(q: {
+    status?: TaskStatus;
+    queue?: string;
+    command?: string;
+    limit?: number;
+    cursor?: string;
+  }): Promise<{ items: Task[]; nextCursor: string | null }> {
+    const limit = q.limit ?? 50;
+    const beforeId = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+    const rows = await this.guard(() =>
+      listTasks(this.db, { status: q.status, queue: q.queue, command: q.command, beforeId, limit }),
+    );
+    const items = rows.slice(0, limit);
+    const last = items.at(-1);
+    return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null };
+  }
+
+  /**
+   * Cancels a pending or running task.
+   * @throws NotFoundError, or ConflictError when the task already finished.
+   */
+  async cancel(id: string): Promise<Task> {
+    const taskId = checkTaskId(id);
+    const out = await this.guard(() => cancelTask(this.db, taskId));
+    if (!out) throw new NotFoundError(`no task with id ${taskId}`);
+    if (out.previous !== 'pending' && out.previous !== 'running') {
+      throw new ConflictError(`task ${taskId} is already ${out.previous} and cannot be cancelled`);
+    }
+    return out.task;
+  }
+
+  private async waitingFor(task: Task): Promise<string | null> {
+    if (task.status !== 'pending' || task.scheduledAt.getTime() > Date.now()) return null;
+    const capable = await hasCapableWorker(this.db, task.queue, task.handler, WORKER_FRESH_MS);
+    return capable ? null : `no connected worker handles '${task.handler}' on queue '${task.queue}'`;
+  }
+
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (isTransientDbError(err)) throw new UnavailableError('the database is unreachable; try again shortly', { cause: err });
+      throw err;
+    }
+  }
+}
+
+function encodeCursor(id: string): string {
+  return Buffer.from(id).toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  const id = Buffer.from(cursor, 'base64url').toString();
+  try {
+    return checkTaskId(id, 'cursor');
+  } catch {
+    throw new ValidationError('cursor is not one this API returned; pass next_cursor from the previous page', 'cursor');
+  }
+}

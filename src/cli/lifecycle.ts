@@ -1,0 +1,57 @@
+import type { Logger } from 'pino';
+import { ConfigError, SchemaTooNewError, describeError } from '../lib/errors.js';
+
+/**
+ * Runs a long-lived command: the first SIGINT/SIGTERM stops it gracefully (drain), the
+ * second forces an exit. Only the CLI installs signal handlers.
+ */
+export async function runUntilSignalled(
+  log: Logger,
+  start: () => Promise<void>,
+  stop: () => Promise<void>,
+): Promise<void> {
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    log.info({ signal }, 'shutting down gracefully (send the signal again to force)');
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err: describeError(err) }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await start();
+  } catch (err) {
+    await stop().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Prints an error the way a user should see it, and exits with a status for scripts. */
+export function fail(err: unknown): never {
+  if (err instanceof ConfigError || err instanceof SchemaTooNewError) {
+    process.stderr.write(`taskq: ${err.message}\n`);
+    process.exit(2);
+  }
+  const code = (err as { code?: unknown }).code;
+  if (code === 'EADDRINUSE') {
+    const e = err as { port?: number; address?: string };
+    process.stderr.write(`taskq: port ${e.port ?? '?'} on ${e.address ?? '?'} is already in use; stop what holds it or choose another port (see --help)\n`);
+    process.exit(2);
+  }
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === '28P01' || code === '3D000') {
+    process.stderr.write(`taskq: cannot reach PostgreSQL: ${describeError(err)}. Check DATABASE_URL.\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`taskq: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,102 @@
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Command } from 'commander';
+import { ConfigError } from '../lib/errors.js';
+import type { Handler } from '../worker/types.js';
+import { Worker } from '../worker/worker.js';
+import { createLogger } from './logger.js';
+import { fail, runUntilSignalled } from './lifecycle.js';
+import { duration, int, list, loadConfigFile, pick } from './options.js';
+
+/**
+ * Loads a handlers module. It may export (as default or as `handlers`) an object mapping
+ * handler names to functions, or a function that receives the worker and registers them.
+ */
+export async function loadHandlers(worker: Worker, file: string): Promise<void> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(resolve(file)).href)) as Record<string, unknown>;
+  } catch (err) {
+    throw new ConfigError(`cannot load handlers from ${file}: ${(err as Error).message}`);
+  }
+  const exported = mod.default ?? mod.handlers;
+  if (typeof exported === 'function') {
+    await (exported as (w: Worker) => unknown)(worker);
+  } else if (exported && typeof exported === 'object') {
+    for (const [name, fn] of Object.entries(exported)) {
+      if (typeof fn !== 'function') throw new ConfigError(`${file}: handler "${name}" is not a function`);
+      worker.handle(name, fn as Handler);
+    }
+  } else {
+    throw new ConfigError(`${file} must export (default or \`handlers\`) an object of handlers or a function (worker) => void`);
+  }
+}
+
+interface WorkerFlags {
+  config?: string;
+  coordinator?: string[];
+  concurrency?: string;
+  queues?: string[];
+  handlers?: string[];
+  allowShell?: boolean;
+  shellTimeout?: string;
+  shellAllow?: string[];
+  name?: string;
+  builtins: boolean;
+  drainTimeout?: string;
+}
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/** `taskq worker`. */
+export function registerWorkerCommand(program: Command): void {
+  program
+    .command('worker')
+    .description('run a worker that takes tasks from coordinators over gRPC')
+    .option('--config <file>', 'JSON config file (or TASKQ_CONFIG)')
+    .option('--coordinator <host:port>', 'coordinator address; repeat or comma-separate for several (or TASKQ_COORDINATORS)', collect)
+    .option('-c, --concurrency <n>', 'tasks run at once (or TASKQ_CONCURRENCY)')
+    .option('-q, --queues <names>', 'queues to serve, comma-separated (or TASKQ_QUEUES)', collect)
+    .option('--handlers <file>', 'JS module exporting handlers; repeatable', collect)
+    .option('--allow-shell', 'also run any command no handler claims as a shell command line (off by default)')
+    .option('--shell-timeout <duration>', 'longest a shell command may run (default 10m)')
+    .option('--shell-allow <commands>', 'only these first words may run in the shell, comma-separated', collect)
+    .option('--no-builtins', 'do not serve the built-in echo and sleep handlers')
+    .option('--name <name>', 'shown in the workers list')
+    .option('--drain-timeout <duration>', 'on SIGTERM, how long to finish tasks in hand (default 30s)')
+    .action(async (f: WorkerFlags) => {
+      try {
+        const file = loadConfigFile(f.config);
+        const fw = file.worker ?? {};
+        const env = process.env;
+        const log = createLogger();
+        const shellAllow = list(f.shellAllow);
+        const worker = new Worker({
+          coordinators: pick(list(f.coordinator), list(env.TASKQ_COORDINATORS), fw.coordinators as string[] | undefined),
+          concurrency: pick(int(f.concurrency, '--concurrency'), int(env.TASKQ_CONCURRENCY, 'TASKQ_CONCURRENCY'), fw.concurrency as number | undefined),
+          queues: pick(list(f.queues), list(env.TASKQ_QUEUES), fw.queues as string[] | undefined),
+          name: pick(f.name, env.TASKQ_WORKER_NAME, fw.name as string | undefined),
+          builtins: f.builtins,
+          shell: f.allowShell
+            ? { timeoutMs: duration(f.shellTimeout, '--shell-timeout'), ...(shellAllow ? { allow: shellAllow } : {}) }
+            : false,
+          logger: log,
+        });
+        for (const h of f.handlers ?? []) await loadHandlers(worker, h);
+        const drainMs = duration(f.drainTimeout, '--drain-timeout') ?? 30_000;
+        await runUntilSignalled(
+          log,
+          async () => {
+            worker.start();
+            log.info(
+              { coordinators: worker.options.coordinators, handlers: worker.handlerNames, shell: Boolean(f.allowShell), concurrency: worker.options.concurrency },
+              'worker started',
+            );
+          },
+          () => worker.stop({ timeoutMs: drainMs }),
+        );
+      } catch (err) {
+        fail(err);
+      }
+    });
+}

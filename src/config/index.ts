@@ -1,0 +1,126 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { ConfigError } from '../lib/errors.js';
+
+/**
+ * Typed options for every component. Precedence, applied in `cli/`: flag > environment >
+ * config file > default. This module only validates and fills in defaults.
+ */
+
+const port = (byDefault: number) => Type.Integer({ minimum: 0, maximum: 65535, default: byDefault });
+const ms = (byDefault: number) => Type.Integer({ minimum: 1, maximum: 86_400_000, default: byDefault });
+
+/** Where the database is. */
+export const DatabaseOptionsSchema = Type.Object({
+  /** PostgreSQL connection string. */
+  databaseUrl: Type.String({ minLength: 1 }),
+  /** Schema that holds every table. @default 'taskq' */
+  schema: Type.String({ pattern: '^[a-z_][a-z0-9_]{0,39}$', default: 'taskq' }),
+});
+
+/** Options for a coordinator process. */
+export const CoordinatorOptionsSchema = Type.Object({
+  ...DatabaseOptionsSchema.properties,
+  /** Interface to bind. Anything but loopback needs `insecure` until tokens exist. @default '127.0.0.1' */
+  host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  /** gRPC port for workers and clients. @default 50051 */
+  grpcPort: port(50051),
+  /** REST port. @default 8080 */
+  httpPort: port(8080),
+  /** A worker that misses heartbeats this long loses its tasks. @default 5000 */
+  leaseMs: ms(5000),
+  /** How often workers send heartbeats. @default 1000 */
+  heartbeatMs: ms(1000),
+  /** Fallback poll for due tasks when no NOTIFY arrives. @default 1000 */
+  pollMs: ms(1000),
+  /** How often the reaper looks for expired leases. @default 1000 */
+  reapIntervalMs: ms(1000),
+  /** LISTEN for wake-ups. Off behind PgBouncer in transaction mode; polling still works. @default true */
+  listen: Type.Boolean({ default: true }),
+  /** Bind a non-loopback address without authentication. @default false */
+  insecure: Type.Boolean({ default: false }),
+  /** Maximum request body in bytes. @default 1048576 */
+  bodyLimit: Type.Integer({ minimum: 1024, maximum: 64 * 1048576, default: 1048576 }),
+  /** Database pool size. @default 10 */
+  poolSize: Type.Integer({ minimum: 2, maximum: 200, default: 10 }),
+});
+
+/** Options for a scheduler (REST API) process. */
+export const SchedulerOptionsSchema = Type.Object({
+  ...DatabaseOptionsSchema.properties,
+  host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  /** REST port. @default 8081 */
+  httpPort: port(8081),
+  insecure: Type.Boolean({ default: false }),
+  bodyLimit: Type.Integer({ minimum: 1024, maximum: 64 * 1048576, default: 1048576 }),
+  poolSize: Type.Integer({ minimum: 2, maximum: 200, default: 10 }),
+});
+
+export type CoordinatorOptions = Partial<Static<typeof CoordinatorOptionsSchema>> &
+  Pick<Static<typeof CoordinatorOptionsSchema>, 'databaseUrl'>;
+export type ResolvedCoordinatorOptions = Static<typeof CoordinatorOptionsSchema>;
+export type SchedulerOptions = Partial<Static<typeof SchedulerOptionsSchema>> &
+  Pick<Static<typeof SchedulerOptionsSchema>, 'databaseUrl'>;
+export type ResolvedSchedulerOptions = Static<typeof SchedulerOptionsSchema>;
+
+/**
+ * Fills in defaults and checks every field.
+ * @throws ConfigError naming the first bad field and what it must be.
+ */
+export function resolveOptions<S extends TSchema>(schema: S, input: object, what: string): Static<S> {
+  const defined = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+  const value = Value.Default(schema, defined) as Static<S>;
+  const first = Value.Errors(schema, value).First();
+  if (first) {
+    const field = first.path.replace(/^\//, '').replace(/\//g, '.') || '(root)';
+    throw new ConfigError(`invalid ${what} option ${field}: ${first.message}`);
+  }
+  return value;
+}
+
+/** Coordinator options with defaults, checked. */
+export function resolveCoordinatorOptions(input: CoordinatorOptions): ResolvedCoordinatorOptions {
+  const o = resolveOptions(CoordinatorOptionsSchema, input, 'coordinator');
+  if (o.heartbeatMs * 2 > o.leaseMs) {
+    throw new ConfigError(
+      `invalid coordinator options: leaseMs (${o.leaseMs}) must be at least twice heartbeatMs (${o.heartbeatMs}), or one late heartbeat would lose every lease`,
+    );
+  }
+  checkBinding(o.host, o.insecure);
+  return o;
+}
+
+/** Scheduler options with defaults, checked. */
+export function resolveSchedulerOptions(input: SchedulerOptions): ResolvedSchedulerOptions {
+  const o = resolveOptions(SchedulerOptionsSchema, input, 'scheduler');
+  checkBinding(o.host, o.insecure);
+  return o;
+}
+
+/** True for addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+function checkBinding(host: string, insecure: boolean): void {
+  if (!isLoopback(host) && !insecure) {
+    throw new ConfigError(
+      `refusing to bind ${host} without authentication: anyone who can reach it could submit tasks. ` +
+        `Bind 127.0.0.1, or pass --insecure if a trusted network or proxy guards it.`,
+    );
+  }
+}
+
+/**
+ * The database URL from the environment: `DATABASE_URL`, or the seed's
+ * `POSTGRES_HOST` / `POSTGRES_PORT` / `POSTGRES_USER` / `POSTGRES_PASSWORD` / `POSTGRES_DB`.
+ */
+export function databaseUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.DATABASE_URL) return env.DATABASE_URL;
+  if (!env.POSTGRES_HOST) return undefined;
+  const user = encodeURIComponent(env.POSTGRES_USER ?? 'postgres');
+  const password = env.POSTGRES_PASSWORD ? `:${encodeURIComponent(env.POSTGRES_PASSWORD)}` : '';
+  const port = env.POSTGRES_PORT ?? '5432';
+  const db = encodeURIComponent(env.POSTGRES_DB ?? 'postgres');
+  return `postgres://${user}${password}@${env.POSTGRES_HOST}:${port}/${db}`;
+}

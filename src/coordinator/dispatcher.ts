@@ -1,0 +1,241 @@
+import type { Logger } from 'pino';
+import { describeError } from '../lib/errors.js';
+import { claimDue, nextDueAt } from '../store/claim.js';
+import type { Db } from '../store/db.js';
+import type { ClaimedTask } from '../store/tasks.js';
+import type { Registry, WorkerSession } from './registry.js';
+
+/** Options for {@link Dispatcher}. */
+export interface DispatcherOptions {
+  leaseMs: number;
+  /** Fallback poll interval. */
+  pollMs: number;
+  logger: Logger;
+  /** Called with every batch handed to workers (metrics, tests). */
+  onDispatched?: (tasks: ClaimedTask[]) => void;
+}
+
+/** Workers that serve exactly the same queues and handlers share one claim statement. */
+interface Group {
+  key: string;
+  queues: string[];
+  /** null: some member accepts any command (shell), so no handler filter applies. */
+  handlers: string[] | null;
+  members: WorkerSession[];
+}
+
+/**
+ * Hands due tasks to workers with free credits.
+ *
+ * It wakes on NOTIFY (a task became due), on a timer armed for the next future due time,
+ * on credits returned by workers, and on a fallback poll. One round runs at a time; wakes
+ * during a round make it run again. A group whose last claim came back short is known to
+ * be empty until the next wake, so returning credits alone never hammers the database with
+ * empty claims.
+ */
+export class Dispatcher {
+  private wakeSeq = 0;
+  private readonly emptyAt = new Map<string, number>();
+  private running = false;
+  private again = false;
+  private stopped = false;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private dueTimer: NodeJS.Timeout | undefined;
+  private dueAt = Infinity;
+  /** Database clock minus ours, measured on each next-due query. */
+  private clockOffsetMs = 0;
+  private queueRotation = 0;
+  private idle: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly db: Db,
+    private readonly registry: Registry,
+    private readonly options: DispatcherOptions,
+  ) {}
+
+  start(): void {
+    const poll = (): void => {
+      this.wake();
+      void this.refreshNextDue();
+      this.pollTimer = setTimeout(poll, this.options.pollMs);
+      this.pollTimer.unref();
+    };
+    poll();
+  }
+
+  stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.pollTimer);
+    clearTimeout(this.dueTimer);
+    return this.idle;
+  }
+
+  /** Something may be claimable: new tasks, a timer, a poll. */
+  wake(): void {
+    this.wakeSeq++;
+    this.kick();
+  }
+
+  /** Workers returned credits: claim for groups not known to be empty. */
+  creditsAvailable(): void {
+    this.kick();
+  }
+
+  /**
+   * A task will be due at `dueAtMs` (database clock). Arms the timer if that is sooner than
+   * what it is armed for.
+   */
+  dueSoon(dueAtMs: number): void {
+    const local = dueAtMs - this.clockOffsetMs;
+    if (local <= Date.now()) return this.wake();
+    this.arm(local);
+  }
+
+  private arm(localMs: number): void {
+    if (this.stopped || localMs >= this.dueAt) return;
+    clearTimeout(this.dueTimer);
+    this.dueAt = localMs;
+    this.dueTimer = setTimeout(() => {
+      this.dueAt = Infinity;
+      this.wake();
+      void this.refreshNextDue();
+    }, Math.max(0, localMs - Date.now()));
+    this.dueTimer.unref();
+  }
+
+  private async refreshNextDue(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const before = Date.now();
+      const { next, dbNow } = await nextDueAt(this.db);
+      const after = Date.now();
+      this.clockOffsetMs = dbNow.getTime() - (before + after) / 2;
+      if (next) this.arm(next.getTime() - this.clockOffsetMs);
+    } catch (err) {
+      this.options.logger.warn({ err: describeError(err) }, 'next-due query failed');
+    }
+  }
+
+  private kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    this.idle = this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      do {
+        this.again = false;
+        const more = await this.round();
+        if (more) this.again = true;
+      } while (this.again && !this.stopped);
+    } catch (err) {
+      this.options.logger.warn({ err: describeError(err) }, 'dispatch failed; retrying on the next poll');
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** One pass over every group with free slots. Returns true if a group may have more. */
+  private async round(): Promise<boolean> {
+    const seq = this.wakeSeq;
+    let more = false;
+    for (const group of this.groups()) {
+      if (this.emptyAt.get(group.key) === seq) continue;
+      const queues = rotate(group.queues, this.queueRotation++);
+      let exhausted = true;
+      for (const queue of queues) {
+        const slots = slotsOf(group.members);
+        if (slots.length === 0) {
+          exhausted = false;
+          break;
+        }
+        const claimed = await claimDue(this.db, {
+          queue,
+          handlers: group.handlers,
+          slots,
+          leaseMs: this.options.leaseMs,
+        });
+        this.deliver(claimed);
+        if (claimed.length === slots.length) exhausted = false;
+      }
+      if (exhausted) this.emptyAt.set(group.key, seq);
+      else if (slotsOf(group.members).length > 0) more = true;
+    }
+    return more;
+  }
+
+  private deliver(claimed: ClaimedTask[]): void {
+    if (claimed.length === 0) return;
+    const perSession = new Map<WorkerSession, ClaimedTask[]>();
+    for (const t of claimed) {
+      const session = this.registry.get(t.workerId);
+      if (!session) {
+        // The stream closed during the claim. The lease runs out and the reaper returns it.
+        this.options.logger.warn({ taskId: t.id, workerId: t.workerId }, 'worker left during claim');
+        continue;
+      }
+      this.registry.assign(session, t.id, t.attempt);
+      let list = perSession.get(session);
+      if (!list) perSession.set(session, (list = []));
+      list.push(t);
+    }
+    for (const [session, tasks] of perSession) {
+      session.send({
+        assign: tasks.map((t) => ({
+          ref: { taskId: t.id, attempt: t.attempt },
+          command: t.command,
+          payloadJson: t.payloadJson ?? '',
+          queue: t.queue,
+          timeoutMs: t.timeoutMs ?? 0,
+          maxAttempts: t.maxAttempts,
+          scheduledAtMs: BigInt(t.scheduledAt.getTime()),
+        })),
+      });
+    }
+    this.options.onDispatched?.(claimed);
+  }
+
+  private groups(): Group[] {
+    const groups = new Map<string, Group>();
+    for (const s of this.registry.all()) {
+      if (s.draining || s.credits <= 0) continue;
+      const queues = [...s.info.queues].sort();
+      const handlers = s.info.acceptsAnyCommand ? null : [...s.info.handlers].sort();
+      const key = `${queues.join(',')}|${handlers ? handlers.join(',') : '*'}`;
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { key, queues, handlers, members: [] }));
+      g.members.push(s);
+    }
+    return [...groups.values()];
+  }
+}
+
+/**
+ * One worker id per free slot, interleaved (A, B, A, B, A) so that a short claim still
+ * spreads its tasks over the workers.
+ */
+export function slotsOf(members: Array<{ credits: number; info: { id: string } }>): string[] {
+  const slots: string[] = [];
+  const left = members.map((m) => Math.max(0, m.credits));
+  for (let round = 0, added = true; added; round++) {
+    added = false;
+    members.forEach((m, i) => {
+      if ((left[i] ?? 0) > round) {
+        slots.push(m.info.id);
+        added = true;
+      }
+    });
+  }
+  return slots;
+}
+
+function rotate<T>(items: T[], by: number): T[] {
+  if (items.length < 2) return items;
+  const k = by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}

@@ -1,0 +1,199 @@
+import { create } from '@bufbuild/protobuf';
+import { Code, ConnectError, type ConnectRouter } from '@connectrpc/connect';
+import type { Logger } from 'pino';
+import {
+  CoordinatorMessageSchema,
+  WorkerService,
+  type CoordinatorMessage,
+  type Hello,
+  type Result,
+  type WorkerMessage,
+} from '../gen/taskqueue/v1/worker_pb.js';
+import { Channel } from '../lib/channel.js';
+import { describeError } from '../lib/errors.js';
+import type { Db } from '../store/db.js';
+import { expireWorkerLeases } from '../store/leases.js';
+import type { AttemptResult } from '../store/tasks.js';
+import { markWorkerDisconnected, upsertWorker, type WorkerInfo } from '../store/workers.js';
+import type { Completer } from './completer.js';
+import type { Dispatcher } from './dispatcher.js';
+import type { LeaseKeeper } from './leases.js';
+import type { Registry, WorkerSession } from './registry.js';
+
+/** What the worker gateway needs. */
+export interface GatewayDeps {
+  db: Db;
+  coordinatorId: string;
+  registry: Registry;
+  dispatcher: Dispatcher;
+  completer: Completer;
+  leases: LeaseKeeper;
+  heartbeatMs: number;
+  leaseMs: number;
+  logger: Logger;
+  /** Open streams, so stop() can end them. */
+  streams: Set<Channel<CoordinatorMessage>>;
+}
+
+const MAX_RESULT_JSON = 1024 * 1024;
+const MAX_CONCURRENCY = 10_000;
+
+/** Registers WorkerService: one long-lived bidi stream per worker. */
+export function registerWorkerService(router: ConnectRouter, deps: GatewayDeps): void {
+  router.service(WorkerService, {
+    connect: (requests) => connect(requests, deps),
+  });
+}
+
+async function* connect(requests: AsyncIterable<WorkerMessage>, deps: GatewayDeps): AsyncGenerator<CoordinatorMessage> {
+  const out = new Channel<CoordinatorMessage>();
+  deps.streams.add(out);
+  let session: WorkerSession | undefined;
+  const log = deps.logger;
+
+  const reader = (async () => {
+    try {
+      for await (const msg of requests) {
+        if (!session) {
+          if (!msg.hello) throw new ConnectError('the first message must carry hello', Code.InvalidArgument);
+          const info = checkHello(msg.hello);
+          session = deps.registry.add(info, (m) => out.push(create(CoordinatorMessageSchema, m)));
+          await upsertWorker(deps.db, info, deps.coordinatorId);
+          session.send({
+            welcome: {
+              coordinatorId: deps.coordinatorId,
+              heartbeatIntervalMs: deps.heartbeatMs,
+              leaseMs: deps.leaseMs,
+            },
+          });
+          log.info({ workerId: info.id, name: info.name, handlers: info.handlers, queues: info.queues, concurrency: info.concurrency }, 'worker connected');
+        }
+        handle(session, msg, deps);
+      }
+    } catch (err) {
+      if (!out.isClosed) log.info({ workerId: session?.info.id, err: describeError(err) }, 'worker stream ended with an error');
+    } finally {
+      out.close();
+    }
+  })();
+
+  try {
+    for await (const m of out) yield m;
+  } finally {
+    out.close();
+    deps.streams.delete(out);
+    await reader;
+    if (session) await disconnect(session, deps);
+  }
+}
+
+function handle(session: WorkerSession, msg: WorkerMessage, deps: GatewayDeps): void {
+  session.lastSeenAt = Date.now();
+  const workerId = session.info.id;
+  if (msg.started.length > 0) {
+    deps.completer.addStarts(
+      msg.started.flatMap((s) =>
+        s.ref ? [{ id: s.ref.taskId, attempt: s.ref.attempt, startedAt: new Date(Number(s.startedAtMs) || Date.now()) }] : [],
+      ),
+    );
+  }
+  if (msg.results.length > 0) {
+    deps.completer.addResults(workerId, msg.results.flatMap((r) => (r.ref ? [toAttemptResult(r)] : [])));
+  }
+  if (msg.heartbeat) {
+    deps.leases.heartbeat(
+      workerId,
+      msg.heartbeat.running.map((r) => ({ id: r.taskId, attempt: r.attempt })),
+    );
+  }
+  if (msg.draining && !session.draining) {
+    session.draining = true;
+    session.credits = 0;
+    deps.logger.info({ workerId }, 'worker draining');
+  }
+  if (msg.credits > 0 && !session.draining) {
+    session.credits = Math.min(session.credits + msg.credits, session.info.concurrency);
+    deps.dispatcher.creditsAvailable();
+  }
+}
+
+async function disconnect(session: WorkerSession, deps: GatewayDeps): Promise<void> {
+  const workerId = session.info.id;
+  if (!deps.registry.remove(session)) return; // a newer stream of this worker took over
+  deps.logger.info({ workerId, holding: session.assigned.size }, 'worker disconnected');
+  try {
+    await markWorkerDisconnected(deps.db, workerId, deps.coordinatorId);
+    if (session.assigned.size > 0) {
+      // Free its tasks sooner than a full lease. A worker that merely lost its connection
+      // reconnects and heartbeats within this grace, which extends them again.
+      await expireWorkerLeases(deps.db, workerId, Math.max(deps.heartbeatMs * 2, deps.leaseMs / 2));
+    }
+  } catch (err) {
+    deps.logger.warn({ workerId, err: describeError(err) }, 'recording a disconnect failed; leases will expire on their own');
+  }
+}
+
+function checkHello(h: Hello): WorkerInfo {
+  const id = h.workerId.trim();
+  if (!id || id.length > 200) throw new ConnectError('hello.worker_id must be 1 to 200 characters', Code.InvalidArgument);
+  if (h.concurrency < 1 || h.concurrency > MAX_CONCURRENCY) {
+    throw new ConnectError(`hello.concurrency must be 1 to ${MAX_CONCURRENCY}`, Code.InvalidArgument);
+  }
+  if (h.handlers.length === 0 && !h.acceptsAnyCommand) {
+    throw new ConnectError('hello.handlers is empty: the worker would never get a task', Code.InvalidArgument);
+  }
+  return {
+    id,
+    name: h.name || id,
+    queues: h.queues.length > 0 ? [...new Set(h.queues)] : ['default'],
+    handlers: [...new Set(h.handlers)],
+    acceptsAnyCommand: h.acceptsAnyCommand,
+    concurrency: h.concurrency,
+    labels: { ...h.labels },
+    version: h.version,
+  };
+}
+
+/**
+ * A worker's report as a row to write. Bad JSON or text PostgreSQL cannot store would fail
+ * the whole batch, so it is turned into a plain failure of that one attempt here.
+ */
+function toAttemptResult(r: Result): AttemptResult {
+  const ref = r.ref as { taskId: string; attempt: number };
+  let resultJson: string | null = r.resultJson || null;
+  let ok = r.ok;
+  let error = r.error ? clean(r.error) : null;
+  if (resultJson !== null) {
+    let problem: string | null = null;
+    if (resultJson.length > MAX_RESULT_JSON) problem = `result is larger than ${MAX_RESULT_JSON} bytes`;
+    else if (resultJson.includes('\\u0000')) problem = 'result contains NUL characters, which PostgreSQL cannot store';
+    else {
+      try {
+        JSON.parse(resultJson);
+      } catch {
+        problem = 'result is not valid JSON';
+      }
+    }
+    if (problem) {
+      resultJson = null;
+      ok = false;
+      error = problem;
+    }
+  }
+  return {
+    id: ref.taskId,
+    attempt: ref.attempt,
+    ok,
+    resultJson,
+    error: ok ? null : (error ?? 'failed'),
+    retryable: ok ? false : r.retryable,
+    executor: r.executor || 'handler',
+    failure: ok ? null : r.failure === 'timeout' ? 'timeout' : 'error',
+    startedAt: r.startedAtMs ? new Date(Number(r.startedAtMs)) : null,
+  };
+}
+
+function clean(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\u0000/g, '').slice(0, 10_000);
+}

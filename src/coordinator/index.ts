@@ -1,0 +1,219 @@
+import http2 from 'node:http2';
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import { v7 as uuidv7 } from 'uuid';
+import { buildHttpApi } from '../api/http.js';
+import { registerTaskService } from '../api/grpc-tasks.js';
+import { TasksApi } from '../api/tasks-api.js';
+import {
+  resolveCoordinatorOptions,
+  type CoordinatorOptions,
+  type ResolvedCoordinatorOptions,
+} from '../config/index.js';
+import type { CoordinatorMessage } from '../gen/taskqueue/v1/worker_pb.js';
+import type { Channel } from '../lib/channel.js';
+import { createDb, type Db } from '../store/db.js';
+import { migrate } from '../store/migrate.js';
+import { Listener } from '../store/notify.js';
+import { cancelChannel, wakeChannel } from '../store/tasks.js';
+import { Completer } from './completer.js';
+import { Dispatcher } from './dispatcher.js';
+import { registerWorkerService } from './gateway.js';
+import { LeaseKeeper } from './leases.js';
+import { Reaper } from './reaper.js';
+import { Registry } from './registry.js';
+
+/** Counters a coordinator keeps about itself (exposed as metrics later). */
+export interface CoordinatorStats {
+  dispatched: number;
+  completed: number;
+  staleResultsRejected: number;
+  reaped: number;
+}
+
+/**
+ * The coordinator: workers' gRPC streams, dispatch, completion, leases and the reaper, plus
+ * the REST API on its own port. Stateless beyond its open streams; any number may run
+ * against one database.
+ */
+export class Coordinator {
+  readonly id = uuidv7();
+  readonly options: ResolvedCoordinatorOptions;
+  readonly stats: CoordinatorStats = { dispatched: 0, completed: 0, staleResultsRejected: 0, reaped: 0 };
+  private readonly log: Logger;
+  private db: Db | undefined;
+  private http: FastifyInstance | undefined;
+  private grpc: http2.Http2Server | undefined;
+  private listener: Listener | undefined;
+  private dispatcher: Dispatcher | undefined;
+  private completer: Completer | undefined;
+  private leases: LeaseKeeper | undefined;
+  private reaper: Reaper | undefined;
+  private readonly registry = new Registry();
+  private readonly streams = new Set<Channel<CoordinatorMessage>>();
+  private readonly h2Sessions = new Set<http2.ServerHttp2Session>();
+  private stopping: Promise<void> | undefined;
+  private ports = { grpc: 0, http: 0 };
+
+  constructor(options: CoordinatorOptions & { logger?: Logger }) {
+    this.options = resolveCoordinatorOptions(options);
+    this.log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'coordinator' });
+  }
+
+  /** The bound gRPC port (useful with port 0). */
+  get grpcPort(): number {
+    return this.ports.grpc;
+  }
+
+  /** The bound REST port. */
+  get httpPort(): number {
+    return this.ports.http;
+  }
+
+  /** Number of connected worker streams. */
+  get connectedWorkers(): number {
+    return this.registry.size;
+  }
+
+  /** Migrates, then starts serving workers and clients. */
+  async start(): Promise<void> {
+    const o = this.options;
+    const db = (this.db = createDb({
+      url: o.databaseUrl,
+      schema: o.schema,
+      max: o.poolSize,
+      applicationName: 'taskq-coordinator',
+      logger: this.log,
+    }));
+    await migrate(db);
+
+    this.dispatcher = new Dispatcher(db, this.registry, {
+      leaseMs: o.leaseMs,
+      pollMs: o.pollMs,
+      logger: this.log,
+      onDispatched: (t) => (this.stats.dispatched += t.length),
+    });
+    this.completer = new Completer(db, this.registry, {
+      logger: this.log,
+      onCompleted: (done) => {
+        this.stats.completed += done.length;
+        // A retry may be due at once (zero backoff): look again.
+        if (done.some((d) => d.status === 'pending')) this.dispatcher?.wake();
+      },
+      onRejected: (refs) => (this.stats.staleResultsRejected += refs.length),
+    });
+    this.leases = new LeaseKeeper(db, this.registry, { leaseMs: o.leaseMs, intervalMs: o.heartbeatMs, logger: this.log });
+    this.reaper = new Reaper(db, {
+      intervalMs: o.reapIntervalMs,
+      logger: this.log,
+      onReaped: (t) => {
+        this.stats.reaped += t.length;
+        this.dispatcher?.wake();
+      },
+    });
+
+    if (o.listen) {
+      this.listener = new Listener({
+        url: o.databaseUrl,
+        channels: [wakeChannel(db), cancelChannel(db)],
+        logger: this.log,
+        onConnect: () => this.dispatcher?.wake(),
+        onNotification: (channel, payload) => this.onNotification(db, channel, payload),
+      });
+      this.listener.start();
+    }
+
+    const tasksApi = new TasksApi(db);
+    const handler = connectNodeAdapter({
+      routes: (router) => {
+        registerWorkerService(router, {
+          db,
+          coordinatorId: this.id,
+          registry: this.registry,
+          dispatcher: this.dispatcher as Dispatcher,
+          completer: this.completer as Completer,
+          leases: this.leases as LeaseKeeper,
+          heartbeatMs: o.heartbeatMs,
+          leaseMs: o.leaseMs,
+          logger: this.log,
+          streams: this.streams,
+        });
+        registerTaskService(router, tasksApi);
+      },
+    });
+    this.grpc = http2.createServer({}, handler);
+    this.grpc.on('session', (s) => {
+      this.h2Sessions.add(s);
+      s.once('close', () => this.h2Sessions.delete(s));
+    });
+    this.ports.grpc = await listen(this.grpc, o.grpcPort, o.host);
+
+    this.http = await buildHttpApi({ db, logger: this.log, service: 'coordinator', bodyLimit: o.bodyLimit });
+    await this.http.listen({ port: o.httpPort, host: o.host });
+    const addr = this.http.server.address();
+    this.ports.http = typeof addr === 'object' && addr ? addr.port : o.httpPort;
+
+    this.dispatcher.start();
+    this.leases.start();
+    this.reaper.start();
+    this.log.info({ grpcPort: this.ports.grpc, httpPort: this.ports.http, id: this.id }, 'coordinator started');
+  }
+
+  private onNotification(db: Db, channel: string, payload: string): void {
+    if (channel === wakeChannel(db)) {
+      const dueMs = Number(payload.slice(0, payload.indexOf(':')));
+      if (Number.isFinite(dueMs)) this.dispatcher?.dueSoon(dueMs);
+      else this.dispatcher?.wake();
+    } else if (channel === cancelChannel(db)) {
+      const [taskId = '', attempt = '0'] = payload.split(':');
+      const holder = this.registry.holderOf(taskId);
+      if (holder) {
+        holder.send({ abort: [{ ref: { taskId, attempt: Number(attempt) }, reason: 'cancelled' }] });
+        this.registry.release(taskId);
+      }
+    }
+  }
+
+  /**
+   * Stops in order: no new streams, end worker streams (workers fail over and re-report),
+   * write every result already received, then close the database pool. Calling it again
+   * returns the same promise.
+   */
+  stop(opts: { timeoutMs?: number } = {}): Promise<void> {
+    this.stopping ??= this.doStop(opts.timeoutMs ?? 10_000);
+    return this.stopping;
+  }
+
+  private async doStop(timeoutMs: number): Promise<void> {
+    this.log.info('coordinator stopping');
+    await this.dispatcher?.stop();
+    await this.reaper?.stop();
+    const grpcClosed = this.grpc ? new Promise<void>((r) => this.grpc?.close(() => r())) : Promise.resolve();
+    for (const s of this.streams) s.close();
+    // GOAWAY: open streams may finish, no new ones start; idle connections close at once.
+    for (const s of this.h2Sessions) s.close();
+    const forced = setTimeout(() => {
+      for (const s of this.h2Sessions) s.destroy();
+    }, Math.min(timeoutMs, 2000));
+    await grpcClosed;
+    clearTimeout(forced);
+    await this.http?.close();
+    await this.leases?.stop();
+    await this.completer?.stop();
+    await this.listener?.stop();
+    await this.db?.pool.end();
+    this.log.info('coordinator stopped');
+  }
+}
+
+function listen(server: http2.Http2Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const addr = server.address();
+      resolve(typeof addr === 'object' && addr ? addr.port : port);
+    });
+  });
+}

@@ -1,0 +1,80 @@
+import type { Logger } from 'pino';
+import { describeError } from '../lib/errors.js';
+import type { Db } from '../store/db.js';
+import { extendLeases } from '../store/leases.js';
+import type { AttemptRef } from '../store/tasks.js';
+import { touchWorkers } from '../store/workers.js';
+import type { Registry } from './registry.js';
+
+/** Options for {@link LeaseKeeper}. */
+export interface LeaseKeeperOptions {
+  leaseMs: number;
+  /** How often to write the gathered heartbeats. */
+  intervalMs: number;
+  logger: Logger;
+}
+
+/**
+ * Turns heartbeats into lease extensions: one statement per interval for every attempt
+ * every worker on this coordinator holds, not one per worker or per task. An attempt
+ * that cannot be extended has lost its lease (reaped, cancelled); its worker is told to
+ * abort it.
+ */
+export class LeaseKeeper {
+  private refs = new Map<string, AttemptRef & { workerId: string }>();
+  private seen = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly db: Db,
+    private readonly registry: Registry,
+    private readonly options: LeaseKeeperOptions,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.flushing = this.flush();
+    }, this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flushing;
+  }
+
+  /** Records a heartbeat: the worker is alive and holds these attempts. */
+  heartbeat(workerId: string, running: AttemptRef[]): void {
+    this.seen.add(workerId);
+    for (const r of running) this.refs.set(`${r.id}:${r.attempt}`, { ...r, workerId });
+  }
+
+  private async flush(): Promise<void> {
+    const refs = [...this.refs.values()];
+    const seen = [...this.seen];
+    this.refs.clear();
+    this.seen.clear();
+    if (refs.length === 0 && seen.length === 0) return;
+    try {
+      const [extended] = await Promise.all([
+        extendLeases(this.db, refs, this.options.leaseMs),
+        touchWorkers(this.db, seen),
+      ]);
+      if (extended.length === refs.length) return;
+      const kept = new Set(extended.map((r) => `${r.id}:${r.attempt}`));
+      for (const r of refs) {
+        if (kept.has(`${r.id}:${r.attempt}`)) continue;
+        this.options.logger.info(
+          { taskId: r.id, attempt: r.attempt, workerId: r.workerId },
+          'lease lost; telling the worker to abort',
+        );
+        this.registry.get(r.workerId)?.send({
+          abort: [{ ref: { taskId: r.id, attempt: r.attempt }, reason: 'lease lost: the task was reaped or cancelled' }],
+        });
+      }
+    } catch (err) {
+      this.options.logger.warn({ err: describeError(err) }, 'extending leases failed');
+    }
+  }
+}

@@ -1,0 +1,50 @@
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import { buildHttpApi } from '../api/http.js';
+import { resolveSchedulerOptions, type ResolvedSchedulerOptions, type SchedulerOptions } from '../config/index.js';
+import { createDb, type Db } from '../store/db.js';
+import { migrate } from '../store/migrate.js';
+
+/**
+ * The scheduler: the REST API (the seed's /schedule and /status, and /v1) on its own port,
+ * storing tasks in PostgreSQL for coordinators to claim. Cron schedules will tick here.
+ */
+export class Scheduler {
+  readonly options: ResolvedSchedulerOptions;
+  private readonly log: Logger;
+  private db: Db | undefined;
+  private http: FastifyInstance | undefined;
+  private stopping: Promise<void> | undefined;
+  private port = 0;
+
+  constructor(options: SchedulerOptions & { logger?: Logger }) {
+    this.options = resolveSchedulerOptions(options);
+    this.log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'scheduler' });
+  }
+
+  /** The bound REST port. */
+  get httpPort(): number {
+    return this.port;
+  }
+
+  async start(): Promise<void> {
+    const o = this.options;
+    this.db = createDb({ url: o.databaseUrl, schema: o.schema, max: o.poolSize, applicationName: 'taskq-scheduler', logger: this.log });
+    await migrate(this.db);
+    this.http = await buildHttpApi({ db: this.db, logger: this.log, service: 'scheduler', bodyLimit: o.bodyLimit });
+    await this.http.listen({ port: o.httpPort, host: o.host });
+    const addr = this.http.server.address();
+    this.port = typeof addr === 'object' && addr ? addr.port : o.httpPort;
+    this.log.info({ httpPort: this.port }, 'scheduler started');
+  }
+
+  /** Stops taking requests, finishes those in flight, closes the pool. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.http?.close();
+      await this.db?.pool.end();
+      this.log.info('scheduler stopped');
+    })();
+    return this.stopping;
+  }
+}

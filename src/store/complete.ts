@@ -1,0 +1,89 @@
+import type { Db } from './db.js';
+import type { AttemptRef, AttemptResult, CompletedAttempt } from './tasks.js';
+
+/**
+ * Records that handlers started. Fenced: a stale attempt changes nothing. The worker's clock
+ * is clamped between picked_at and now, so clock skew can never put the timestamps of one
+ * task out of order.
+ */
+export async function markStarted(db: Db, refs: Array<AttemptRef & { startedAt: Date }>): Promise<void> {
+  if (refs.length === 0) return;
+  // Params: $1 ids, $2 attempts, $3 started_at per attempt
+  await db.pool.query({
+    name: `taskq_started_${db.schema}`,
+    text: `
+      UPDATE ${db.s}.tasks t
+      SET started_at = least(greatest(s.started_at, t.picked_at), now()), updated_at = now()
+      FROM unnest($1::uuid[], $2::int[], $3::timestamptz[]) AS s(id, attempt, started_at)
+      WHERE t.id = s.id AND t.attempt = s.attempt AND t.status = 'running'`,
+    values: [refs.map((r) => r.id), refs.map((r) => r.attempt), refs.map((r) => r.startedAt)],
+  });
+}
+
+/**
+ * Records finished attempts in one statement, and appends them to task_attempts.
+ * The fencing rule: a result counts only while its attempt is the task's current one and the
+ * task is still running. Anything else (a zombie's late result, a result for a cancelled
+ * task) matches no row and is left out of the returned list.
+ *
+ * A failure goes back to pending with exponential backoff and jitter while attempts remain
+ * and the handler did not mark it final; otherwise the task is dead.
+ */
+export async function completeBatch(db: Db, results: AttemptResult[]): Promise<CompletedAttempt[]> {
+  if (results.length === 0) return [];
+  // Params: $1 ids, $2 attempts, $3 ok, $4 result json text, $5 error, $6 retryable,
+  // $7 executor, $8 failure kind, $9 started_at
+  const { rows } = await db.pool.query<CompletedAttempt>({
+    name: `taskq_complete_${db.schema}`,
+    text: `
+      WITH input AS (
+        SELECT * FROM unnest($1::uuid[], $2::int[], $3::bool[], $4::text[], $5::text[], $6::bool[],
+          $7::text[], $8::text[], $9::timestamptz[])
+          AS i(id, attempt, ok, result, error, retryable, executor, failure, started_at)
+      ), done AS (
+        UPDATE ${db.s}.tasks t SET
+          status = CASE
+            WHEN i.ok THEN 'succeeded'
+            WHEN i.retryable AND t.attempt < t.max_attempts THEN 'pending'
+            ELSE 'dead' END,
+          scheduled_at = CASE
+            WHEN NOT i.ok AND i.retryable AND t.attempt < t.max_attempts
+            THEN now() + least(t.backoff_max_ms, t.backoff_base_ms * 2 ^ (t.attempt - 1))
+                         * (0.5 + random() / 2) * interval '1 millisecond'
+            ELSE t.scheduled_at END,
+          result = i.result::jsonb,
+          error = CASE WHEN i.ok THEN NULL ELSE i.error END,
+          executor = i.executor,
+          started_at = coalesce(t.started_at, least(greatest(i.started_at, t.picked_at), now())),
+          completed_at = CASE WHEN i.ok THEN now() ELSE t.completed_at END,
+          failed_at = CASE WHEN i.ok THEN t.failed_at ELSE now() END,
+          lease_expires_at = NULL,
+          updated_at = now()
+        FROM input i
+        WHERE t.id = i.id AND t.attempt = i.attempt AND t.status = 'running'
+        RETURNING t.id, t.attempt, t.status, t.worker_id, t.picked_at, t.started_at, i.ok,
+          i.failure, i.error
+      ), history AS (
+        INSERT INTO ${db.s}.task_attempts
+          (task_id, attempt, worker_id, picked_at, started_at, finished_at, outcome, error)
+        SELECT id, attempt, worker_id, picked_at, started_at, now(),
+          CASE WHEN ok THEN 'succeeded' WHEN failure = 'timeout' THEN 'timeout' ELSE 'failed' END,
+          error
+        FROM done
+        ON CONFLICT DO NOTHING
+      )
+      SELECT id, attempt, status FROM done`,
+    values: [
+      results.map((r) => r.id),
+      results.map((r) => r.attempt),
+      results.map((r) => r.ok),
+      results.map((r) => r.resultJson),
+      results.map((r) => r.error),
+      results.map((r) => r.retryable),
+      results.map((r) => r.executor),
+      results.map((r) => r.failure),
+      results.map((r) => r.startedAt),
+    ],
+  });
+  return rows;
+}

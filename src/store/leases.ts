@@ -1,0 +1,73 @@
+import type { Db } from './db.js';
+import type { AttemptRef, ReapedTask } from './tasks.js';
+
+/**
+ * Extends the leases of attempts that workers say they still hold, in one statement for
+ * every worker heard from in the last interval. Returns the attempts that were extended;
+ * a ref missing from the answer has lost its lease (reaped or cancelled) and its worker
+ * should stop.
+ */
+export async function extendLeases(db: Db, refs: AttemptRef[], leaseMs: number): Promise<AttemptRef[]> {
+  if (refs.length === 0) return [];
+  // Params: $1 ids, $2 attempts, $3 lease ms
+  const { rows } = await db.pool.query<AttemptRef>({
+    name: `taskq_extend_${db.schema}`,
+    text: `
+      UPDATE ${db.s}.tasks t SET lease_expires_at = now() + $3 * interval '1 millisecond'
+      FROM unnest($1::uuid[], $2::int[]) AS r(id, attempt)
+      WHERE t.id = r.id AND t.attempt = r.attempt AND t.status = 'running'
+      RETURNING t.id, t.attempt`,
+    values: [refs.map((r) => r.id), refs.map((r) => r.attempt), leaseMs],
+  });
+  return rows;
+}
+
+/**
+ * Shortens the leases of a worker whose stream closed, so the reaper frees its tasks after
+ * `graceMs` rather than a full lease. A worker that reconnects within the grace period
+ * extends them again with its next heartbeat.
+ */
+export async function expireWorkerLeases(db: Db, workerId: string, graceMs: number): Promise<number> {
+  const { rowCount } = await db.pool.query(
+    `UPDATE ${db.s}.tasks SET lease_expires_at = least(lease_expires_at, now() + $2 * interval '1 millisecond')
+     WHERE status = 'running' AND worker_id = $1`,
+    [workerId, graceMs],
+  );
+  return rowCount ?? 0;
+}
+
+/**
+ * Returns expired leases to pending, or to dead when no attempt is left. Each row is
+ * fenced by its attempt, so a result that races the reaper either lands first (and the
+ * task is no longer running) or is rejected afterwards.
+ */
+export async function reapExpired(db: Db, limit: number): Promise<ReapedTask[]> {
+  // Params: $1 batch limit
+  const { rows } = await db.pool.query<ReapedTask>({
+    name: `taskq_reap_${db.schema}`,
+    text: `
+      WITH expired AS (
+        SELECT id FROM ${db.s}.tasks
+        WHERE status = 'running' AND lease_expires_at < now()
+        ORDER BY lease_expires_at
+        LIMIT $1
+        FOR UPDATE SKIP LOCKED
+      ), done AS (
+        UPDATE ${db.s}.tasks t SET
+          status = CASE WHEN t.attempt < t.max_attempts THEN 'pending' ELSE 'dead' END,
+          error = 'lease expired: worker ' || coalesce(t.worker_id, '?') || ' stopped sending heartbeats',
+          failed_at = now(), lease_expires_at = NULL, updated_at = now()
+        FROM expired
+        WHERE t.id = expired.id
+        RETURNING t.id, t.attempt, t.status, t.worker_id, t.picked_at, t.started_at, t.error
+      ), history AS (
+        INSERT INTO ${db.s}.task_attempts
+          (task_id, attempt, worker_id, picked_at, started_at, finished_at, outcome, error)
+        SELECT id, attempt, worker_id, picked_at, started_at, now(), 'lease_expired', error FROM done
+        ON CONFLICT DO NOTHING
+      )
+      SELECT id, attempt, status, worker_id AS "workerId" FROM done`,
+    values: [limit],
+  });
+  return rows;
+}

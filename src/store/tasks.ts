@@ -1,0 +1,313 @@
+import type { Db } from './db.js';
+import { withTransaction } from './db.js';
+
+/** Where a task is in its life. See DESIGN.md §2. */
+export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'dead' | 'cancelled';
+
+export const TASK_STATUSES: readonly TaskStatus[] = ['pending', 'running', 'succeeded', 'dead', 'cancelled'];
+export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(['succeeded', 'dead', 'cancelled']);
+
+/** One task row. */
+export interface Task {
+  id: string;
+  queue: string;
+  command: string;
+  handler: string;
+  payload: unknown;
+  priority: number;
+  status: TaskStatus;
+  /** When the task is due (the API's run_at, the seed's scheduled_at). */
+  scheduledAt: Date;
+  attempt: number;
+  maxAttempts: number;
+  timeoutMs: number | null;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  workerId: string | null;
+  leaseExpiresAt: Date | null;
+  idempotencyKey: string | null;
+  result: unknown;
+  error: string | null;
+  executor: string | null;
+  pickedAt: Date | null;
+  startedAt: Date | null;
+  completedAt: Date | null;
+  failedAt: Date | null;
+  cancelledAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** A validated task to insert. */
+export interface NewTask {
+  id: string;
+  queue: string;
+  command: string;
+  handler: string;
+  payload: unknown;
+  priority: number;
+  /** Null means now (the database clock). */
+  runAt: Date | null;
+  maxAttempts: number;
+  timeoutMs: number | null;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  idempotencyKey: string | null;
+}
+
+/** What a claim hands to a worker. */
+export interface ClaimedTask {
+  id: string;
+  attempt: number;
+  workerId: string;
+  command: string;
+  /** The payload as JSON text, passed through to the worker without a parse. */
+  payloadJson: string | null;
+  queue: string;
+  timeoutMs: number | null;
+  maxAttempts: number;
+  scheduledAt: Date;
+}
+
+/** One attempt as reported by its worker. */
+export interface AttemptRef {
+  id: string;
+  attempt: number;
+}
+
+/** A finished attempt to record. */
+export interface AttemptResult extends AttemptRef {
+  ok: boolean;
+  /** JSON text of the handler's return value, or null. */
+  resultJson: string | null;
+  error: string | null;
+  /** False when the handler said not to retry. */
+  retryable: boolean;
+  executor: string;
+  /** 'error' or 'timeout' for failures. */
+  failure: 'error' | 'timeout' | null;
+  /** The worker's clock when the handler started; clamped like {@link markStarted}. */
+  startedAt: Date | null;
+}
+
+/** The outcome of recording one result. */
+export interface CompletedAttempt extends AttemptRef {
+  status: TaskStatus;
+}
+
+/** A task returned to pending (or dead) by the reaper. */
+export interface ReapedTask extends AttemptRef {
+  status: TaskStatus;
+  workerId: string | null;
+}
+
+const TASK_COLUMNS = `id, queue, command, handler, payload, priority, status, scheduled_at, attempt,
+  max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, worker_id, lease_expires_at,
+  idempotency_key, result, error, executor, picked_at, started_at, completed_at, failed_at,
+  cancelled_at, created_at, updated_at`;
+
+interface TaskRow {
+  id: string;
+  queue: string;
+  command: string;
+  handler: string;
+  payload: unknown;
+  priority: number;
+  status: TaskStatus;
+  scheduled_at: Date;
+  attempt: number;
+  max_attempts: number;
+  timeout_ms: number | null;
+  backoff_base_ms: number;
+  backoff_max_ms: number;
+  worker_id: string | null;
+  lease_expires_at: Date | null;
+  idempotency_key: string | null;
+  result: unknown;
+  error: string | null;
+  executor: string | null;
+  picked_at: Date | null;
+  started_at: Date | null;
+  completed_at: Date | null;
+  failed_at: Date | null;
+  cancelled_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+function toTask(r: TaskRow): Task {
+  return {
+    id: r.id,
+    queue: r.queue,
+    command: r.command,
+    handler: r.handler,
+    payload: r.payload,
+    priority: r.priority,
+    status: r.status,
+    scheduledAt: r.scheduled_at,
+    attempt: r.attempt,
+    maxAttempts: r.max_attempts,
+    timeoutMs: r.timeout_ms,
+    backoffBaseMs: r.backoff_base_ms,
+    backoffMaxMs: r.backoff_max_ms,
+    workerId: r.worker_id,
+    leaseExpiresAt: r.lease_expires_at,
+    idempotencyKey: r.idempotency_key,
+    result: r.result,
+    error: r.error,
+    executor: r.executor,
+    pickedAt: r.picked_at,
+    startedAt: r.started_at,
+    completedAt: r.completed_at,
+    failedAt: r.failed_at,
+    cancelledAt: r.cancelled_at,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** The LISTEN/NOTIFY channel that wakes coordinators. Payload: `<due epoch ms>:<queue>`. */
+export function wakeChannel(db: Db): string {
+  return `${db.schema}_wake`;
+}
+
+/** The channel that tells coordinators a running attempt was cancelled. Payload: `<id>:<attempt>`. */
+export function cancelChannel(db: Db): string {
+  return `${db.schema}_cancel`;
+}
+
+/**
+ * Inserts one task, or returns the existing one for its idempotency key.
+ * The same statement notifies the wake channel so coordinators claim without waiting
+ * for their poll.
+ */
+export async function insertTask(db: Db, t: NewTask): Promise<{ task: Task; created: boolean }> {
+  // Insert one task and wake coordinators.
+  // Params: $1 id, $2 queue, $3 command, $4 handler, $5 payload (json text), $6 priority,
+  // $7 run_at (null = now), $8 max_attempts, $9 timeout_ms, $10 backoff_base_ms,
+  // $11 backoff_max_ms, $12 idempotency_key, $13 wake channel
+  const { rows } = await db.pool.query<TaskRow>({
+    name: `taskq_insert_${db.schema}`,
+    text: `
+      WITH ins AS (
+        INSERT INTO ${db.s}.tasks (id, queue, command, handler, payload, priority, scheduled_at,
+          max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key)
+        VALUES ($1, $2, $3, $4, $5::jsonb, $6, coalesce($7::timestamptz, now()), $8, $9, $10, $11, $12)
+        ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        RETURNING ${TASK_COLUMNS}
+      )
+      SELECT ins.*, pg_notify($13, (extract(epoch FROM ins.scheduled_at) * 1000)::bigint || ':' || ins.queue)
+      FROM ins`,
+    values: [
+      t.id,
+      t.queue,
+      t.command,
+      t.handler,
+      t.payload === undefined ? null : JSON.stringify(t.payload),
+      t.priority,
+      t.runAt,
+      t.maxAttempts,
+      t.timeoutMs,
+      t.backoffBaseMs,
+      t.backoffMaxMs,
+      t.idempotencyKey,
+      wakeChannel(db),
+    ],
+  });
+  const row = rows[0];
+  if (row) return { task: toTask(row), created: true };
+  // The key already exists: ON CONFLICT waited for the other insert to commit, so the row is visible.
+  const existing = await db.pool.query<TaskRow>(
+    `SELECT ${TASK_COLUMNS} FROM ${db.s}.tasks WHERE idempotency_key = $1`,
+    [t.idempotencyKey],
+  );
+  const found = existing.rows[0];
+  if (!found) throw new Error(`idempotency key ${t.idempotencyKey} conflicted but no task holds it`);
+  return { task: toTask(found), created: false };
+}
+
+/** One task by id, or null. */
+export async function getTask(db: Db, id: string): Promise<Task | null> {
+  const { rows } = await db.pool.query<TaskRow>({
+    name: `taskq_get_${db.schema}`,
+    text: `SELECT ${TASK_COLUMNS} FROM ${db.s}.tasks WHERE id = $1`,
+    values: [id],
+  });
+  return rows[0] ? toTask(rows[0]) : null;
+}
+
+/** Filters for {@link listTasks}. Every field is optional; they combine with AND. */
+export interface TaskFilter {
+  status?: TaskStatus;
+  queue?: string;
+  /** A single word matches the handler name; text with spaces matches the whole command. */
+  command?: string;
+  /** Return tasks with ids below this one (newest first paging). */
+  beforeId?: string;
+  limit: number;
+}
+
+/** Tasks newest first, filtered. Fetches `limit + 1` rows so the caller can tell if more exist. */
+export async function listTasks(db: Db, f: TaskFilter): Promise<Task[]> {
+  const where: string[] = [];
+  const values: unknown[] = [];
+  const add = (sql: string, v: unknown): void => {
+    values.push(v);
+    where.push(sql.replace('?', `$${values.length}`));
+  };
+  if (f.status) add('status = ?', f.status);
+  if (f.queue) add('queue = ?', f.queue);
+  if (f.command) add(/\s/.test(f.command.trim()) ? 'command = ?' : 'handler = ?', f.command.trim());
+  if (f.beforeId) add('id < ?', f.beforeId);
+  values.push(f.limit + 1);
+  const { rows } = await db.pool.query<TaskRow>(
+    `SELECT ${TASK_COLUMNS} FROM ${db.s}.tasks
+     ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+     ORDER BY id DESC LIMIT $${values.length}`,
+    values,
+  );
+  return rows.map(toTask);
+}
+
+/**
+ * Cancels a pending or running task. A running attempt is ended here, and coordinators are
+ * told on the cancel channel so the worker's handler gets its AbortSignal; the worker's
+ * late result is then fenced out because the task is no longer running.
+ *
+ * @returns the task after the change, and the status it had before; null when no such task.
+ */
+export async function cancelTask(
+  db: Db,
+  id: string,
+): Promise<{ task: Task; previous: TaskStatus } | null> {
+  return withTransaction(db, async (client) => {
+    const before = await client.query<{ status: TaskStatus; attempt: number }>(
+      `SELECT status, attempt FROM ${db.s}.tasks WHERE id = $1 FOR UPDATE`,
+      [id],
+    );
+    const prev = before.rows[0];
+    if (!prev) return null;
+    if (prev.status !== 'pending' && prev.status !== 'running') {
+      const task = await client.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM ${db.s}.tasks WHERE id = $1`, [id]);
+      return { task: toTask(task.rows[0] as TaskRow), previous: prev.status };
+    }
+    const { rows } = await client.query<TaskRow>(
+      `UPDATE ${db.s}.tasks SET status = 'cancelled', cancelled_at = now(), lease_expires_at = NULL,
+         updated_at = now()
+       WHERE id = $1 RETURNING ${TASK_COLUMNS}`,
+      [id],
+    );
+    const task = toTask(rows[0] as TaskRow);
+    if (prev.status === 'running') {
+      await client.query(
+        `INSERT INTO ${db.s}.task_attempts
+           (task_id, attempt, worker_id, picked_at, started_at, finished_at, outcome, error)
+         VALUES ($1, $2, $3, $4, $5, now(), 'cancelled', 'cancelled by request')
+         ON CONFLICT DO NOTHING`,
+        [task.id, task.attempt, task.workerId, task.pickedAt, task.startedAt],
+      );
+      await client.query(`SELECT pg_notify($1, $2)`, [cancelChannel(db), `${task.id}:${task.attempt}`]);
+    }
+    return { task, previous: prev.status };
+  });
+}

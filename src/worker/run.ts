@@ -1,0 +1,150 @@
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import type { Logger } from 'pino';
+import type { Assignment, ResultSchema } from '../gen/taskqueue/v1/worker_pb.js';
+import { parseCommand } from '../lib/command.js';
+import { describeError } from '../lib/errors.js';
+import { TaskError, type Handler, type TaskContext } from './types.js';
+
+type ResultInit = MessageInitShape<typeof ResultSchema>;
+type Ref = { taskId: string; attempt: number };
+
+/** One task a worker is running. */
+export interface RunningTask {
+  readonly ref: Ref;
+  /** True once the result is produced (it may still be waiting for its ack). */
+  readonly reported: boolean;
+  /** Resolves when the handler has returned, which frees the slot. */
+  readonly settled: Promise<void>;
+  abort(reason: string): void;
+}
+
+/** What {@link runTask} needs from its worker. */
+export interface RunDeps {
+  handlers: ReadonlyMap<string, Handler>;
+  shell: Handler | undefined;
+  logger: Logger;
+  onStarted(ref: Ref, startedAtMs: number): void;
+  onProgress(ref: Ref, percent: number, message: string): void;
+  onResult(result: ResultInit): void;
+}
+
+/** Why a task's signal aborted. */
+class AbortReason extends Error {
+  constructor(
+    readonly kind: 'timeout' | 'abort',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const STILL_RUNNING_WARNING_MS = 30_000;
+
+/**
+ * Runs one assignment: picks the handler by the command's first word (or the shell
+ * executor), enforces the task's timeout through its AbortSignal, and reports exactly one
+ * result. On timeout or abort the result goes out at once, while the slot stays busy until
+ * the handler really returns, so concurrency is never exceeded.
+ */
+export function runTask(a: Assignment, deps: RunDeps): RunningTask {
+  const ref = { taskId: a.ref?.taskId ?? '', attempt: a.ref?.attempt ?? 0 };
+  const controller = new AbortController();
+  const log = deps.logger.child({ taskId: ref.taskId, attempt: ref.attempt });
+  const { handler: name, args } = parseCommand(a.command);
+  let executor = 'handler';
+  let fn = deps.handlers.get(name);
+  if (!fn && deps.shell) {
+    fn = deps.shell;
+    executor = 'shell';
+  }
+  let reported = false;
+  const startedAtMs = Date.now();
+
+  const report = (outcome: { ok: true; value: unknown } | { ok: false; error: unknown }): void => {
+    if (reported) return;
+    reported = true;
+    const base = { ref, executor, startedAtMs: BigInt(startedAtMs), finishedAtMs: BigInt(Date.now()) };
+    if (outcome.ok) {
+      let resultJson: string;
+      try {
+        resultJson = JSON.stringify(outcome.value ?? null);
+      } catch (err) {
+        deps.onResult({ ...base, ok: false, error: `result is not JSON-serializable: ${describeError(err)}`, retryable: false, failure: 'error' });
+        return;
+      }
+      deps.onResult({ ...base, ok: true, resultJson });
+      return;
+    }
+    const err = outcome.error;
+    const timeout = err instanceof AbortReason && err.kind === 'timeout';
+    const retryable = !(typeof err === 'object' && err !== null && (err as { retryable?: unknown }).retryable === false);
+    let resultJson = '';
+    if (err instanceof TaskError && err.result !== undefined) {
+      try {
+        resultJson = JSON.stringify(err.result);
+      } catch {
+        // keep the error alone
+      }
+    }
+    deps.onResult({ ...base, ok: false, error: describeError(err), retryable, failure: timeout ? 'timeout' : 'error', resultJson });
+  };
+
+  const timer =
+    a.timeoutMs > 0
+      ? setTimeout(() => controller.abort(new AbortReason('timeout', `timed out after ${a.timeoutMs} ms`)), a.timeoutMs)
+      : undefined;
+
+  const ctx: TaskContext = {
+    taskId: ref.taskId,
+    attempt: ref.attempt,
+    maxAttempts: a.maxAttempts,
+    command: a.command,
+    args,
+    queue: a.queue,
+    scheduledAt: new Date(Number(a.scheduledAtMs)),
+    signal: controller.signal,
+    log,
+    progress(percent, message = '') {
+      const p = Math.max(0, Math.min(100, Number(percent) || 0));
+      deps.onProgress(ref, p, String(message).slice(0, 500));
+    },
+  };
+
+  deps.onStarted(ref, startedAtMs);
+  const work = (async () => {
+    if (!fn) throw new TaskError(`this worker has no handler '${name}'`);
+    const payload: unknown = a.payloadJson ? JSON.parse(a.payloadJson) : null;
+    return fn(payload, ctx);
+  })();
+  const aborted = new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
+
+  const settled = (async () => {
+    await Promise.race([
+      work.then(
+        (value) => report({ ok: true, value }),
+        (error: unknown) => report({ ok: false, error: controller.signal.aborted ? controller.signal.reason : error }),
+      ),
+      aborted.then(() => report({ ok: false, error: controller.signal.reason })),
+    ]);
+    clearTimeout(timer);
+    if (controller.signal.aborted) {
+      const warn = setTimeout(
+        () => log.warn('handler ignores its AbortSignal and is still running; its slot stays busy'),
+        STILL_RUNNING_WARNING_MS,
+      );
+      await work.catch(() => undefined);
+      clearTimeout(warn);
+    }
+  })();
+
+  return {
+    ref,
+    get reported() {
+      return reported;
+    },
+    settled,
+    abort(reason: string) {
+      if (!controller.signal.aborted) controller.abort(new AbortReason('abort', reason));
+    },
+  };
+}

@@ -1,0 +1,336 @@
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { createClient, type Client } from '@connectrpc/connect';
+import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
+import pino, { type Logger } from 'pino';
+import { v7 as uuidv7 } from 'uuid';
+import {
+  WorkerMessageSchema,
+  WorkerService,
+  type Assignment,
+  type CoordinatorMessage,
+  type ResultSchema,
+  type WorkerMessage,
+} from '../gen/taskqueue/v1/worker_pb.js';
+import { Channel } from '../lib/channel.js';
+import { describeError } from '../lib/errors.js';
+import { sleep } from '../lib/time.js';
+import { VERSION } from '../lib/version.js';
+import { BUILTIN_HANDLERS } from './executors/builtin.js';
+import { shellHandler } from './executors/shell.js';
+import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
+import { runTask, type RunningTask } from './run.js';
+import type { Handler } from './types.js';
+
+type ResultInit = MessageInitShape<typeof ResultSchema>;
+type MessageInit = MessageInitShape<typeof WorkerMessageSchema>;
+
+/**
+ * A worker: connects to a coordinator over one gRPC stream, announces the handlers it
+ * serves, and runs what it is given, at most `concurrency` at a time.
+ *
+ * Type the payloads by handler name: `new Worker<{ resize: { url: string } }>()` makes
+ * `worker.handle('resize', async (payload) => payload.url)` type-check.
+ *
+ * It reconnects with jittered backoff (rotating through the coordinator list), keeps each
+ * result until a coordinator acknowledges it and re-reports it after a reconnect, and on
+ * `stop()` takes no new work and finishes what it holds.
+ */
+export class Worker<H extends Record<string, unknown> = Record<string, unknown>> {
+  /** Stable for the life of this object, across reconnects. */
+  readonly id = uuidv7();
+  readonly options: ResolvedWorkerOptions;
+  private readonly log: Logger;
+  private readonly handlers = new Map<string, Handler>();
+  private readonly shell: Handler | undefined;
+  private readonly running = new Map<string, RunningTask>();
+  private readonly unacked = new Map<string, ResultInit>();
+  private readonly clients = new Map<string, { client: Client<typeof WorkerService>; sessions: Http2SessionManager }>();
+  private stream: Channel<WorkerMessage> | undefined;
+  private outbox: { started: MessageInit['started']; results: ResultInit[]; credits: number; progress: Map<string, NonNullable<MessageInit['progress']>[number]> } =
+    { started: [], results: [], credits: 0, progress: new Map() };
+  private flushScheduled = false;
+  private draining = false;
+  private closed = false;
+  private readonly stopController = new AbortController();
+  private loop: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private heartbeatMs = 1000;
+  private leaseMs = 5000;
+  private disconnectedSince = Date.now();
+  private connectedWaiters: Array<() => void> = [];
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(options: WorkerOptions = {}) {
+    this.options = resolveWorkerOptions(options);
+    this.log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'worker', workerId: this.id });
+    if (this.options.builtins) for (const [name, fn] of Object.entries(BUILTIN_HANDLERS)) this.handlers.set(name, fn);
+    this.shell = this.options.shell ? shellHandler(this.options.shell) : undefined;
+  }
+
+  /** Registers the handler for tasks whose command starts with `name`. Call before start(). */
+  handle<K extends keyof H & string>(name: K, fn: Handler<H[K]>): this {
+    if (!/^\S+$/.test(name)) throw new Error(`handler name "${name}" must be one word`);
+    if (this.loop) throw new Error('register handlers before start()');
+    this.handlers.set(name, fn as Handler);
+    return this;
+  }
+
+  /** Handler names this worker announces. */
+  get handlerNames(): string[] {
+    return [...this.handlers.keys()];
+  }
+
+  /** Tasks whose handlers have not returned yet. */
+  get activeTasks(): number {
+    return this.running.size;
+  }
+
+  /** Starts connecting in the background. Use {@link connected} to wait for the first connection. */
+  start(): void {
+    if (this.loop) return;
+    this.loop = this.connectLoop();
+    this.watchdog = setInterval(() => this.checkLease(), 250);
+    this.watchdog.unref();
+  }
+
+  /** Resolves when a coordinator has welcomed this worker. */
+  connected(): Promise<void> {
+    if (this.stream && this.disconnectedSince === 0) return Promise.resolve();
+    return new Promise((resolve) => this.connectedWaiters.push(resolve));
+  }
+
+  /**
+   * Stops taking work and finishes what it holds (graceful), or aborts it at once. After
+   * `timeoutMs`, running handlers are aborted. Results are delivered before the stream
+   * closes. Calling it again returns the same promise.
+   * @default graceful true, timeoutMs 30000
+   */
+  stop(opts: { graceful?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    this.stopping ??= this.shutdown(opts.graceful ?? true, opts.timeoutMs ?? 30_000);
+    return this.stopping;
+  }
+
+  private async shutdown(graceful: boolean, timeoutMs: number): Promise<void> {
+    this.draining = true;
+    this.log.info({ running: this.running.size }, graceful ? 'draining: finishing tasks in hand' : 'stopping now');
+    this.send({ draining: true });
+    if (!graceful) this.abortAll('worker stopping');
+    if (!(await this.waitIdle(timeoutMs))) {
+      this.abortAll('worker shutdown timed out');
+      await this.waitIdle(5000);
+    }
+    // Give the coordinator a moment to acknowledge the last results.
+    const deadline = Date.now() + 5000;
+    while (this.unacked.size > 0 && this.stream && Date.now() < deadline) await sleep(20);
+    if (this.unacked.size > 0) {
+      this.log.warn({ results: this.unacked.size }, 'exiting with unacknowledged results; those tasks will run again after their lease');
+    }
+    this.closed = true;
+    this.stopController.abort();
+    this.stream?.close();
+    clearInterval(this.watchdog);
+    await this.loop;
+    for (const { sessions } of this.clients.values()) sessions.abort();
+    this.log.info('worker stopped');
+  }
+
+  private waitIdle(timeoutMs: number): Promise<boolean> {
+    if (this.running.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  private abortAll(reason: string): void {
+    for (const t of this.running.values()) t.abort(reason);
+  }
+
+  private async connectLoop(): Promise<void> {
+    const addresses = this.options.coordinators;
+    let index = Math.floor(Math.random() * addresses.length);
+    let failures = 0;
+    while (!this.closed) {
+      const address = addresses[index % addresses.length] as string;
+      const out = new Channel<WorkerMessage>();
+      const abort = new AbortController();
+      const onStop = (): void => abort.abort();
+      this.stopController.signal.addEventListener('abort', onStop, { once: true });
+      try {
+        out.push(create(WorkerMessageSchema, this.helloMessage()));
+        this.stream = out;
+        for await (const msg of this.client(address).connect(out, { signal: abort.signal })) {
+          if (msg.welcome) {
+            failures = 0;
+            this.onWelcome(address, msg);
+          }
+          this.onMessage(msg);
+        }
+        if (!this.closed) this.log.warn({ coordinator: address }, 'coordinator closed the stream');
+      } catch (err) {
+        if (!this.closed) this.log.warn({ coordinator: address, err: describeError(err) }, 'coordinator stream failed');
+      } finally {
+        this.stopController.signal.removeEventListener('abort', onStop);
+        this.stream = undefined;
+        out.close();
+        abort.abort();
+        clearInterval(this.heartbeatTimer);
+        if (this.disconnectedSince === 0) this.disconnectedSince = Date.now();
+      }
+      if (this.closed) break;
+      index++;
+      const cap = Math.min(this.options.reconnectMaxMs, this.options.reconnectMinMs * 2 ** Math.min(failures++, 10));
+      await sleep(cap / 2 + Math.random() * (cap / 2), this.stopController.signal);
+    }
+  }
+
+  private client(address: string): Client<typeof WorkerService> {
+    let c = this.clients.get(address);
+    if (!c) {
+      const sessions = new Http2SessionManager(address, { pingIntervalMs: 5000, pingTimeoutMs: 5000 });
+      const transport = createGrpcTransport({ baseUrl: address, sessionManager: sessions });
+      this.clients.set(address, (c = { client: createClient(WorkerService, transport), sessions }));
+    }
+    return c.client;
+  }
+
+  private helloMessage(): MessageInit {
+    return {
+      hello: {
+        workerId: this.id,
+        name: this.options.name,
+        queues: this.options.queues,
+        handlers: this.handlerNames,
+        acceptsAnyCommand: this.shell !== undefined,
+        concurrency: this.options.concurrency,
+        labels: this.options.labels,
+        version: VERSION,
+      },
+      draining: this.draining,
+      credits: this.draining ? 0 : Math.max(0, this.options.concurrency - this.running.size),
+      // Results a previous coordinator never acknowledged: fencing decides if they still count.
+      results: [...this.unacked.values()],
+      heartbeat: { running: this.heldRefs() },
+    };
+  }
+
+  private onWelcome(address: string, msg: CoordinatorMessage): void {
+    const w = msg.welcome;
+    if (!w) return;
+    this.heartbeatMs = w.heartbeatIntervalMs || 1000;
+    this.leaseMs = w.leaseMs || 5000;
+    this.disconnectedSince = 0;
+    this.log.info({ coordinator: address, coordinatorId: w.coordinatorId }, 'connected');
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = setInterval(() => this.send({ heartbeat: { running: this.heldRefs() } }), this.heartbeatMs);
+    this.heartbeatTimer.unref();
+    for (const resolve of this.connectedWaiters.splice(0)) resolve();
+  }
+
+  private onMessage(msg: CoordinatorMessage): void {
+    for (const a of msg.assign) this.startTask(a);
+    for (const a of msg.abort) {
+      if (!a.ref) continue;
+      this.running.get(`${a.ref.taskId}:${a.ref.attempt}`)?.abort(a.reason || 'aborted by coordinator');
+    }
+    for (const ack of msg.acks) {
+      if (!ack.ref) continue;
+      this.unacked.delete(`${ack.ref.taskId}:${ack.ref.attempt}`);
+      if (!ack.accepted) {
+        this.log.warn({ taskId: ack.ref.taskId, attempt: ack.ref.attempt }, 'result rejected: a newer attempt owns the task, or it was cancelled');
+      }
+    }
+  }
+
+  /** Attempts held whose results are not yet produced: what heartbeats keep leased. */
+  private heldRefs(): Array<{ taskId: string; attempt: number }> {
+    const refs = [];
+    for (const t of this.running.values()) if (!t.reported) refs.push(t.ref);
+    return refs;
+  }
+
+  private startTask(a: Assignment): void {
+    if (!a.ref) return;
+    const key = `${a.ref.taskId}:${a.ref.attempt}`;
+    if (this.running.has(key)) return;
+    const task = runTask(a, {
+      handlers: this.handlers,
+      shell: this.shell,
+      logger: this.log,
+      onStarted: (ref, startedAtMs) => this.send({ started: [{ ref, startedAtMs: BigInt(startedAtMs) }] }),
+      onProgress: (ref, percent, message) => this.queueProgress(ref, percent, message),
+      onResult: (result) => {
+        const ref = result.ref as { taskId: string; attempt: number };
+        this.unacked.set(`${ref.taskId}:${ref.attempt}`, result);
+        this.send({ results: [result] });
+      },
+    });
+    this.running.set(key, task);
+    void task.settled.finally(() => {
+      this.running.delete(key);
+      if (!this.draining) this.send({ credits: 1 });
+      if (this.running.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    });
+  }
+
+  private queueProgress(ref: { taskId: string; attempt: number }, percent: number, message: string): void {
+    this.outbox.progress.set(`${ref.taskId}:${ref.attempt}`, { ref, percent, message });
+    this.scheduleFlush();
+  }
+
+  /**
+   * Queues parts of a message. Everything queued in one turn of the event loop goes out
+   * as one stream message. Without a stream, starts and credits are dropped (a reconnect
+   * restates them) and results wait in `unacked`.
+   */
+  private send(part: MessageInit): void {
+    if (!this.stream) return;
+    if (part.started) this.outbox.started = [...(this.outbox.started ?? []), ...part.started];
+    if (part.results) this.outbox.results.push(...(part.results as ResultInit[]));
+    if (part.credits) this.outbox.credits += part.credits;
+    if (part.heartbeat || part.draining) {
+      // Not batched: these are rare and time-sensitive.
+      this.stream.push(create(WorkerMessageSchema, { heartbeat: part.heartbeat, draining: part.draining ?? false }));
+      return;
+    }
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      const o = this.outbox;
+      this.outbox = { started: [], results: [], credits: 0, progress: new Map() };
+      if (!this.stream) return;
+      if (!o.started?.length && !o.results.length && !o.credits && !o.progress.size) return;
+      this.stream.push(
+        create(WorkerMessageSchema, {
+          started: o.started,
+          results: o.results,
+          credits: o.credits,
+          progress: [...o.progress.values()],
+        }),
+      );
+    });
+  }
+
+  /**
+   * Once the worker has been cut off from every coordinator for longer than a lease, its
+   * leases are surely gone and another worker may be running its tasks: abort them.
+   */
+  private checkLease(): void {
+    if (this.disconnectedSince === 0 || this.running.size === 0) return;
+    if (Date.now() - this.disconnectedSince > this.leaseMs + this.heartbeatMs) {
+      for (const t of this.running.values()) {
+        if (!t.reported) t.abort('lease lost: no coordinator reachable');
+      }
+    }
+  }
+}
