@@ -11,9 +11,15 @@ const STATUS_BY_CODE: Record<string, number> = {
 const FASTIFY_ERRORS: Record<string, { status: number; message: (e: FastifyError) => string }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, message: () => 'request body is too large' },
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, message: () => 'request body is not valid JSON' },
-  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, message: () => 'request body is empty; send a JSON object' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: {
+    status: 400,
+    message: () => 'request body is empty; send a JSON object',
+  },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, message: (e) => e.message },
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, message: () => 'Content-Length does not match the body' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
+    status: 400,
+    message: () => 'Content-Length does not match the body',
+  },
 };
 
 /** The JSON error body every route answers with. */
@@ -36,20 +42,33 @@ export function installErrorHandler(app: FastifyInstance, bodyLimit: number): vo
     }
     const known = err.code ? FASTIFY_ERRORS[err.code] : undefined;
     if (known) {
-      const message = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `request body exceeds the limit of ${bodyLimit} bytes` : known.message(err);
-      return reply.code(known.status).send({ error: { code: known.status === 413 ? 'too_large' : 'bad_request', message } });
+      const message =
+        err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+          ? `request body exceeds the limit of ${bodyLimit} bytes`
+          : known.message(err);
+      return reply
+        .code(known.status)
+        .send({ error: { code: known.status === 413 ? 'too_large' : 'bad_request', message } });
     }
     if (err instanceof SyntaxError) {
-      return reply.code(400).send({ error: { code: 'bad_request', message: 'request body is not valid JSON' } });
+      return reply
+        .code(400)
+        .send({ error: { code: 'bad_request', message: 'request body is not valid JSON' } });
     }
     if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
-      return reply.code(err.statusCode).send({ error: { code: 'bad_request', message: err.message } });
+      return reply
+        .code(err.statusCode)
+        .send({ error: { code: 'bad_request', message: err.message } });
     }
     req.log.error({ err }, 'unhandled error');
-    return reply.code(500).send({ error: { code: 'internal', message: 'internal error; see the server log' } });
+    return reply
+      .code(500)
+      .send({ error: { code: 'internal', message: 'internal error; see the server log' } });
   });
   app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
+    reply.code(404).send({
+      error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` },
+    }),
   );
 }
 
@@ -78,7 +97,8 @@ export function formatSchemaErrors(errors: SchemaError[], dataVar: string): Erro
   const e = errors[0];
   if (!e) return new ValidationError(`invalid ${dataVar}`);
   const path = e.instancePath.replace(/^\//, '').replace(/\//g, '.');
-  const where = dataVar === 'body' ? '' : `${dataVar === 'querystring' ? 'query parameter' : dataVar} `;
+  const where =
+    dataVar === 'body' ? '' : `${dataVar === 'querystring' ? 'query parameter' : dataVar} `;
   const p = e.params;
   switch (e.keyword) {
     case 'required': {
@@ -90,8 +110,16 @@ export function formatSchemaErrors(errors: SchemaError[], dataVar: string): Erro
       return new ValidationError(`unknown ${where || 'field '}'${field}'`, field);
     }
     case 'type': {
-      if (!path) return new ValidationError(dataVar === 'body' ? 'request body must be a JSON object' : `${dataVar} must be an object`);
-      return new ValidationError(`${where}${path} must be ${TYPE_NAMES[String(p.type)] ?? String(p.type)}`, path);
+      if (!path)
+        return new ValidationError(
+          dataVar === 'body'
+            ? 'request body must be a JSON object'
+            : `${dataVar} must be an object`,
+        );
+      return new ValidationError(
+        `${where}${path} must be ${TYPE_NAMES[String(p.type)] ?? String(p.type)}`,
+        path,
+      );
     }
     case 'enum':
       return new ValidationError(
@@ -100,14 +128,25 @@ export function formatSchemaErrors(errors: SchemaError[], dataVar: string): Erro
       );
     case 'minLength':
       return new ValidationError(
-        p.limit === 1 ? `${where}${path} must not be empty` : `${where}${path} must be at least ${String(p.limit)} characters`,
+        p.limit === 1
+          ? `${where}${path} must not be empty`
+          : `${where}${path} must be at least ${String(p.limit)} characters`,
         path,
       );
     case 'maxLength':
-      return new ValidationError(`${where}${path} must be at most ${String(p.limit)} characters`, path);
+      return new ValidationError(
+        `${where}${path} must be at most ${String(p.limit)} characters`,
+        path,
+      );
     case 'pattern':
-      return new ValidationError(`${where}${path} has characters that are not allowed (allowed: ${String(p.pattern)})`, path);
+      return new ValidationError(
+        `${where}${path} has characters that are not allowed (allowed: ${String(p.pattern)})`,
+        path,
+      );
     default:
-      return new ValidationError(`${where}${path || dataVar} ${e.message ?? 'is invalid'}`, path || undefined);
+      return new ValidationError(
+        `${where}${path || dataVar} ${e.message ?? 'is invalid'}`,
+        path || undefined,
+      );
   }
 }

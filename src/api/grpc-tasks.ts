@@ -1,5 +1,11 @@
 import { create, fromJson, toJson, type JsonValue } from '@bufbuild/protobuf';
-import { ValueSchema, timestampDate, timestampFromDate, type Timestamp, type Value } from '@bufbuild/protobuf/wkt';
+import {
+  ValueSchema,
+  timestampDate,
+  timestampFromDate,
+  type Timestamp,
+  type Value,
+} from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from '@connectrpc/connect';
 import {
   TaskSchema,
@@ -36,7 +42,11 @@ const value = (v: unknown): Value | undefined =>
   v === undefined || v === null ? undefined : fromJson(ValueSchema, v as JsonValue);
 
 /** A task as a protobuf message. */
-export function taskToMessage(t: Task, attempts: Attempt[] = [], waitingFor: string | null = null): TaskMessage {
+export function taskToMessage(
+  t: Task,
+  attempts: Attempt[] = [],
+  waitingFor: string | null = null,
+): TaskMessage {
   return create(TaskSchema, {
     id: t.id,
     queue: t.queue,
@@ -74,7 +84,8 @@ export function taskToMessage(t: Task, attempts: Attempt[] = [], waitingFor: str
 
 /** Our errors as Connect errors; the message (which names the field) passes through. */
 function toConnectError(err: unknown): ConnectError {
-  if (err instanceof TaskQueueError) return new ConnectError(err.message, CODES[err.code] ?? Code.Internal);
+  if (err instanceof TaskQueueError)
+    return new ConnectError(err.message, CODES[err.code] ?? Code.Internal);
   return new ConnectError('internal error; see the server log', Code.Internal);
 }
 

@@ -62,7 +62,8 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
       info: {
         title: `Task Queue API (${options.service})`,
         version: VERSION,
-        description: 'Submit, inspect and cancel tasks. The same API is served by the coordinator and the scheduler.',
+        description:
+          'Submit, inspect and cancel tasks. The same API is served by the coordinator and the scheduler.',
       },
       tags: [
         { name: 'tasks', description: 'The /v1 task API' },

@@ -6,7 +6,9 @@ const Health = Type.Object({ ok: Type.Boolean(), database: Type.Optional(Type.St
 
 /** `/healthz`: the process answers. `/readyz`: and it can reach PostgreSQL. */
 export function registerHealthRoutes(app: FastifyInstance, db: Db): void {
-  app.get('/healthz', { schema: { tags: ['health'], response: { 200: Health } } }, () => ({ ok: true }));
+  app.get('/healthz', { schema: { tags: ['health'], response: { 200: Health } } }, () => ({
+    ok: true,
+  }));
   app.get(
     '/readyz',
     { schema: { tags: ['health'], response: { 200: Health, 503: Health } } },

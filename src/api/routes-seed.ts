@@ -1,5 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import { ErrorJson, ScheduleBody, ScheduleResponse, SeedStatusJson, StatusQuery, type ScheduleInput } from './schemas.js';
+import {
+  ErrorJson,
+  ScheduleBody,
+  ScheduleResponse,
+  SeedStatusJson,
+  StatusQuery,
+  type ScheduleInput,
+} from './schemas.js';
 import { taskToSeedStatus } from './serialize.js';
 import type { TasksApi } from './tasks-api.js';
 import { parseTimestamp } from '../lib/time.js';
@@ -24,12 +31,17 @@ export function registerSeedRoutes(app: FastifyInstance, api: TasksApi): void {
     },
     async (req) => {
       // Checked here too so that a bad time is reported under the seed's field name.
-      if (req.body.scheduled_at !== undefined) parseTimestamp(req.body.scheduled_at, 'scheduled_at');
+      if (req.body.scheduled_at !== undefined)
+        parseTimestamp(req.body.scheduled_at, 'scheduled_at');
       const { task } = await api.submit({
         command: req.body.command,
         ...(req.body.scheduled_at === undefined ? {} : { run_at: req.body.scheduled_at }),
       });
-      return { command: task.command, scheduled_at: task.scheduledAt.toISOString(), task_id: task.id };
+      return {
+        command: task.command,
+        scheduled_at: task.scheduledAt.toISOString(),
+        task_id: task.id,
+      };
     },
   );
 

@@ -1,4 +1,3 @@
-import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import {
   ErrorJson,
@@ -74,9 +73,9 @@ export function registerTaskRoutes(app: FastifyInstance, api: TasksApi): void {
       schema: {
         tags: ['tasks'],
         summary: 'Cancel a pending or running task',
-        description: 'A running handler gets its AbortSignal; its late result is discarded. 409 if the task already finished.',
+        description:
+          'A running handler gets its AbortSignal; its late result is discarded. 409 if the task already finished.',
         params: TaskIdParams,
-        body: Type.Optional(Type.Object({}, { additionalProperties: true })),
         response: { 200: TaskJson, ...errors },
       },
     },

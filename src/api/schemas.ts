@@ -34,29 +34,58 @@ export const SubmitTaskBody = Type.Object(
       description: 'The first word names the handler; the rest are its arguments (ctx.args).',
       examples: ['echo hi'],
     }),
-    payload: Type.Optional(Type.Unknown({ description: 'Structured input for the handler (any JSON).' })),
+    payload: Type.Optional(
+      Type.Unknown({ description: 'Structured input for the handler (any JSON).' }),
+    ),
     queue: Type.Optional(
-      Type.String({ minLength: 1, maxLength: LIMITS.queueLength, pattern: QUEUE_PATTERN, default: 'default' }),
+      Type.String({
+        minLength: 1,
+        maxLength: LIMITS.queueLength,
+        pattern: QUEUE_PATTERN,
+        default: 'default',
+      }),
     ),
     priority: Type.Optional(
-      Type.Integer({ minimum: -LIMITS.priority, maximum: LIMITS.priority, default: 0, description: 'Higher runs first.' }),
+      Type.Integer({
+        minimum: -LIMITS.priority,
+        maximum: LIMITS.priority,
+        default: 0,
+        description: 'Higher runs first.',
+      }),
     ),
     run_at: Type.Optional(timestamp('When to run. Default: now.')),
-    max_attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.maxAttempts, default: 3 })),
+    max_attempts: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: LIMITS.maxAttempts, default: 3 }),
+    ),
     timeout_ms: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: LIMITS.timeoutMs, description: 'Per attempt. Default: none.' }),
+      Type.Integer({
+        minimum: 1,
+        maximum: LIMITS.timeoutMs,
+        description: 'Per attempt. Default: none.',
+      }),
     ),
     backoff_ms: Type.Optional(
-      Type.Integer({ minimum: 0, maximum: LIMITS.backoffMs, default: 1000, description: 'First retry delay; doubles per attempt, with jitter.' }),
+      Type.Integer({
+        minimum: 0,
+        maximum: LIMITS.backoffMs,
+        default: 1000,
+        description: 'First retry delay; doubles per attempt, with jitter.',
+      }),
     ),
     backoff_max_ms: Type.Optional(
-      Type.Integer({ minimum: 0, maximum: LIMITS.backoffMs, default: 300000, description: 'Cap on the retry delay.' }),
+      Type.Integer({
+        minimum: 0,
+        maximum: LIMITS.backoffMs,
+        default: 300000,
+        description: 'Cap on the retry delay.',
+      }),
     ),
     idempotency_key: Type.Optional(
       Type.String({
         minLength: 1,
         maxLength: LIMITS.idempotencyKeyLength,
-        description: 'Submitting the same key again returns the existing task (200) instead of creating one.',
+        description:
+          'Submitting the same key again returns the existing task (200) instead of creating one.',
       }),
     ),
   },
@@ -77,7 +106,10 @@ export type ScheduleInput = Static<typeof ScheduleBody>;
 const NullableTime = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
 
 // An enum (not a union of literals) so a bad value gets one clear error listing the choices.
-export const TaskStatusSchema = Type.Unsafe<TaskStatus>({ type: 'string', enum: [...TASK_STATUSES] });
+export const TaskStatusSchema = Type.Unsafe<TaskStatus>({
+  type: 'string',
+  enum: [...TASK_STATUSES],
+});
 
 export const AttemptJson = Type.Object({
   attempt: Type.Integer(),
@@ -97,7 +129,9 @@ export const TaskJson = Type.Object({
   priority: Type.Integer(),
   status: TaskStatusSchema,
   run_at: Type.String({ format: 'date-time' }),
-  attempt: Type.Integer({ description: 'Attempts started so far; the fencing token of the current one.' }),
+  attempt: Type.Integer({
+    description: 'Attempts started so far; the fencing token of the current one.',
+  }),
   max_attempts: Type.Integer(),
   timeout_ms: Type.Union([Type.Integer(), Type.Null()]),
   backoff_ms: Type.Integer(),
@@ -114,7 +148,9 @@ export const TaskJson = Type.Object({
   completed_at: NullableTime,
   failed_at: NullableTime,
   cancelled_at: NullableTime,
-  waiting_for: Type.Optional(Type.String({ description: 'Why a due task is still pending, when known.' })),
+  waiting_for: Type.Optional(
+    Type.String({ description: 'Why a due task is still pending, when known.' }),
+  ),
   attempts: Type.Optional(Type.Array(AttemptJson)),
 });
 export type TaskJsonType = Static<typeof TaskJson>;
@@ -128,10 +164,15 @@ export const ListTasksQuery = Type.Object(
     status: Type.Optional(TaskStatusSchema),
     queue: Type.Optional(Type.String({ maxLength: LIMITS.queueLength })),
     command: Type.Optional(
-      Type.String({ maxLength: LIMITS.commandLength, description: 'One word matches the handler name; with spaces, the whole command.' }),
+      Type.String({
+        maxLength: LIMITS.commandLength,
+        description: 'One word matches the handler name; with spaces, the whole command.',
+      }),
     ),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.pageSize, default: 50 })),
-    cursor: Type.Optional(Type.String({ maxLength: 128, description: 'next_cursor from the previous page.' })),
+    cursor: Type.Optional(
+      Type.String({ maxLength: 128, description: 'next_cursor from the previous page.' }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -5,7 +5,10 @@ import type { TaskJsonType } from './schemas.js';
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 /** A task as the /v1 API shows it: snake_case, UTC timestamps, nulls kept. */
-export function taskToJson(t: Task, extra?: { attempts?: Attempt[]; waitingFor?: string | null }): TaskJsonType {
+export function taskToJson(
+  t: Task,
+  extra?: { attempts?: Attempt[]; waitingFor?: string | null },
+): TaskJsonType {
   const json: TaskJsonType = {
     id: t.id,
     queue: t.queue,

@@ -17,17 +17,25 @@ export const MAX_PAYLOAD_BYTES = 1024 * 1024;
 export function prepareTask(input: SubmitTaskInput): NewTask {
   const command = input.command;
   if (command.trim() === '') throw new ValidationError('command must not be blank', 'command');
-  if (command.includes('\0')) throw new ValidationError('command must not contain NUL characters', 'command');
+  if (command.includes('\0'))
+    throw new ValidationError('command must not contain NUL characters', 'command');
   const handler = handlerName(command);
-  if (handler === '') throw new ValidationError('command must start with a handler name', 'command');
+  if (handler === '')
+    throw new ValidationError('command must start with a handler name', 'command');
   let payload = input.payload;
   if (payload !== undefined) {
     const json = JSON.stringify(payload);
     if (json === undefined) payload = undefined;
     else if (Buffer.byteLength(json) > MAX_PAYLOAD_BYTES) {
-      throw new ValidationError(`payload must be at most ${MAX_PAYLOAD_BYTES} bytes of JSON`, 'payload');
+      throw new ValidationError(
+        `payload must be at most ${MAX_PAYLOAD_BYTES} bytes of JSON`,
+        'payload',
+      );
     } else if (json.includes('\\u0000')) {
-      throw new ValidationError('payload must not contain NUL characters (PostgreSQL jsonb cannot store them)', 'payload');
+      throw new ValidationError(
+        'payload must not contain NUL characters (PostgreSQL jsonb cannot store them)',
+        'payload',
+      );
     }
   }
   const backoffBaseMs = input.backoff_ms ?? 1000;
@@ -58,6 +66,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * @throws ValidationError naming `field` when it is not a UUID.
  */
 export function checkTaskId(id: string, field = 'id'): string {
-  if (!UUID.test(id)) throw new ValidationError(`${field} must be a task id (a UUID), got "${id.slice(0, 64)}"`, field);
+  if (!UUID.test(id))
+    throw new ValidationError(
+      `${field} must be a task id (a UUID), got "${id.slice(0, 64)}"`,
+      field,
+    );
   return id.toLowerCase();
 }

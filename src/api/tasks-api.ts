@@ -1,10 +1,24 @@
-import { ConflictError, NotFoundError, UnavailableError, ValidationError, isTransientDbError } from '../lib/errors.js';
+import {
+  ConflictError,
+  NotFoundError,
+  UnavailableError,
+  ValidationError,
+  isTransientDbError,
+} from '../lib/errors.js';
 import type { Attempt } from '../store/attempts.js';
 import { listAttempts } from '../store/attempts.js';
 import type { Db } from '../store/db.js';
-import { cancelTask, getTask, insertTask, listTasks, type Task, type TaskStatus } from '../store/tasks.js';
+import {
+  cancelTask,
+  getTask,
+  insertTask,
+  listTasks,
+  type Task,
+  type TaskStatus,
+} from '../store/tasks.js';
 import { hasCapableWorker } from '../store/workers.js';
-import type { SubmitTaskInput } from './schemas.js';
+import { checkSchema } from './check.js';
+import { SubmitTaskBody, type SubmitTaskInput } from './schemas.js';
 import { checkTaskId, prepareTask } from './submit.js';
 
 /** A workers row older than this is treated as gone when explaining a pending task. */
@@ -26,7 +40,7 @@ export class TasksApi {
 
   /** Stores a task; with a known idempotency key, returns the existing one. */
   async submit(input: SubmitTaskInput): Promise<{ task: Task; created: boolean }> {
-    const row = prepareTask(input);
+    const row = prepareTask(checkSchema(SubmitTaskBody, input));
     return this.guard(() => insertTask(this.db, row));
   }
 
@@ -41,7 +55,10 @@ export class TasksApi {
       const task = await getTask(this.db, taskId);
       if (!task) throw new NotFoundError(`no task with id ${taskId}`);
       if (!withDetail) return { task, attempts: [], waitingFor: null };
-      const [attempts, waitingFor] = await Promise.all([listAttempts(this.db, taskId), this.waitingFor(task)]);
+      const [attempts, waitingFor] = await Promise.all([
+        listAttempts(this.db, taskId),
+        this.waitingFor(task),
+      ]);
       return { task, attempts, waitingFor };
     });
   }
@@ -81,14 +98,19 @@ export class TasksApi {
   private async waitingFor(task: Task): Promise<string | null> {
     if (task.status !== 'pending' || task.scheduledAt.getTime() > Date.now()) return null;
     const capable = await hasCapableWorker(this.db, task.queue, task.handler, WORKER_FRESH_MS);
-    return capable ? null : `no connected worker handles '${task.handler}' on queue '${task.queue}'`;
+    return capable
+      ? null
+      : `no connected worker handles '${task.handler}' on queue '${task.queue}'`;
   }
 
   private async guard<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
-      if (isTransientDbError(err)) throw new UnavailableError('the database is unreachable; try again shortly', { cause: err });
+      if (isTransientDbError(err))
+        throw new UnavailableError('the database is unreachable; try again shortly', {
+          cause: err,
+        });
       throw err;
     }
   }
@@ -103,6 +125,9 @@ function decodeCursor(cursor: string): string {
   try {
     return checkTaskId(id, 'cursor');
   } catch {
-    throw new ValidationError('cursor is not one this API returned; pass next_cursor from the previous page', 'cursor');
+    throw new ValidationError(
+      'cursor is not one this API returned; pass next_cursor from the previous page',
+      'cursor',
+    );
   }
 }

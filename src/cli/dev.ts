@@ -30,7 +30,9 @@ const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 export function registerDevCommand(program: Command): void {
   program
     .command('dev')
-    .description('run everything locally: PostgreSQL (embedded), coordinator, scheduler and workers')
+    .description(
+      'run everything locally: PostgreSQL (embedded), coordinator, scheduler and workers',
+    )
     .option('--data-dir <dir>', 'where the embedded PostgreSQL keeps its data', '.taskq')
     .option('--workers <n>', 'worker count', '2')
     .option('-c, --concurrency <n>', 'tasks per worker at once', '10')
@@ -67,7 +69,11 @@ async function dev(f: DevFlags): Promise<void> {
     if (url) {
       log.info('using the PostgreSQL in DATABASE_URL');
     } else {
-      pg = new EmbeddedPostgres({ dataDir: join(dataDir, 'pg'), port: int(f.pgPort, '--pg-port'), logger: log });
+      pg = new EmbeddedPostgres({
+        dataDir: join(dataDir, 'pg'),
+        port: int(f.pgPort, '--pg-port'),
+        logger: log,
+      });
       url = await pg.start();
     }
     coordinator = new Coordinator({
@@ -112,7 +118,13 @@ async function dev(f: DevFlags): Promise<void> {
   await runUntilSignalled(log, start, stop);
 }
 
-function printBanner(c: Coordinator, s: Scheduler, workers: Worker[], shell: boolean, pgDir: string | null): void {
+function printBanner(
+  c: Coordinator,
+  s: Scheduler,
+  workers: Worker[],
+  shell: boolean,
+  pgDir: string | null,
+): void {
   const lines = [
     '',
     '  Task Queue is running.',
@@ -141,7 +153,9 @@ function claimLock(file: string): { release(): void } {
   if (existsSync(file)) {
     const pid = Number(readFileSync(file, 'utf8').trim());
     if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isTaskqProcess(pid)) {
-      throw new ConfigError(`another taskq dev (pid ${pid}) is using ${file.replace(/\/dev\.pid$/, '')}; stop it first, or pass --data-dir`);
+      throw new ConfigError(
+        `another taskq dev (pid ${pid}) is using ${file.replace(/\/dev\.pid$/, '')}; stop it first, or pass --data-dir`,
+      );
     }
   }
   writeFileSync(file, String(process.pid));

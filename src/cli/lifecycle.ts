@@ -45,13 +45,19 @@ export function fail(err: unknown): never {
   const code = (err as { code?: unknown }).code;
   if (code === 'EADDRINUSE') {
     const e = err as { port?: number; address?: string };
-    process.stderr.write(`taskq: port ${e.port ?? '?'} on ${e.address ?? '?'} is already in use; stop what holds it or choose another port (see --help)\n`);
+    process.stderr.write(
+      `taskq: port ${e.port ?? '?'} on ${e.address ?? '?'} is already in use; stop what holds it or choose another port (see --help)\n`,
+    );
     process.exit(2);
   }
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === '28P01' || code === '3D000') {
-    process.stderr.write(`taskq: cannot reach PostgreSQL: ${describeError(err)}. Check DATABASE_URL.\n`);
+    process.stderr.write(
+      `taskq: cannot reach PostgreSQL: ${describeError(err)}. Check DATABASE_URL.\n`,
+    );
     process.exit(2);
   }
-  process.stderr.write(`taskq: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    `taskq: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   process.exit(1);
 }

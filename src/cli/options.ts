@@ -28,7 +28,11 @@ export function loadConfigFile(path: string | undefined): ConfigFile {
 }
 
 /** The database URL: --database-url, DATABASE_URL (or POSTGRES_*), then the config file. */
-export function databaseUrl(flag: string | undefined, file: ConfigFile, required = true): string | undefined {
+export function databaseUrl(
+  flag: string | undefined,
+  file: ConfigFile,
+  required = true,
+): string | undefined {
   const url = flag ?? databaseUrlFromEnv() ?? file.databaseUrl;
   if (!url && required) {
     throw new ConfigError(
@@ -47,7 +51,8 @@ export function pick<T>(...values: Array<T | undefined>): T | undefined {
 export function int(value: string | number | undefined, name: string): number | undefined {
   if (value === undefined || value === '') return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n)) throw new ConfigError(`${name} must be a whole number (got "${value}")`);
+  if (!Number.isInteger(n))
+    throw new ConfigError(`${name} must be a whole number (got "${value}")`);
   return n;
 }
 
@@ -64,6 +69,9 @@ export function duration(value: string | number | undefined, name: string): numb
 /** A comma-separated list flag (also accepts repeated flags). */
 export function list(value: string | string[] | undefined): string[] | undefined {
   if (value === undefined) return undefined;
-  const items = (Array.isArray(value) ? value : [value]).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  const items = (Array.isArray(value) ? value : [value])
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter(Boolean);
   return items.length ? items : undefined;
 }

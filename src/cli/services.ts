@@ -31,30 +31,71 @@ export function registerServiceCommands(program: Command): void {
     .option('--poll <duration>', 'fallback poll interval (or TASKQ_POLL)')
     .option('--no-listen', 'do not LISTEN for wake-ups (PgBouncer in transaction mode); poll only')
     .option('--insecure', 'allow binding a non-loopback address without authentication')
-    .action(async (f: ServiceFlags & { grpcPort?: string; httpPort?: string; lease?: string; heartbeat?: string; poll?: string; listen: boolean }) => {
-      try {
-        const file = loadConfigFile(f.config);
-        const fc = file.coordinator ?? {};
-        const env = process.env;
-        const log = createLogger();
-        const coordinator = new Coordinator({
-          databaseUrl: databaseUrl(f.databaseUrl, file) as string,
-          schema: pick(f.schema, env.TASKQ_SCHEMA, file.schema),
-          host: pick(f.host, env.TASKQ_HOST, fc.host as string | undefined),
-          grpcPort: pick(int(f.grpcPort, '--grpc-port'), int(env.TASKQ_GRPC_PORT, 'TASKQ_GRPC_PORT'), fc.grpcPort as number | undefined),
-          httpPort: pick(int(f.httpPort, '--http-port'), int(env.TASKQ_HTTP_PORT, 'TASKQ_HTTP_PORT'), fc.httpPort as number | undefined),
-          leaseMs: pick(duration(f.lease, '--lease'), duration(env.TASKQ_LEASE, 'TASKQ_LEASE'), duration(fc.lease as string | undefined, 'coordinator.lease')),
-          heartbeatMs: pick(duration(f.heartbeat, '--heartbeat'), duration(env.TASKQ_HEARTBEAT, 'TASKQ_HEARTBEAT'), duration(fc.heartbeat as string | undefined, 'coordinator.heartbeat')),
-          pollMs: pick(duration(f.poll, '--poll'), duration(env.TASKQ_POLL, 'TASKQ_POLL'), duration(fc.poll as string | undefined, 'coordinator.poll')),
-          listen: f.listen === false ? false : pick(env.TASKQ_LISTEN === undefined ? undefined : env.TASKQ_LISTEN !== 'false', fc.listen as boolean | undefined),
-          insecure: f.insecure ?? (env.TASKQ_INSECURE === 'true' ? true : undefined),
-          logger: log,
-        });
-        await runUntilSignalled(log, () => coordinator.start(), () => coordinator.stop());
-      } catch (err) {
-        fail(err);
-      }
-    });
+    .action(
+      async (
+        f: ServiceFlags & {
+          grpcPort?: string;
+          httpPort?: string;
+          lease?: string;
+          heartbeat?: string;
+          poll?: string;
+          listen: boolean;
+        },
+      ) => {
+        try {
+          const file = loadConfigFile(f.config);
+          const fc = file.coordinator ?? {};
+          const env = process.env;
+          const log = createLogger();
+          const coordinator = new Coordinator({
+            databaseUrl: databaseUrl(f.databaseUrl, file) as string,
+            schema: pick(f.schema, env.TASKQ_SCHEMA, file.schema),
+            host: pick(f.host, env.TASKQ_HOST, fc.host as string | undefined),
+            grpcPort: pick(
+              int(f.grpcPort, '--grpc-port'),
+              int(env.TASKQ_GRPC_PORT, 'TASKQ_GRPC_PORT'),
+              fc.grpcPort as number | undefined,
+            ),
+            httpPort: pick(
+              int(f.httpPort, '--http-port'),
+              int(env.TASKQ_HTTP_PORT, 'TASKQ_HTTP_PORT'),
+              fc.httpPort as number | undefined,
+            ),
+            leaseMs: pick(
+              duration(f.lease, '--lease'),
+              duration(env.TASKQ_LEASE, 'TASKQ_LEASE'),
+              duration(fc.lease as string | undefined, 'coordinator.lease'),
+            ),
+            heartbeatMs: pick(
+              duration(f.heartbeat, '--heartbeat'),
+              duration(env.TASKQ_HEARTBEAT, 'TASKQ_HEARTBEAT'),
+              duration(fc.heartbeat as string | undefined, 'coordinator.heartbeat'),
+            ),
+            pollMs: pick(
+              duration(f.poll, '--poll'),
+              duration(env.TASKQ_POLL, 'TASKQ_POLL'),
+              duration(fc.poll as string | undefined, 'coordinator.poll'),
+            ),
+            listen:
+              f.listen === false
+                ? false
+                : pick(
+                    env.TASKQ_LISTEN === undefined ? undefined : env.TASKQ_LISTEN !== 'false',
+                    fc.listen as boolean | undefined,
+                  ),
+            insecure: f.insecure ?? (env.TASKQ_INSECURE === 'true' ? true : undefined),
+            logger: log,
+          });
+          await runUntilSignalled(
+            log,
+            () => coordinator.start(),
+            () => coordinator.stop(),
+          );
+        } catch (err) {
+          fail(err);
+        }
+      },
+    );
 
   program
     .command('scheduler')
@@ -75,11 +116,19 @@ export function registerServiceCommands(program: Command): void {
           databaseUrl: databaseUrl(f.databaseUrl, file) as string,
           schema: pick(f.schema, env.TASKQ_SCHEMA, file.schema),
           host: pick(f.host, env.TASKQ_HOST, fs.host as string | undefined),
-          httpPort: pick(int(f.port, '--port'), int(env.TASKQ_SCHEDULER_PORT, 'TASKQ_SCHEDULER_PORT'), fs.port as number | undefined),
+          httpPort: pick(
+            int(f.port, '--port'),
+            int(env.TASKQ_SCHEDULER_PORT, 'TASKQ_SCHEDULER_PORT'),
+            fs.port as number | undefined,
+          ),
           insecure: f.insecure ?? (env.TASKQ_INSECURE === 'true' ? true : undefined),
           logger: log,
         });
-        await runUntilSignalled(log, () => scheduler.start(), () => scheduler.stop());
+        await runUntilSignalled(
+          log,
+          () => scheduler.start(),
+          () => scheduler.stop(),
+        );
       } catch (err) {
         fail(err);
       }
@@ -94,7 +143,10 @@ export function registerServiceCommands(program: Command): void {
     .action(async (f: ServiceFlags) => {
       try {
         const file = loadConfigFile(f.config);
-        const db = createDb({ url: databaseUrl(f.databaseUrl, file) as string, schema: pick(f.schema, process.env.TASKQ_SCHEMA, file.schema) });
+        const db = createDb({
+          url: databaseUrl(f.databaseUrl, file) as string,
+          schema: pick(f.schema, process.env.TASKQ_SCHEMA, file.schema),
+        });
         try {
           const applied = await migrate(db);
           process.stdout.write(

@@ -24,11 +24,14 @@ export async function loadHandlers(worker: Worker, file: string): Promise<void> 
     await (exported as (w: Worker) => unknown)(worker);
   } else if (exported && typeof exported === 'object') {
     for (const [name, fn] of Object.entries(exported)) {
-      if (typeof fn !== 'function') throw new ConfigError(`${file}: handler "${name}" is not a function`);
+      if (typeof fn !== 'function')
+        throw new ConfigError(`${file}: handler "${name}" is not a function`);
       worker.handle(name, fn as Handler);
     }
   } else {
-    throw new ConfigError(`${file} must export (default or \`handlers\`) an object of handlers or a function (worker) => void`);
+    throw new ConfigError(
+      `${file} must export (default or \`handlers\`) an object of handlers or a function (worker) => void`,
+    );
   }
 }
 
@@ -54,16 +57,30 @@ export function registerWorkerCommand(program: Command): void {
     .command('worker')
     .description('run a worker that takes tasks from coordinators over gRPC')
     .option('--config <file>', 'JSON config file (or TASKQ_CONFIG)')
-    .option('--coordinator <host:port>', 'coordinator address; repeat or comma-separate for several (or TASKQ_COORDINATORS)', collect)
+    .option(
+      '--coordinator <host:port>',
+      'coordinator address; repeat or comma-separate for several (or TASKQ_COORDINATORS)',
+      collect,
+    )
     .option('-c, --concurrency <n>', 'tasks run at once (or TASKQ_CONCURRENCY)')
     .option('-q, --queues <names>', 'queues to serve, comma-separated (or TASKQ_QUEUES)', collect)
     .option('--handlers <file>', 'JS module exporting handlers; repeatable', collect)
-    .option('--allow-shell', 'also run any command no handler claims as a shell command line (off by default)')
+    .option(
+      '--allow-shell',
+      'also run any command no handler claims as a shell command line (off by default)',
+    )
     .option('--shell-timeout <duration>', 'longest a shell command may run (default 10m)')
-    .option('--shell-allow <commands>', 'only these first words may run in the shell, comma-separated', collect)
+    .option(
+      '--shell-allow <commands>',
+      'only these first words may run in the shell, comma-separated',
+      collect,
+    )
     .option('--no-builtins', 'do not serve the built-in echo and sleep handlers')
     .option('--name <name>', 'shown in the workers list')
-    .option('--drain-timeout <duration>', 'on SIGTERM, how long to finish tasks in hand (default 30s)')
+    .option(
+      '--drain-timeout <duration>',
+      'on SIGTERM, how long to finish tasks in hand (default 30s)',
+    )
     .action(async (f: WorkerFlags) => {
       try {
         const file = loadConfigFile(f.config);
@@ -72,13 +89,24 @@ export function registerWorkerCommand(program: Command): void {
         const log = createLogger();
         const shellAllow = list(f.shellAllow);
         const worker = new Worker({
-          coordinators: pick(list(f.coordinator), list(env.TASKQ_COORDINATORS), fw.coordinators as string[] | undefined),
-          concurrency: pick(int(f.concurrency, '--concurrency'), int(env.TASKQ_CONCURRENCY, 'TASKQ_CONCURRENCY'), fw.concurrency as number | undefined),
+          coordinators: pick(
+            list(f.coordinator),
+            list(env.TASKQ_COORDINATORS),
+            fw.coordinators as string[] | undefined,
+          ),
+          concurrency: pick(
+            int(f.concurrency, '--concurrency'),
+            int(env.TASKQ_CONCURRENCY, 'TASKQ_CONCURRENCY'),
+            fw.concurrency as number | undefined,
+          ),
           queues: pick(list(f.queues), list(env.TASKQ_QUEUES), fw.queues as string[] | undefined),
           name: pick(f.name, env.TASKQ_WORKER_NAME, fw.name as string | undefined),
           builtins: f.builtins,
           shell: f.allowShell
-            ? { timeoutMs: duration(f.shellTimeout, '--shell-timeout'), ...(shellAllow ? { allow: shellAllow } : {}) }
+            ? {
+                timeoutMs: duration(f.shellTimeout, '--shell-timeout'),
+                ...(shellAllow ? { allow: shellAllow } : {}),
+              }
             : false,
           logger: log,
         });
@@ -86,12 +114,18 @@ export function registerWorkerCommand(program: Command): void {
         const drainMs = duration(f.drainTimeout, '--drain-timeout') ?? 30_000;
         await runUntilSignalled(
           log,
-          async () => {
+          () => {
             worker.start();
             log.info(
-              { coordinators: worker.options.coordinators, handlers: worker.handlerNames, shell: Boolean(f.allowShell), concurrency: worker.options.concurrency },
+              {
+                coordinators: worker.options.coordinators,
+                handlers: worker.handlerNames,
+                shell: Boolean(f.allowShell),
+                concurrency: worker.options.concurrency,
+              },
               'worker started',
             );
+            return Promise.resolve();
           },
           () => worker.stop({ timeoutMs: drainMs }),
         );

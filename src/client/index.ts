@@ -98,7 +98,10 @@ export class TaskQueueClient {
 
   /** Submits a task. With a known idempotency key, returns the existing task. */
   submit(task: SubmitTask): Promise<Task> {
-    const body = { ...task, ...(task.run_at instanceof Date ? { run_at: task.run_at.toISOString() } : {}) };
+    const body = {
+      ...task,
+      ...(task.run_at instanceof Date ? { run_at: task.run_at.toISOString() } : {}),
+    };
     return this.request<Task>('POST', '/v1/tasks', body);
   }
 
@@ -108,7 +111,15 @@ export class TaskQueueClient {
   }
 
   /** A page of tasks, newest first. */
-  list(filter: { status?: TaskStatus; queue?: string; command?: string; limit?: number; cursor?: string } = {}): Promise<{
+  list(
+    filter: {
+      status?: TaskStatus;
+      queue?: string;
+      command?: string;
+      limit?: number;
+      cursor?: string;
+    } = {},
+  ): Promise<{
     items: Task[];
     next_cursor: string | null;
   }> {
@@ -129,7 +140,8 @@ export class TaskQueueClient {
     for (;;) {
       const t = await this.get(id);
       if (TERMINAL.has(t.status)) return t;
-      if (Date.now() > deadline) throw new Error(`task ${id} is still ${t.status} after ${opts.timeoutMs ?? 60_000} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`task ${id} is still ${t.status} after ${opts.timeoutMs ?? 60_000} ms`);
       await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));
     }
   }
@@ -146,8 +158,15 @@ export class TaskQueueClient {
     const text = await res.text();
     const json: unknown = text ? JSON.parse(text) : undefined;
     if (!res.ok) {
-      const e = (json as { error?: { code?: string; message?: string; field?: string } } | undefined)?.error;
-      throw new ApiError(res.status, e?.code ?? 'http_error', e?.message ?? `HTTP ${res.status}`, e?.field);
+      const e = (
+        json as { error?: { code?: string; message?: string; field?: string } } | undefined
+      )?.error;
+      throw new ApiError(
+        res.status,
+        e?.code ?? 'http_error',
+        e?.message ?? `HTTP ${res.status}`,
+        e?.field,
+      );
     }
     return json as T;
   }

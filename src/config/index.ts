@@ -7,8 +7,10 @@ import { ConfigError } from '../lib/errors.js';
  * config file > default. This module only validates and fills in defaults.
  */
 
-const port = (byDefault: number) => Type.Integer({ minimum: 0, maximum: 65535, default: byDefault });
-const ms = (byDefault: number) => Type.Integer({ minimum: 1, maximum: 86_400_000, default: byDefault });
+const port = (byDefault: number) =>
+  Type.Integer({ minimum: 0, maximum: 65535, default: byDefault });
+const ms = (byDefault: number) =>
+  Type.Integer({ minimum: 1, maximum: 86_400_000, default: byDefault });
 
 /** Where the database is. */
 export const DatabaseOptionsSchema = Type.Object({
@@ -67,7 +69,11 @@ export type ResolvedSchedulerOptions = Static<typeof SchedulerOptionsSchema>;
  * Fills in defaults and checks every field.
  * @throws ConfigError naming the first bad field and what it must be.
  */
-export function resolveOptions<S extends TSchema>(schema: S, input: object, what: string): Static<S> {
+export function resolveOptions<S extends TSchema>(
+  schema: S,
+  input: object,
+  what: string,
+): Static<S> {
   const defined = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
   const value = Value.Default(schema, defined) as Static<S>;
   const first = Value.Errors(schema, value).First();

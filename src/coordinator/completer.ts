@@ -86,7 +86,13 @@ export class Completer {
       try {
         if (starts.length > 0) await markStarted(this.db, starts);
         for (const s of starts) this.starts.delete(`${s.id}:${s.attempt}`);
-        const done = batch.length > 0 ? await completeBatch(this.db, batch.map((p) => p.result)) : [];
+        const done =
+          batch.length > 0
+            ? await completeBatch(
+                this.db,
+                batch.map((p) => p.result),
+              )
+            : [];
         this.results.splice(0, batch.length);
         this.acknowledge(batch, done);
         failures = 0;
@@ -110,7 +116,10 @@ export class Completer {
   }
 
   private async isolate(batch: Pending[], cause: unknown): Promise<void> {
-    this.options.logger.error({ err: describeError(cause), results: batch.length }, 'a result batch was refused; writing one by one');
+    this.options.logger.error(
+      { err: describeError(cause), results: batch.length },
+      'a result batch was refused; writing one by one',
+    );
     for (const p of batch) {
       try {
         this.acknowledge([p], await completeBatch(this.db, [p.result]));
@@ -126,7 +135,10 @@ export class Completer {
 
   private acknowledge(batch: Pending[], done: CompletedAttempt[]): void {
     const accepted = new Set(done.map((d) => `${d.id}:${d.attempt}`));
-    const acks = new Map<string, Array<{ ref: { taskId: string; attempt: number }; accepted: boolean }>>();
+    const acks = new Map<
+      string,
+      Array<{ ref: { taskId: string; attempt: number }; accepted: boolean }>
+    >();
     const rejected: Array<AttemptRef & { workerId: string }> = [];
     for (const { result, workerId } of batch) {
       const ok = accepted.has(`${result.id}:${result.attempt}`);

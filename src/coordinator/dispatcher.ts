@@ -10,6 +10,11 @@ export interface DispatcherOptions {
   leaseMs: number;
   /** Fallback poll interval. */
   pollMs: number;
+  /**
+   * A worker not heard from for this long gets no new tasks until it speaks again: a
+   * paused (SIGSTOP) or partitioned worker keeps its stream open but cannot run anything.
+   */
+  silentAfterMs: number;
   logger: Logger;
   /** Called with every batch handed to workers (metrics, tests). */
   onDispatched?: (tasks: ClaimedTask[]) => void;
@@ -95,11 +100,14 @@ export class Dispatcher {
     if (this.stopped || localMs >= this.dueAt) return;
     clearTimeout(this.dueTimer);
     this.dueAt = localMs;
-    this.dueTimer = setTimeout(() => {
-      this.dueAt = Infinity;
-      this.wake();
-      void this.refreshNextDue();
-    }, Math.max(0, localMs - Date.now()));
+    this.dueTimer = setTimeout(
+      () => {
+        this.dueAt = Infinity;
+        this.wake();
+        void this.refreshNextDue();
+      },
+      Math.max(0, localMs - Date.now()),
+    );
     this.dueTimer.unref();
   }
 
@@ -134,7 +142,10 @@ export class Dispatcher {
         if (more) this.again = true;
       } while (this.again && !this.stopped);
     } catch (err) {
-      this.options.logger.warn({ err: describeError(err) }, 'dispatch failed; retrying on the next poll');
+      this.options.logger.warn(
+        { err: describeError(err) },
+        'dispatch failed; retrying on the next poll',
+      );
     } finally {
       this.running = false;
     }
@@ -176,7 +187,10 @@ export class Dispatcher {
       const session = this.registry.get(t.workerId);
       if (!session) {
         // The stream closed during the claim. The lease runs out and the reaper returns it.
-        this.options.logger.warn({ taskId: t.id, workerId: t.workerId }, 'worker left during claim');
+        this.options.logger.warn(
+          { taskId: t.id, workerId: t.workerId },
+          'worker left during claim',
+        );
         continue;
       }
       this.registry.assign(session, t.id, t.attempt);
@@ -202,8 +216,9 @@ export class Dispatcher {
 
   private groups(): Group[] {
     const groups = new Map<string, Group>();
+    const silentSince = Date.now() - this.options.silentAfterMs;
     for (const s of this.registry.all()) {
-      if (s.draining || s.credits <= 0) continue;
+      if (s.draining || s.credits <= 0 || s.lastSeenAt < silentSince) continue;
       const queues = [...s.info.queues].sort();
       const handlers = s.info.acceptsAnyCommand ? null : [...s.info.handlers].sort();
       const key = `${queues.join(',')}|${handlers ? handlers.join(',') : '*'}`;

@@ -45,7 +45,10 @@ export function registerWorkerService(router: ConnectRouter, deps: GatewayDeps):
   });
 }
 
-async function* connect(requests: AsyncIterable<WorkerMessage>, deps: GatewayDeps): AsyncGenerator<CoordinatorMessage> {
+async function* connect(
+  requests: AsyncIterable<WorkerMessage>,
+  deps: GatewayDeps,
+): AsyncGenerator<CoordinatorMessage> {
   const out = new Channel<CoordinatorMessage>();
   deps.streams.add(out);
   let session: WorkerSession | undefined;
@@ -55,7 +58,8 @@ async function* connect(requests: AsyncIterable<WorkerMessage>, deps: GatewayDep
     try {
       for await (const msg of requests) {
         if (!session) {
-          if (!msg.hello) throw new ConnectError('the first message must carry hello', Code.InvalidArgument);
+          if (!msg.hello)
+            throw new ConnectError('the first message must carry hello', Code.InvalidArgument);
           const info = checkHello(msg.hello);
           session = deps.registry.add(info, (m) => out.push(create(CoordinatorMessageSchema, m)));
           await upsertWorker(deps.db, info, deps.coordinatorId);
@@ -66,12 +70,25 @@ async function* connect(requests: AsyncIterable<WorkerMessage>, deps: GatewayDep
               leaseMs: deps.leaseMs,
             },
           });
-          log.info({ workerId: info.id, name: info.name, handlers: info.handlers, queues: info.queues, concurrency: info.concurrency }, 'worker connected');
+          log.info(
+            {
+              workerId: info.id,
+              name: info.name,
+              handlers: info.handlers,
+              queues: info.queues,
+              concurrency: info.concurrency,
+            },
+            'worker connected',
+          );
         }
         handle(session, msg, deps);
       }
     } catch (err) {
-      if (!out.isClosed) log.info({ workerId: session?.info.id, err: describeError(err) }, 'worker stream ended with an error');
+      if (!out.isClosed)
+        log.info(
+          { workerId: session?.info.id, err: describeError(err) },
+          'worker stream ended with an error',
+        );
     } finally {
       out.close();
     }
@@ -93,12 +110,23 @@ function handle(session: WorkerSession, msg: WorkerMessage, deps: GatewayDeps): 
   if (msg.started.length > 0) {
     deps.completer.addStarts(
       msg.started.flatMap((s) =>
-        s.ref ? [{ id: s.ref.taskId, attempt: s.ref.attempt, startedAt: new Date(Number(s.startedAtMs) || Date.now()) }] : [],
+        s.ref
+          ? [
+              {
+                id: s.ref.taskId,
+                attempt: s.ref.attempt,
+                startedAt: new Date(Number(s.startedAtMs) || Date.now()),
+              },
+            ]
+          : [],
       ),
     );
   }
   if (msg.results.length > 0) {
-    deps.completer.addResults(workerId, msg.results.flatMap((r) => (r.ref ? [toAttemptResult(r)] : [])));
+    deps.completer.addResults(
+      workerId,
+      msg.results.flatMap((r) => (r.ref ? [toAttemptResult(r)] : [])),
+    );
   }
   if (msg.heartbeat) {
     deps.leases.heartbeat(
@@ -129,18 +157,28 @@ async function disconnect(session: WorkerSession, deps: GatewayDeps): Promise<vo
       await expireWorkerLeases(deps.db, workerId, Math.max(deps.heartbeatMs * 2, deps.leaseMs / 2));
     }
   } catch (err) {
-    deps.logger.warn({ workerId, err: describeError(err) }, 'recording a disconnect failed; leases will expire on their own');
+    deps.logger.warn(
+      { workerId, err: describeError(err) },
+      'recording a disconnect failed; leases will expire on their own',
+    );
   }
 }
 
 function checkHello(h: Hello): WorkerInfo {
   const id = h.workerId.trim();
-  if (!id || id.length > 200) throw new ConnectError('hello.worker_id must be 1 to 200 characters', Code.InvalidArgument);
+  if (!id || id.length > 200)
+    throw new ConnectError('hello.worker_id must be 1 to 200 characters', Code.InvalidArgument);
   if (h.concurrency < 1 || h.concurrency > MAX_CONCURRENCY) {
-    throw new ConnectError(`hello.concurrency must be 1 to ${MAX_CONCURRENCY}`, Code.InvalidArgument);
+    throw new ConnectError(
+      `hello.concurrency must be 1 to ${MAX_CONCURRENCY}`,
+      Code.InvalidArgument,
+    );
   }
   if (h.handlers.length === 0 && !h.acceptsAnyCommand) {
-    throw new ConnectError('hello.handlers is empty: the worker would never get a task', Code.InvalidArgument);
+    throw new ConnectError(
+      'hello.handlers is empty: the worker would never get a task',
+      Code.InvalidArgument,
+    );
   }
   return {
     id,
@@ -165,8 +203,10 @@ function toAttemptResult(r: Result): AttemptResult {
   let error = r.error ? clean(r.error) : null;
   if (resultJson !== null) {
     let problem: string | null = null;
-    if (resultJson.length > MAX_RESULT_JSON) problem = `result is larger than ${MAX_RESULT_JSON} bytes`;
-    else if (resultJson.includes('\\u0000')) problem = 'result contains NUL characters, which PostgreSQL cannot store';
+    if (resultJson.length > MAX_RESULT_JSON)
+      problem = `result is larger than ${MAX_RESULT_JSON} bytes`;
+    else if (resultJson.includes('\\u0000'))
+      problem = 'result contains NUL characters, which PostgreSQL cannot store';
     else {
       try {
         JSON.parse(resultJson);
@@ -194,6 +234,5 @@ function toAttemptResult(r: Result): AttemptResult {
 }
 
 function clean(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/\u0000/g, '').slice(0, 10_000);
+  return text.replaceAll('\u0000', '').slice(0, 10_000);
 }

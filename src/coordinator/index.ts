@@ -40,7 +40,12 @@ export interface CoordinatorStats {
 export class Coordinator {
   readonly id = uuidv7();
   readonly options: ResolvedCoordinatorOptions;
-  readonly stats: CoordinatorStats = { dispatched: 0, completed: 0, staleResultsRejected: 0, reaped: 0 };
+  readonly stats: CoordinatorStats = {
+    dispatched: 0,
+    completed: 0,
+    staleResultsRejected: 0,
+    reaped: 0,
+  };
   private readonly log: Logger;
   private db: Db | undefined;
   private http: FastifyInstance | undefined;
@@ -91,6 +96,7 @@ export class Coordinator {
     this.dispatcher = new Dispatcher(db, this.registry, {
       leaseMs: o.leaseMs,
       pollMs: o.pollMs,
+      silentAfterMs: o.heartbeatMs * 2.5,
       logger: this.log,
       onDispatched: (t) => (this.stats.dispatched += t.length),
     });
@@ -103,7 +109,11 @@ export class Coordinator {
       },
       onRejected: (refs) => (this.stats.staleResultsRejected += refs.length),
     });
-    this.leases = new LeaseKeeper(db, this.registry, { leaseMs: o.leaseMs, intervalMs: o.heartbeatMs, logger: this.log });
+    this.leases = new LeaseKeeper(db, this.registry, {
+      leaseMs: o.leaseMs,
+      intervalMs: o.heartbeatMs,
+      logger: this.log,
+    });
     this.reaper = new Reaper(db, {
       intervalMs: o.reapIntervalMs,
       logger: this.log,
@@ -149,7 +159,12 @@ export class Coordinator {
     });
     this.ports.grpc = await listen(this.grpc, o.grpcPort, o.host);
 
-    this.http = await buildHttpApi({ db, logger: this.log, service: 'coordinator', bodyLimit: o.bodyLimit });
+    this.http = await buildHttpApi({
+      db,
+      logger: this.log,
+      service: 'coordinator',
+      bodyLimit: o.bodyLimit,
+    });
     await this.http.listen({ port: o.httpPort, host: o.host });
     const addr = this.http.server.address();
     this.ports.http = typeof addr === 'object' && addr ? addr.port : o.httpPort;
@@ -157,7 +172,10 @@ export class Coordinator {
     this.dispatcher.start();
     this.leases.start();
     this.reaper.start();
-    this.log.info({ grpcPort: this.ports.grpc, httpPort: this.ports.http, id: this.id }, 'coordinator started');
+    this.log.info(
+      { grpcPort: this.ports.grpc, httpPort: this.ports.http, id: this.id },
+      'coordinator started',
+    );
   }
 
   private onNotification(db: Db, channel: string, payload: string): void {
@@ -169,7 +187,9 @@ export class Coordinator {
       const [taskId = '', attempt = '0'] = payload.split(':');
       const holder = this.registry.holderOf(taskId);
       if (holder) {
-        holder.send({ abort: [{ ref: { taskId, attempt: Number(attempt) }, reason: 'cancelled' }] });
+        holder.send({
+          abort: [{ ref: { taskId, attempt: Number(attempt) }, reason: 'cancelled' }],
+        });
         this.registry.release(taskId);
       }
     }
@@ -189,13 +209,18 @@ export class Coordinator {
     this.log.info('coordinator stopping');
     await this.dispatcher?.stop();
     await this.reaper?.stop();
-    const grpcClosed = this.grpc ? new Promise<void>((r) => this.grpc?.close(() => r())) : Promise.resolve();
+    const grpcClosed = this.grpc
+      ? new Promise<void>((r) => this.grpc?.close(() => r()))
+      : Promise.resolve();
     for (const s of this.streams) s.close();
     // GOAWAY: open streams may finish, no new ones start; idle connections close at once.
     for (const s of this.h2Sessions) s.close();
-    const forced = setTimeout(() => {
-      for (const s of this.h2Sessions) s.destroy();
-    }, Math.min(timeoutMs, 2000));
+    const forced = setTimeout(
+      () => {
+        for (const s of this.h2Sessions) s.destroy();
+      },
+      Math.min(timeoutMs, 2000),
+    );
     await grpcClosed;
     clearTimeout(forced);
     await this.http?.close();

@@ -70,7 +70,12 @@ export class LeaseKeeper {
           'lease lost; telling the worker to abort',
         );
         this.registry.get(r.workerId)?.send({
-          abort: [{ ref: { taskId: r.id, attempt: r.attempt }, reason: 'lease lost: the task was reaped or cancelled' }],
+          abort: [
+            {
+              ref: { taskId: r.id, attempt: r.attempt },
+              reason: 'lease lost: the task was reaped or cancelled',
+            },
+          ],
         });
       }
     } catch (err) {

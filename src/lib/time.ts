@@ -24,7 +24,11 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_00
 export function parseDuration(text: string | number, field: string): number {
   if (typeof text === 'number') return text;
   const m = DURATION.exec(text.trim());
-  if (!m) throw new ValidationError(`${field} must be a duration like 500ms, 5s or 2m (got "${text}")`, field);
+  if (!m)
+    throw new ValidationError(
+      `${field} must be a duration like 500ms, 5s or 2m (got "${text}")`,
+      field,
+    );
   return Math.round(Number(m[1]) * (UNIT_MS[m[2] ?? 'ms'] ?? 1));
 }
 
@@ -51,16 +55,33 @@ export function parseTimestamp(text: string, field: string): Date {
       field,
     );
   }
-  const [, y, mo, d, h, mi, s] = m.map(Number) as [number, number, number, number, number, number, number];
+  const [, y, mo, d, h, mi, s] = m.map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h > 23 || mi > 59 || s > 60) {
-    throw new ValidationError(`${field} is not a real date or time (got "${truncate(text, 64)}")`, field);
+    throw new ValidationError(
+      `${field} is not a real date or time (got "${truncate(text, 64)}")`,
+      field,
+    );
   }
   const ms = Date.parse(text.replace(' ', 'T'));
   if (Number.isNaN(ms)) {
-    throw new ValidationError(`${field} is not a valid timestamp (got "${truncate(text, 64)}")`, field);
+    throw new ValidationError(
+      `${field} is not a valid timestamp (got "${truncate(text, 64)}")`,
+      field,
+    );
   }
   if (ms < TIMESTAMP_MIN || ms >= TIMESTAMP_MAX) {
-    throw new ValidationError(`${field} must be between 1970 and 2200 (got "${truncate(text, 64)}")`, field);
+    throw new ValidationError(
+      `${field} must be between 1970 and 2200 (got "${truncate(text, 64)}")`,
+      field,
+    );
   }
   return new Date(ms);
 }

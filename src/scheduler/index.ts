@@ -1,7 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { buildHttpApi } from '../api/http.js';
-import { resolveSchedulerOptions, type ResolvedSchedulerOptions, type SchedulerOptions } from '../config/index.js';
+import {
+  resolveSchedulerOptions,
+  type ResolvedSchedulerOptions,
+  type SchedulerOptions,
+} from '../config/index.js';
 import { createDb, type Db } from '../store/db.js';
 import { migrate } from '../store/migrate.js';
 
@@ -29,9 +33,20 @@ export class Scheduler {
 
   async start(): Promise<void> {
     const o = this.options;
-    this.db = createDb({ url: o.databaseUrl, schema: o.schema, max: o.poolSize, applicationName: 'taskq-scheduler', logger: this.log });
+    this.db = createDb({
+      url: o.databaseUrl,
+      schema: o.schema,
+      max: o.poolSize,
+      applicationName: 'taskq-scheduler',
+      logger: this.log,
+    });
     await migrate(this.db);
-    this.http = await buildHttpApi({ db: this.db, logger: this.log, service: 'scheduler', bodyLimit: o.bodyLimit });
+    this.http = await buildHttpApi({
+      db: this.db,
+      logger: this.log,
+      service: 'scheduler',
+      bodyLimit: o.bodyLimit,
+    });
     await this.http.listen({ port: o.httpPort, host: o.host });
     const addr = this.http.server.address();
     this.port = typeof addr === 'object' && addr ? addr.port : o.httpPort;

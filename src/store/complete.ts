@@ -6,7 +6,10 @@ import type { AttemptRef, AttemptResult, CompletedAttempt } from './tasks.js';
  * is clamped between picked_at and now, so clock skew can never put the timestamps of one
  * task out of order.
  */
-export async function markStarted(db: Db, refs: Array<AttemptRef & { startedAt: Date }>): Promise<void> {
+export async function markStarted(
+  db: Db,
+  refs: Array<AttemptRef & { startedAt: Date }>,
+): Promise<void> {
   if (refs.length === 0) return;
   // Params: $1 ids, $2 attempts, $3 started_at per attempt
   await db.pool.query({

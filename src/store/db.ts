@@ -59,12 +59,17 @@ export function createDb(options: DbOptions): Db {
   });
   // An idle client whose server went away emits here; without a listener it would crash
   // the process. The next query reconnects.
-  pool.on('error', (err) => options.logger?.warn({ err: err.message }, 'idle database connection lost'));
+  pool.on('error', (err) =>
+    options.logger?.warn({ err: err.message }, 'idle database connection lost'),
+  );
   return { pool, schema, s: `"${schema}"`, url: options.url };
 }
 
 /** Runs `fn` inside a transaction on one client, rolling back if it throws. */
-export async function withTransaction<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function withTransaction<T>(
+  db: Db,
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
   const client = await db.pool.connect();
   try {
     await client.query('BEGIN');

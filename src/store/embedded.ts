@@ -66,7 +66,7 @@ export class EmbeddedPostgres {
   async start(): Promise<string> {
     const log = this.options.logger;
     const bin = await locateBinaries(log);
-    const owner = await runAsUser(log);
+    const owner = runAsUser(log);
     this.dataDir = await resolveDataDir(this.options.dataDir, owner, log);
     const dataDir = this.dataDir;
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
@@ -77,11 +77,24 @@ export class EmbeddedPostgres {
       log?.info({ dataDir }, 'initialising embedded PostgreSQL');
       const init = spawnSync(
         bin.initdb,
-        ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', ...(this.options.ephemeral ? ['--no-sync'] : [])],
+        [
+          '-D',
+          dataDir,
+          '-U',
+          'postgres',
+          '--auth=trust',
+          '-E',
+          'UTF8',
+          '--locale=C',
+          ...(this.options.ephemeral ? ['--no-sync'] : []),
+        ],
         { ...owner, encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } },
       );
       if (init.status !== 0) {
-        throw new TaskQueueError('embedded_postgres', `initdb failed: ${init.stderr || init.stdout || init.error?.message}`);
+        throw new TaskQueueError(
+          'embedded_postgres',
+          `initdb failed: ${init.stderr || init.stdout || init.error?.message}`,
+        );
       }
     }
 
@@ -92,12 +105,18 @@ export class EmbeddedPostgres {
     const fd = openSync(logFile, 'a');
     if (owner) await chown(logFile, owner.uid, owner.gid);
     const flags = [
-      '-D', dataDir,
-      '-p', String(this.port),
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', 'unix_socket_directories=',
-      '-c', 'max_connections=400',
-      '-c', 'shared_buffers=128MB',
+      '-D',
+      dataDir,
+      '-p',
+      String(this.port),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=400',
+      '-c',
+      'shared_buffers=128MB',
       ...(this.options.ephemeral
         ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']
         : []),
@@ -118,11 +137,17 @@ export class EmbeddedPostgres {
     const deadline = Date.now() + 60_000;
     for (;;) {
       if (exited) {
-        throw new TaskQueueError('embedded_postgres', `PostgreSQL exited during start-up; see ${logFile}:\n${tail(logFile)}`);
+        throw new TaskQueueError(
+          'embedded_postgres',
+          `PostgreSQL exited during start-up; see ${logFile}:\n${tail(logFile)}`,
+        );
       }
       if (await canConnect(this.url)) break;
       if (Date.now() > deadline) {
-        throw new TaskQueueError('embedded_postgres', `PostgreSQL did not accept connections within 60 s; see ${logFile}`);
+        throw new TaskQueueError(
+          'embedded_postgres',
+          `PostgreSQL did not accept connections within 60 s; see ${logFile}`,
+        );
       }
       await sleep(100);
     }
@@ -222,7 +247,10 @@ async function stopOrphan(dataDir: string, log?: Logger): Promise<void> {
     // not Linux, or gone: trust the pid file
   }
   if (cmdline && !cmdline.includes('postgres')) return; // the pid was reused by something else
-  log?.warn({ postmasterPid: pid, dataDir }, 'found an orphaned PostgreSQL from an earlier run; stopping it');
+  log?.warn(
+    { postmasterPid: pid, dataDir },
+    'found an orphaned PostgreSQL from an earlier run; stopping it',
+  );
   await stopPostmaster(pid, log);
 }
 
@@ -232,7 +260,7 @@ interface Owner {
 }
 
 /** As root, the `postgres` user to run as (created when missing); otherwise undefined. */
-async function runAsUser(log?: Logger): Promise<Owner | undefined> {
+function runAsUser(log?: Logger): Owner | undefined {
   if (platform() === 'win32' || userInfo().uid !== 0) return undefined;
   const lookup = (): Owner | undefined => {
     const r = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
@@ -247,7 +275,10 @@ async function runAsUser(log?: Logger): Promise<Owner | undefined> {
     spawnSync('useradd', ['-r', '-g', 'postgres', '-M', '-s', '/usr/sbin/nologin', 'postgres']);
     owner = lookup();
     if (!owner) {
-      throw new TaskQueueError('embedded_postgres', 'PostgreSQL cannot run as root and no "postgres" user could be created; run as a normal user or set DATABASE_URL');
+      throw new TaskQueueError(
+        'embedded_postgres',
+        'PostgreSQL cannot run as root and no "postgres" user could be created; run as a normal user or set DATABASE_URL',
+      );
     }
   }
   return owner;
@@ -264,13 +295,24 @@ function reachable(path: string, owner: Owner | undefined): boolean {
  * The data folder, or, when the server's user cannot reach it (a checkout under a mode-700
  * home, as root), a stable stand-in under the temp folder.
  */
-async function resolveDataDir(wanted: string, owner: Owner | undefined, log?: Logger): Promise<string> {
+async function resolveDataDir(
+  wanted: string,
+  owner: Owner | undefined,
+  log?: Logger,
+): Promise<string> {
   const abs = resolve(wanted);
   await mkdir(dirname(abs), { recursive: true });
   if (reachable(dirname(abs), owner)) return abs;
-  const alt = join(tmpdir(), `taskq-pg-${createHash('sha256').update(abs).digest('hex').slice(0, 12)}`, basename(abs));
+  const alt = join(
+    tmpdir(),
+    `taskq-pg-${createHash('sha256').update(abs).digest('hex').slice(0, 12)}`,
+    basename(abs),
+  );
   await mkdir(dirname(alt), { recursive: true, mode: 0o755 });
-  log?.warn({ wanted: abs, using: alt }, 'the postgres user cannot reach the data folder; using the temp folder instead');
+  log?.warn(
+    { wanted: abs, using: alt },
+    'the postgres user cannot reach the data folder; using the temp folder instead',
+  );
   return alt;
 }
 
@@ -290,10 +332,12 @@ function locateBinaries(log?: Logger): Promise<Binaries> {
       );
     }
     await hydrateSymlinks(join(pkgDir, 'native'));
-    const owner = await runAsUser(log);
+    const owner = runAsUser(log);
     let nativeDir = join(pkgDir, 'native');
     if (owner && !reachable(join(nativeDir, 'bin', 'postgres'), owner)) {
-      const version = (JSON.parse(await readFile(join(pkgDir, 'package.json'), 'utf8')) as { version: string }).version;
+      const version = (
+        JSON.parse(await readFile(join(pkgDir, 'package.json'), 'utf8')) as { version: string }
+      ).version;
       const copy = join(tmpdir(), `taskq-pg-bin-${version}`);
       if (!existsSync(join(copy, 'bin', 'postgres'))) {
         log?.info({ copy }, 'copying PostgreSQL binaries where the postgres user can reach them');
@@ -320,7 +364,10 @@ function locateBinaries(log?: Logger): Promise<Binaries> {
 async function hydrateSymlinks(nativeDir: string): Promise<void> {
   const listFile = join(nativeDir, 'pg-symlinks.json');
   if (!existsSync(listFile)) return;
-  const links = JSON.parse(await readFile(listFile, 'utf8')) as Array<{ source: string; target: string }>;
+  const links = JSON.parse(await readFile(listFile, 'utf8')) as Array<{
+    source: string;
+    target: string;
+  }>;
   for (const { source, target } of links) {
     // Entries are recorded relative to the package folder's parent layout; keep only the tail.
     const src = join(nativeDir, source.slice(source.indexOf('native/') + 'native/'.length));

@@ -7,7 +7,11 @@ import type { AttemptRef, ReapedTask } from './tasks.js';
  * a ref missing from the answer has lost its lease (reaped or cancelled) and its worker
  * should stop.
  */
-export async function extendLeases(db: Db, refs: AttemptRef[], leaseMs: number): Promise<AttemptRef[]> {
+export async function extendLeases(
+  db: Db,
+  refs: AttemptRef[],
+  leaseMs: number,
+): Promise<AttemptRef[]> {
   if (refs.length === 0) return [];
   // Params: $1 ids, $2 attempts, $3 lease ms
   const { rows } = await db.pool.query<AttemptRef>({
@@ -27,7 +31,11 @@ export async function extendLeases(db: Db, refs: AttemptRef[], leaseMs: number):
  * `graceMs` rather than a full lease. A worker that reconnects within the grace period
  * extends them again with its next heartbeat.
  */
-export async function expireWorkerLeases(db: Db, workerId: string, graceMs: number): Promise<number> {
+export async function expireWorkerLeases(
+  db: Db,
+  workerId: string,
+  graceMs: number,
+): Promise<number> {
   const { rowCount } = await db.pool.query(
     `UPDATE ${db.s}.tasks SET lease_expires_at = least(lease_expires_at, now() + $2 * interval '1 millisecond')
      WHERE status = 'running' AND worker_id = $1`,

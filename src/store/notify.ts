@@ -43,7 +43,10 @@ export class Listener {
   private async run(): Promise<void> {
     const delay = this.options.reconnectDelayMs ?? 500;
     while (!this.stopped) {
-      const client = new pg.Client({ connectionString: this.options.url, application_name: 'taskq-listen' });
+      const client = new pg.Client({
+        connectionString: this.options.url,
+        application_name: 'taskq-listen',
+      });
       const lost = new Promise<void>((resolve) => {
         client.on('error', (err) => {
           this.options.logger?.warn({ err: err.message }, 'LISTEN connection lost');
@@ -54,13 +57,21 @@ export class Listener {
       client.on('notification', (n) => this.options.onNotification(n.channel, n.payload ?? ''));
       try {
         await client.connect();
-        for (const ch of this.options.channels) await client.query(`LISTEN ${client.escapeIdentifier(ch)}`);
+        for (const ch of this.options.channels)
+          await client.query(`LISTEN ${client.escapeIdentifier(ch)}`);
         this.client = client;
         this.connected = true;
         this.options.onConnect?.();
-        await Promise.race([lost, new Promise((r) => this.abort.signal.addEventListener('abort', r))]);
+        await Promise.race([
+          lost,
+          new Promise((r) => this.abort.signal.addEventListener('abort', r)),
+        ]);
       } catch (err) {
-        if (!this.stopped) this.options.logger?.warn({ err: describeError(err) }, 'LISTEN connect failed; polling meanwhile');
+        if (!this.stopped)
+          this.options.logger?.warn(
+            { err: describeError(err) },
+            'LISTEN connect failed; polling meanwhile',
+          );
       }
       this.connected = false;
       this.client = undefined;

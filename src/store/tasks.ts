@@ -4,8 +4,18 @@ import { withTransaction } from './db.js';
 /** Where a task is in its life. See DESIGN.md §2. */
 export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'dead' | 'cancelled';
 
-export const TASK_STATUSES: readonly TaskStatus[] = ['pending', 'running', 'succeeded', 'dead', 'cancelled'];
-export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(['succeeded', 'dead', 'cancelled']);
+export const TASK_STATUSES: readonly TaskStatus[] = [
+  'pending',
+  'running',
+  'succeeded',
+  'dead',
+  'cancelled',
+];
+export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set([
+  'succeeded',
+  'dead',
+  'cancelled',
+]);
 
 /** One task row. */
 export interface Task {
@@ -222,7 +232,8 @@ export async function insertTask(db: Db, t: NewTask): Promise<{ task: Task; crea
     [t.idempotencyKey],
   );
   const found = existing.rows[0];
-  if (!found) throw new Error(`idempotency key ${t.idempotencyKey} conflicted but no task holds it`);
+  if (!found)
+    throw new Error(`idempotency key ${t.idempotencyKey} conflicted but no task holds it`);
   return { task: toTask(found), created: false };
 }
 
@@ -288,7 +299,10 @@ export async function cancelTask(
     const prev = before.rows[0];
     if (!prev) return null;
     if (prev.status !== 'pending' && prev.status !== 'running') {
-      const task = await client.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM ${db.s}.tasks WHERE id = $1`, [id]);
+      const task = await client.query<TaskRow>(
+        `SELECT ${TASK_COLUMNS} FROM ${db.s}.tasks WHERE id = $1`,
+        [id],
+      );
       return { task: toTask(task.rows[0] as TaskRow), previous: prev.status };
     }
     const { rows } = await client.query<TaskRow>(
@@ -306,7 +320,10 @@ export async function cancelTask(
          ON CONFLICT DO NOTHING`,
         [task.id, task.attempt, task.workerId, task.pickedAt, task.startedAt],
       );
-      await client.query(`SELECT pg_notify($1, $2)`, [cancelChannel(db), `${task.id}:${task.attempt}`]);
+      await client.query(`SELECT pg_notify($1, $2)`, [
+        cancelChannel(db),
+        `${task.id}:${task.attempt}`,
+      ]);
     }
     return { task, previous: prev.status };
   });

@@ -30,7 +30,17 @@ export async function upsertWorker(db: Db, w: WorkerInfo, coordinatorId: string)
        handlers = excluded.handlers, accepts_any = excluded.accepts_any,
        concurrency = excluded.concurrency, labels = excluded.labels, version = excluded.version,
        coordinator_id = excluded.coordinator_id, last_seen_at = now(), disconnected_at = NULL`,
-    [w.id, w.name, w.queues, w.handlers, w.acceptsAnyCommand, w.concurrency, w.labels, w.version, coordinatorId],
+    [
+      w.id,
+      w.name,
+      w.queues,
+      w.handlers,
+      w.acceptsAnyCommand,
+      w.concurrency,
+      w.labels,
+      w.version,
+      coordinatorId,
+    ],
   );
 }
 
@@ -45,7 +55,11 @@ export async function touchWorkers(db: Db, ids: string[]): Promise<void> {
 }
 
 /** Marks a worker's stream as closed. */
-export async function markWorkerDisconnected(db: Db, id: string, coordinatorId: string): Promise<void> {
+export async function markWorkerDisconnected(
+  db: Db,
+  id: string,
+  coordinatorId: string,
+): Promise<void> {
   // Only the coordinator that holds the stream may mark it closed: the worker may already
   // have reconnected to another one.
   await db.pool.query(

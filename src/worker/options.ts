@@ -50,14 +50,22 @@ const QUEUE = /^[A-Za-z0-9_.:-]{1,64}$/;
  */
 export function resolveWorkerOptions(o: WorkerOptions): ResolvedWorkerOptions {
   const coordinators = (o.coordinators ?? ['127.0.0.1:50051']).map((a) => toBaseUrl(a));
-  if (coordinators.length === 0) throw new ValidationError('coordinators must list at least one address', 'coordinators');
+  if (coordinators.length === 0)
+    throw new ValidationError('coordinators must list at least one address', 'coordinators');
   const concurrency = o.concurrency ?? 10;
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000) {
-    throw new ValidationError(`concurrency must be a whole number from 1 to 10000 (got ${concurrency})`, 'concurrency');
+    throw new ValidationError(
+      `concurrency must be a whole number from 1 to 10000 (got ${concurrency})`,
+      'concurrency',
+    );
   }
   const queues = o.queues ?? ['default'];
   for (const q of queues) {
-    if (!QUEUE.test(q)) throw new ValidationError(`queue name "${q}" must be 1-64 letters, digits, or _ . : -`, 'queues');
+    if (!QUEUE.test(q))
+      throw new ValidationError(
+        `queue name "${q}" must be 1-64 letters, digits, or _ . : -`,
+        'queues',
+      );
   }
   return {
     coordinators,
@@ -77,7 +85,10 @@ export function toBaseUrl(address: string): string {
   const a = address.trim();
   if (/^https?:\/\//.test(a)) return a.replace(/\/+$/, '');
   if (!/^[^\s/:]+:\d{1,5}$/.test(a) && !/^\[[0-9a-f:]+\]:\d{1,5}$/i.test(a)) {
-    throw new ValidationError(`coordinator address "${address}" must look like host:port, e.g. 127.0.0.1:50051`, 'coordinators');
+    throw new ValidationError(
+      `coordinator address "${address}" must look like host:port, e.g. 127.0.0.1:50051`,
+      'coordinators',
+    );
   }
   return `http://${a}`;
 }

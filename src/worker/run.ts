@@ -63,13 +63,24 @@ export function runTask(a: Assignment, deps: RunDeps): RunningTask {
   const report = (outcome: { ok: true; value: unknown } | { ok: false; error: unknown }): void => {
     if (reported) return;
     reported = true;
-    const base = { ref, executor, startedAtMs: BigInt(startedAtMs), finishedAtMs: BigInt(Date.now()) };
+    const base = {
+      ref,
+      executor,
+      startedAtMs: BigInt(startedAtMs),
+      finishedAtMs: BigInt(Date.now()),
+    };
     if (outcome.ok) {
       let resultJson: string;
       try {
         resultJson = JSON.stringify(outcome.value ?? null);
       } catch (err) {
-        deps.onResult({ ...base, ok: false, error: `result is not JSON-serializable: ${describeError(err)}`, retryable: false, failure: 'error' });
+        deps.onResult({
+          ...base,
+          ok: false,
+          error: `result is not JSON-serializable: ${describeError(err)}`,
+          retryable: false,
+          failure: 'error',
+        });
         return;
       }
       deps.onResult({ ...base, ok: true, resultJson });
@@ -77,7 +88,11 @@ export function runTask(a: Assignment, deps: RunDeps): RunningTask {
     }
     const err = outcome.error;
     const timeout = err instanceof AbortReason && err.kind === 'timeout';
-    const retryable = !(typeof err === 'object' && err !== null && (err as { retryable?: unknown }).retryable === false);
+    const retryable = !(
+      typeof err === 'object' &&
+      err !== null &&
+      (err as { retryable?: unknown }).retryable === false
+    );
     let resultJson = '';
     if (err instanceof TaskError && err.result !== undefined) {
       try {
@@ -86,12 +101,22 @@ export function runTask(a: Assignment, deps: RunDeps): RunningTask {
         // keep the error alone
       }
     }
-    deps.onResult({ ...base, ok: false, error: describeError(err), retryable, failure: timeout ? 'timeout' : 'error', resultJson });
+    deps.onResult({
+      ...base,
+      ok: false,
+      error: describeError(err),
+      retryable,
+      failure: timeout ? 'timeout' : 'error',
+      resultJson,
+    });
   };
 
   const timer =
     a.timeoutMs > 0
-      ? setTimeout(() => controller.abort(new AbortReason('timeout', `timed out after ${a.timeoutMs} ms`)), a.timeoutMs)
+      ? setTimeout(
+          () => controller.abort(new AbortReason('timeout', `timed out after ${a.timeoutMs} ms`)),
+          a.timeoutMs,
+        )
       : undefined;
 
   const ctx: TaskContext = {
@@ -114,15 +139,21 @@ export function runTask(a: Assignment, deps: RunDeps): RunningTask {
   const work = (async () => {
     if (!fn) throw new TaskError(`this worker has no handler '${name}'`);
     const payload: unknown = a.payloadJson ? JSON.parse(a.payloadJson) : null;
-    return fn(payload, ctx);
+    return await fn(payload, ctx);
   })();
-  const aborted = new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
+  const aborted = new Promise<void>((resolve) =>
+    controller.signal.addEventListener('abort', () => resolve(), { once: true }),
+  );
 
   const settled = (async () => {
     await Promise.race([
       work.then(
         (value) => report({ ok: true, value }),
-        (error: unknown) => report({ ok: false, error: controller.signal.aborted ? controller.signal.reason : error }),
+        (error: unknown) =>
+          report({
+            ok: false,
+            error: controller.signal.aborted ? controller.signal.reason : error,
+          }),
       ),
       aborted.then(() => report({ ok: false, error: controller.signal.reason })),
     ]);

@@ -35,7 +35,10 @@ export type Handler<P = unknown, R = unknown> = (payload: P, ctx: TaskContext) =
 export class TaskError extends Error {
   readonly retryable: boolean;
   readonly result: unknown;
-  constructor(message: string, options: { retryable?: boolean; result?: unknown; cause?: unknown } = {}) {
+  constructor(
+    message: string,
+    options: { retryable?: boolean; result?: unknown; cause?: unknown } = {},
+  ) {
     super(message, { cause: options.cause });
     this.name = 'TaskError';
     this.retryable = options.retryable ?? true;

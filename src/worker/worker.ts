@@ -44,10 +44,17 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
   private readonly shell: Handler | undefined;
   private readonly running = new Map<string, RunningTask>();
   private readonly unacked = new Map<string, ResultInit>();
-  private readonly clients = new Map<string, { client: Client<typeof WorkerService>; sessions: Http2SessionManager }>();
+  private readonly clients = new Map<
+    string,
+    { client: Client<typeof WorkerService>; sessions: Http2SessionManager }
+  >();
   private stream: Channel<WorkerMessage> | undefined;
-  private outbox: { started: MessageInit['started']; results: ResultInit[]; credits: number; progress: Map<string, NonNullable<MessageInit['progress']>[number]> } =
-    { started: [], results: [], credits: 0, progress: new Map() };
+  private outbox: {
+    started: MessageInit['started'];
+    results: ResultInit[];
+    credits: number;
+    progress: Map<string, NonNullable<MessageInit['progress']>[number]>;
+  } = { started: [], results: [], credits: 0, progress: new Map() };
   private flushScheduled = false;
   private draining = false;
   private closed = false;
@@ -64,8 +71,12 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
 
   constructor(options: WorkerOptions = {}) {
     this.options = resolveWorkerOptions(options);
-    this.log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'worker', workerId: this.id });
-    if (this.options.builtins) for (const [name, fn] of Object.entries(BUILTIN_HANDLERS)) this.handlers.set(name, fn);
+    this.log = (options.logger ?? pino({ level: 'silent' })).child({
+      component: 'worker',
+      workerId: this.id,
+    });
+    if (this.options.builtins)
+      for (const [name, fn] of Object.entries(BUILTIN_HANDLERS)) this.handlers.set(name, fn);
     this.shell = this.options.shell ? shellHandler(this.options.shell) : undefined;
   }
 
@@ -114,7 +125,10 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
 
   private async shutdown(graceful: boolean, timeoutMs: number): Promise<void> {
     this.draining = true;
-    this.log.info({ running: this.running.size }, graceful ? 'draining: finishing tasks in hand' : 'stopping now');
+    this.log.info(
+      { running: this.running.size },
+      graceful ? 'draining: finishing tasks in hand' : 'stopping now',
+    );
     this.send({ draining: true });
     if (!graceful) this.abortAll('worker stopping');
     if (!(await this.waitIdle(timeoutMs))) {
@@ -125,7 +139,10 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
     const deadline = Date.now() + 5000;
     while (this.unacked.size > 0 && this.stream && Date.now() < deadline) await sleep(20);
     if (this.unacked.size > 0) {
-      this.log.warn({ results: this.unacked.size }, 'exiting with unacknowledged results; those tasks will run again after their lease');
+      this.log.warn(
+        { results: this.unacked.size },
+        'exiting with unacknowledged results; those tasks will run again after their lease',
+      );
     }
     this.closed = true;
     this.stopController.abort();
@@ -173,7 +190,11 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
         }
         if (!this.closed) this.log.warn({ coordinator: address }, 'coordinator closed the stream');
       } catch (err) {
-        if (!this.closed) this.log.warn({ coordinator: address, err: describeError(err) }, 'coordinator stream failed');
+        if (!this.closed)
+          this.log.warn(
+            { coordinator: address, err: describeError(err) },
+            'coordinator stream failed',
+          );
       } finally {
         this.stopController.signal.removeEventListener('abort', onStop);
         this.stream = undefined;
@@ -184,7 +205,10 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
       }
       if (this.closed) break;
       index++;
-      const cap = Math.min(this.options.reconnectMaxMs, this.options.reconnectMinMs * 2 ** Math.min(failures++, 10));
+      const cap = Math.min(
+        this.options.reconnectMaxMs,
+        this.options.reconnectMinMs * 2 ** Math.min(failures++, 10),
+      );
       await sleep(cap / 2 + Math.random() * (cap / 2), this.stopController.signal);
     }
   }
@@ -192,7 +216,10 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
   private client(address: string): Client<typeof WorkerService> {
     let c = this.clients.get(address);
     if (!c) {
-      const sessions = new Http2SessionManager(address, { pingIntervalMs: 5000, pingTimeoutMs: 5000 });
+      const sessions = new Http2SessionManager(address, {
+        pingIntervalMs: 5000,
+        pingTimeoutMs: 5000,
+      });
       const transport = createGrpcTransport({ baseUrl: address, sessionManager: sessions });
       this.clients.set(address, (c = { client: createClient(WorkerService, transport), sessions }));
     }
@@ -227,7 +254,10 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
     this.disconnectedSince = 0;
     this.log.info({ coordinator: address, coordinatorId: w.coordinatorId }, 'connected');
     clearInterval(this.heartbeatTimer);
-    this.heartbeatTimer = setInterval(() => this.send({ heartbeat: { running: this.heldRefs() } }), this.heartbeatMs);
+    this.heartbeatTimer = setInterval(
+      () => this.send({ heartbeat: { running: this.heldRefs() } }),
+      this.heartbeatMs,
+    );
     this.heartbeatTimer.unref();
     for (const resolve of this.connectedWaiters.splice(0)) resolve();
   }
@@ -236,13 +266,18 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
     for (const a of msg.assign) this.startTask(a);
     for (const a of msg.abort) {
       if (!a.ref) continue;
-      this.running.get(`${a.ref.taskId}:${a.ref.attempt}`)?.abort(a.reason || 'aborted by coordinator');
+      this.running
+        .get(`${a.ref.taskId}:${a.ref.attempt}`)
+        ?.abort(a.reason || 'aborted by coordinator');
     }
     for (const ack of msg.acks) {
       if (!ack.ref) continue;
       this.unacked.delete(`${ack.ref.taskId}:${ack.ref.attempt}`);
       if (!ack.accepted) {
-        this.log.warn({ taskId: ack.ref.taskId, attempt: ack.ref.attempt }, 'result rejected: a newer attempt owns the task, or it was cancelled');
+        this.log.warn(
+          { taskId: ack.ref.taskId, attempt: ack.ref.attempt },
+          'result rejected: a newer attempt owns the task, or it was cancelled',
+        );
       }
     }
   }
@@ -262,7 +297,8 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
       handlers: this.handlers,
       shell: this.shell,
       logger: this.log,
-      onStarted: (ref, startedAtMs) => this.send({ started: [{ ref, startedAtMs: BigInt(startedAtMs) }] }),
+      onStarted: (ref, startedAtMs) =>
+        this.send({ started: [{ ref, startedAtMs: BigInt(startedAtMs) }] }),
       onProgress: (ref, percent, message) => this.queueProgress(ref, percent, message),
       onResult: (result) => {
         const ref = result.ref as { taskId: string; attempt: number };
@@ -278,7 +314,11 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
     });
   }
 
-  private queueProgress(ref: { taskId: string; attempt: number }, percent: number, message: string): void {
+  private queueProgress(
+    ref: { taskId: string; attempt: number },
+    percent: number,
+    message: string,
+  ): void {
     this.outbox.progress.set(`${ref.taskId}:${ref.attempt}`, { ref, percent, message });
     this.scheduleFlush();
   }
@@ -295,7 +335,12 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
     if (part.credits) this.outbox.credits += part.credits;
     if (part.heartbeat || part.draining) {
       // Not batched: these are rare and time-sensitive.
-      this.stream.push(create(WorkerMessageSchema, { heartbeat: part.heartbeat, draining: part.draining ?? false }));
+      this.stream.push(
+        create(WorkerMessageSchema, {
+          heartbeat: part.heartbeat,
+          draining: part.draining ?? false,
+        }),
+      );
       return;
     }
     this.scheduleFlush();

@@ -3,7 +3,11 @@ import type { Handler } from '../types.js';
 import { NonRetryableError } from '../types.js';
 
 /** `echo hi there` → `{ message: "hi there", args: ["hi", "there"], payload }`. */
-export const echo: Handler = (payload, ctx) => ({ message: ctx.args.join(' '), args: ctx.args, payload });
+export const echo: Handler = (payload, ctx) => ({
+  message: ctx.args.join(' '),
+  args: ctx.args,
+  payload,
+});
 
 /**
  * `sleep 500`, or `sleep` with `{"ms": 500}`: waits, then returns `{ slept_ms }`.
@@ -14,7 +18,9 @@ export const sleepHandler: Handler = async (payload, ctx) => {
     typeof payload === 'object' && payload !== null ? (payload as { ms?: unknown }).ms : undefined;
   const ms = Number(fromPayload ?? ctx.args[0] ?? 0);
   if (!Number.isFinite(ms) || ms < 0 || ms > 86_400_000) {
-    throw new NonRetryableError('sleep needs a duration in ms from 0 to 86400000: `sleep 500` or payload {"ms": 500}');
+    throw new NonRetryableError(
+      'sleep needs a duration in ms from 0 to 86400000: `sleep 500` or payload {"ms": 500}',
+    );
   }
   await sleep(ms, ctx.signal);
   ctx.signal.throwIfAborted();

@@ -51,7 +51,12 @@ export function shellHandler(options: ShellOptions = {}): Handler<unknown, Shell
           ...(payloadJson.length <= PAYLOAD_ENV_LIMIT ? { TASKQ_PAYLOAD: payloadJson } : {}),
         },
       });
-      const out = { stdout: [] as Buffer[], stderr: [] as Buffer[], size: { stdout: 0, stderr: 0 }, truncated: false };
+      const out = {
+        stdout: [] as Buffer[],
+        stderr: [] as Buffer[],
+        size: { stdout: 0, stderr: 0 },
+        truncated: false,
+      };
       const collect = (name: 'stdout' | 'stderr') => (chunk: Buffer) => {
         const room = limit - out.size[name];
         if (room <= 0) {
@@ -98,8 +103,8 @@ export function shellHandler(options: ShellOptions = {}): Handler<unknown, Shell
         const result: ShellResult = {
           exit_code: code,
           signal,
-          stdout: Buffer.concat(out.stdout).toString('utf8'),
-          stderr: Buffer.concat(out.stderr).toString('utf8'),
+          stdout: text(out.stdout),
+          stderr: text(out.stderr),
           truncated: out.truncated,
         };
         if (code === 0 && !killedFor) return resolve(result);
@@ -109,4 +114,9 @@ export function shellHandler(options: ShellOptions = {}): Handler<unknown, Shell
       });
     });
   };
+}
+
+/** Output as text. NUL bytes cannot be stored in PostgreSQL text or jsonb, so they become U+FFFD. */
+function text(chunks: Buffer[]): string {
+  return Buffer.concat(chunks).toString('utf8').replaceAll('\u0000', '\ufffd');
 }

@@ -1,0 +1,88 @@
+import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
+import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TaskService, TaskStatus } from '../../src/gen/taskqueue/v1/task_pb.js';
+import type { Coordinator } from '../../src/coordinator/index.js';
+import { useSchema } from '../helpers/db.js';
+import { inProcessCoordinator, inProcessWorker } from '../helpers/inprocess.js';
+
+const db = await useSchema();
+let coordinator: Coordinator;
+let client: Client<typeof TaskService>;
+let sessions: Http2SessionManager;
+
+beforeAll(async () => {
+  coordinator = await inProcessCoordinator(db, { scope: 'file' });
+  const url = `http://127.0.0.1:${coordinator.grpcPort}`;
+  sessions = new Http2SessionManager(url);
+  client = createClient(
+    TaskService,
+    createGrpcTransport({ baseUrl: url, sessionManager: sessions }),
+  );
+});
+
+afterAll(() => sessions.abort());
+
+describe('TaskService over gRPC', () => {
+  it('submits, gets and watches a task to completion', async () => {
+    await inProcessWorker(coordinator, { queues: ['grpc'] });
+    const submitted = await client.submitTask({
+      command: 'echo from grpc',
+      queue: 'grpc',
+      payload: { kind: { case: 'stringValue', value: 'p' } },
+    });
+    expect(submitted.created).toBe(true);
+    const id = submitted.task?.id as string;
+    const seen: TaskStatus[] = [];
+    for await (const ev of client.watchTask({ id }))
+      seen.push(ev.task?.status ?? TaskStatus.UNSPECIFIED);
+    expect(seen.at(-1)).toBe(TaskStatus.SUCCEEDED);
+    const got = await client.getTask({ id });
+    expect(got.task).toMatchObject({
+      id,
+      command: 'echo from grpc',
+      status: TaskStatus.SUCCEEDED,
+      attempt: 1,
+      executor: 'handler',
+    });
+    expect(got.task?.attempts.map((a) => a.outcome)).toEqual(['succeeded']);
+    expect(got.task?.result?.kind.case).toBe('structValue');
+  });
+
+  it('honours run_at and idempotency keys, and cancels', async () => {
+    const runAt = new Date(Date.now() + 3_600_000);
+    const a = await client.submitTask({
+      command: 'echo later',
+      runAt: timestampFromDate(runAt),
+      idempotencyKey: 'grpc-key',
+    });
+    const b = await client.submitTask({ command: 'echo later', idempotencyKey: 'grpc-key' });
+    expect(b.created).toBe(false);
+    expect(b.task?.id).toBe(a.task?.id);
+    expect(Number(a.task?.scheduledAt?.seconds)).toBe(Math.floor(runAt.getTime() / 1000));
+    const c = await client.cancelTask({ id: a.task?.id as string });
+    expect(c.task?.status).toBe(TaskStatus.CANCELLED);
+    const again = await client.cancelTask({ id: a.task?.id as string }).catch((e: unknown) => e);
+    expect(ConnectError.from(again).code).toBe(Code.FailedPrecondition);
+  });
+
+  it('answers bad input with InvalidArgument naming the field, and unknown ids with NotFound', async () => {
+    const empty = ConnectError.from(
+      await client.submitTask({ command: '' }).catch((e: unknown) => e),
+    );
+    expect(empty.code).toBe(Code.InvalidArgument);
+    expect(empty.rawMessage).toMatch(/command/);
+    const queue = ConnectError.from(
+      await client.submitTask({ command: 'echo', queue: 'bad queue!' }).catch((e: unknown) => e),
+    );
+    expect(queue.code).toBe(Code.InvalidArgument);
+    expect(queue.rawMessage).toMatch(/queue/);
+    const badId = ConnectError.from(await client.getTask({ id: 'nope' }).catch((e: unknown) => e));
+    expect(badId.code).toBe(Code.InvalidArgument);
+    const missing = ConnectError.from(
+      await client.getTask({ id: '01900000-0000-7000-8000-000000000000' }).catch((e: unknown) => e),
+    );
+    expect(missing.code).toBe(Code.NotFound);
+  });
+});

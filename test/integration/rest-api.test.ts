@@ -1,0 +1,260 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useSchema } from '../helpers/db.js';
+import { inProcessScheduler } from '../helpers/inprocess.js';
+
+const db = await useSchema();
+let base = '';
+
+beforeAll(async () => {
+  const s = await inProcessScheduler(db, 'file');
+  base = `http://127.0.0.1:${s.httpPort}`;
+});
+
+async function call(
+  method: string,
+  path: string,
+  body?: string | object,
+  headers: Record<string, string> = {},
+) {
+  const res = await fetch(base + path, {
+    method,
+    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, any>) : undefined };
+}
+
+describe('seed routes', () => {
+  it('POST /schedule takes curl -d (form content type) and GET /status shows the task', async () => {
+    const res = await fetch(`${base}/schedule`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: '{"command":"echo hi", "scheduled_at":"2023-04-01T15:04:05Z"}',
+    });
+    expect(res.status).toBe(200);
+    const created = (await res.json()) as {
+      task_id: string;
+      command: string;
+      scheduled_at: string;
+    };
+    expect(created).toEqual({
+      command: 'echo hi',
+      scheduled_at: '2023-04-01T15:04:05.000Z',
+      task_id: expect.any(String),
+    });
+    const status = await call('GET', `/status?task_id=${created.task_id}`);
+    expect(status.status).toBe(200);
+    // Timestamps not yet set are left out.
+    expect(status.body).toEqual({
+      task_id: created.task_id,
+      command: 'echo hi',
+      status: 'pending',
+      scheduled_at: '2023-04-01T15:04:05.000Z',
+    });
+  });
+
+  it('converts scheduled_at with an offset to UTC', async () => {
+    const r = await call('POST', '/schedule', {
+      command: 'echo tz',
+      scheduled_at: '2023-12-24T22:34:00+05:30',
+    });
+    expect(r.body?.scheduled_at).toBe('2023-12-24T17:04:00.000Z');
+  });
+
+  it.each([
+    ['not JSON', 'this is not json', 400, /not valid JSON/],
+    ['an array', '[1,2]', 400, /JSON object/],
+    ['an empty body', '', 400, /JSON object|empty/],
+    ['no command', '{"scheduled_at":"2023-04-01T15:04:05Z"}', 400, /command is required/],
+    ['an empty command', '{"command":""}', 400, /command must not be empty/],
+    ['a blank command', '{"command":"   "}', 400, /command must not be blank/],
+    ['a number as command', '{"command":{"a":1}}', 400, /command must be a string/],
+    [
+      'a bad timestamp',
+      '{"command":"echo","scheduled_at":"yesterday"}',
+      400,
+      /scheduled_at must be an RFC 3339/,
+    ],
+    ['year 0', '{"command":"echo","scheduled_at":"0000-01-01T00:00:00Z"}', 400, /scheduled_at/],
+    [
+      'year 300000',
+      '{"command":"echo","scheduled_at":"300000-01-01T00:00:00Z"}',
+      400,
+      /scheduled_at/,
+    ],
+    [
+      'a misspelt field',
+      '{"command":"echo","sheduled_at":"2023-04-01T15:04:05Z"}',
+      400,
+      /unknown field 'sheduled_at'/,
+    ],
+  ])(
+    'POST /schedule with %s answers %i naming the problem',
+    async (_what, body, status, message) => {
+      const r = await call('POST', '/schedule', body);
+      expect(r.status).toBe(status);
+      expect(r.body?.error.message).toMatch(message);
+    },
+  );
+
+  it('GET /status rejects a malformed id (400) and an unknown one (404)', async () => {
+    expect((await call('GET', '/status?task_id=42')).status).toBe(400);
+    expect((await call('GET', '/status')).body?.error.message).toMatch(/task_id is required/);
+    const unknown = await call('GET', '/status?task_id=01900000-0000-7000-8000-000000000000');
+    expect(unknown.status).toBe(404);
+  });
+});
+
+describe('/v1/tasks', () => {
+  it('creates a task with every option and reads it back', async () => {
+    const r = await call('POST', '/v1/tasks', {
+      command: 'resize photo.png',
+      payload: { width: 100 },
+      queue: 'images',
+      priority: 7,
+      run_at: '2031-01-01T00:00:00Z',
+      max_attempts: 5,
+      timeout_ms: 30000,
+      backoff_ms: 500,
+      backoff_max_ms: 10000,
+      idempotency_key: 'img-1',
+    });
+    expect(r.status).toBe(201);
+    expect(r.body).toMatchObject({
+      command: 'resize photo.png',
+      payload: { width: 100 },
+      queue: 'images',
+      priority: 7,
+      run_at: '2031-01-01T00:00:00.000Z',
+      max_attempts: 5,
+      timeout_ms: 30000,
+      backoff_ms: 500,
+      backoff_max_ms: 10000,
+      status: 'pending',
+      attempt: 0,
+      idempotency_key: 'img-1',
+    });
+    const again = await call('POST', '/v1/tasks', {
+      command: 'resize other.png',
+      idempotency_key: 'img-1',
+    });
+    expect(again.status).toBe(200);
+    expect(again.body?.id).toBe(r.body?.id);
+    const got = await call('GET', `/v1/tasks/${r.body?.id}`);
+    expect(got.body).toMatchObject({ id: r.body?.id, attempts: [] });
+  });
+
+  it('explains why a due task waits when no worker serves it', async () => {
+    const r = await call('POST', '/v1/tasks', {
+      command: 'nobody-serves-this now',
+      queue: 'lonely',
+    });
+    const got = await call('GET', `/v1/tasks/${r.body?.id}`);
+    expect(got.body?.waiting_for).toBe(
+      "no connected worker handles 'nobody-serves-this' on queue 'lonely'",
+    );
+  });
+
+  it('refuses a payload over 1 MiB with 413, and stores nothing', async () => {
+    const before = await call('GET', '/v1/tasks?queue=big');
+    const r = await call('POST', '/v1/tasks', {
+      command: 'echo',
+      queue: 'big',
+      payload: 'x'.repeat(2 * 1024 * 1024),
+    });
+    expect(r.status).toBe(413);
+    expect(r.body?.error.message).toMatch(/exceeds the limit/);
+    expect((await call('GET', '/v1/tasks?queue=big')).body?.items).toEqual(before.body?.items);
+  });
+
+  it.each([
+    [{ command: 'echo', priority: 'high' }, /priority must be an integer/],
+    [{ command: 'echo', priority: 5000 }, /priority must be <= 1000/],
+    [{ command: 'echo', max_attempts: 0 }, /max_attempts must be >= 1/],
+    [{ command: 'echo', timeout_ms: -1 }, /timeout_ms must be >= 1/],
+    [{ command: 'echo', queue: 'has spaces' }, /queue has characters that are not allowed/],
+    [{ command: 'echo', run_at: '2023-04-01 15:04:05' }, /run_at must be an RFC 3339/],
+    [
+      { command: 'echo', backoff_ms: 5000, backoff_max_ms: 10 },
+      /backoff_max_ms must be at least backoff_ms/,
+    ],
+    [{ command: 'x'.repeat(9000) }, /command must be at most 8192 characters/],
+    [{ command: 'echo', idempotency_key: '' }, /idempotency_key must not be empty/],
+  ])('POST /v1/tasks %j answers 400', async (body, message) => {
+    const r = await call('POST', '/v1/tasks', body);
+    expect(r.status).toBe(400);
+    expect(r.body?.error.message).toMatch(message);
+    expect(r.body?.error.field).toBeTruthy();
+  });
+
+  it('GET /v1/tasks/:id rejects a malformed id and 404s an unknown one', async () => {
+    const bad = await call('GET', '/v1/tasks/not-a-uuid');
+    expect(bad.status).toBe(400);
+    expect(bad.body?.error).toMatchObject({ field: 'id' });
+    expect((await call('GET', '/v1/tasks/01900000-0000-7000-8000-000000000000')).status).toBe(404);
+  });
+
+  it('lists with filters and cursor paging, newest first, without gaps or repeats', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++)
+      ids.push(
+        (await call('POST', '/v1/tasks', { command: `echo ${i}`, queue: 'paged' })).body
+          ?.id as string,
+      );
+    await call('POST', '/v1/tasks', { command: 'other x', queue: 'paged' });
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await call(
+        'GET',
+        `/v1/tasks?queue=paged&command=echo&limit=3${cursor ? `&cursor=${cursor}` : ''}`,
+      );
+      expect(page.status).toBe(200);
+      seen.push(...(page.body?.items as Array<{ id: string }>).map((t) => t.id));
+      cursor = page.body?.next_cursor as string | null;
+    } while (cursor);
+    expect(seen).toEqual([...ids].reverse());
+    const byStatus = await call('GET', '/v1/tasks?queue=paged&status=succeeded');
+    expect(byStatus.body?.items).toEqual([]);
+    expect((await call('GET', '/v1/tasks?status=done')).body?.error.message).toMatch(
+      /status must be one of pending, running/,
+    );
+    expect((await call('GET', '/v1/tasks?limit=100000')).status).toBe(400);
+    expect((await call('GET', '/v1/tasks?cursor=garbage')).body?.error.field).toBe('cursor');
+  });
+
+  it('cancels a pending task, and answers 409 for one already finished', async () => {
+    const t = (
+      await call('POST', '/v1/tasks', { command: 'echo later', run_at: '2031-01-01T00:00:00Z' })
+    ).body;
+    const c = await call('POST', `/v1/tasks/${t?.id}/cancel`);
+    expect(c.status).toBe(200);
+    expect(c.body).toMatchObject({ status: 'cancelled', cancelled_at: expect.any(String) });
+    const again = await call('POST', `/v1/tasks/${t?.id}/cancel`);
+    expect(again.status).toBe(409);
+  });
+});
+
+describe('service routes', () => {
+  it('serves health, readiness, an OpenAPI document listing every route, and JSON 404s', async () => {
+    expect((await call('GET', '/healthz')).body).toEqual({ ok: true });
+    expect((await call('GET', '/readyz')).body).toEqual({ ok: true, database: 'up' });
+    const doc = await call('GET', '/docs/json');
+    expect(doc.status).toBe(200);
+    expect(Object.keys(doc.body?.paths as object).sort()).toEqual(
+      [
+        '/healthz',
+        '/readyz',
+        '/schedule',
+        '/status',
+        '/v1/tasks',
+        '/v1/tasks/{id}',
+        '/v1/tasks/{id}/cancel',
+      ].sort(),
+    );
+    const missing = await call('GET', '/nope');
+    expect(missing.status).toBe(404);
+    expect(missing.body?.error.code).toBe('not_found');
+  });
+});

@@ -1,0 +1,258 @@
+import { v7 as uuidv7 } from 'uuid';
+import { describe, expect, it } from 'vitest';
+import { prepareTask } from '../../src/api/submit.js';
+import { claimDue } from '../../src/store/claim.js';
+import { completeBatch } from '../../src/store/complete.js';
+import { listAttempts } from '../../src/store/attempts.js';
+import { extendLeases, reapExpired } from '../../src/store/leases.js';
+import { cancelTask, getTask, insertTask, type AttemptResult } from '../../src/store/tasks.js';
+import type { SubmitTaskInput } from '../../src/api/schemas.js';
+import { useSchema } from '../helpers/db.js';
+
+const db = await useSchema();
+let queueSeq = 0;
+const newQueue = (): string => `q${++queueSeq}`;
+
+async function submit(input: SubmitTaskInput) {
+  return (await insertTask(db, prepareTask(input))).task;
+}
+
+function ok(id: string, attempt: number, value: unknown = { done: true }): AttemptResult {
+  return {
+    id,
+    attempt,
+    ok: true,
+    resultJson: JSON.stringify(value),
+    error: null,
+    retryable: false,
+    executor: 'handler',
+    failure: null,
+    startedAt: new Date(),
+  };
+}
+
+function failed(id: string, attempt: number, error = 'boom', retryable = true): AttemptResult {
+  return {
+    id,
+    attempt,
+    ok: false,
+    resultJson: null,
+    error,
+    retryable,
+    executor: 'handler',
+    failure: 'error',
+    startedAt: new Date(),
+  };
+}
+
+describe('claimDue', () => {
+  it('claims by priority, then due time, and never a task before its run_at', async () => {
+    const queue = newQueue();
+    const past = (s: number) => new Date(Date.now() - s * 1000).toISOString();
+    const low = await submit({ command: 'echo low', queue, run_at: past(30) });
+    const highLate = await submit({
+      command: 'echo high-late',
+      queue,
+      priority: 5,
+      run_at: past(10),
+    });
+    const highEarly = await submit({
+      command: 'echo high-early',
+      queue,
+      priority: 5,
+      run_at: past(20),
+    });
+    await submit({
+      command: 'echo future',
+      queue,
+      priority: 100,
+      run_at: new Date(Date.now() + 60_000).toISOString(),
+    });
+
+    const claimed = await claimDue(db, {
+      queue,
+      handlers: ['echo'],
+      slots: ['w1', 'w1', 'w1', 'w1', 'w1'],
+      leaseMs: 5000,
+    });
+    expect(claimed.map((c) => c.id)).toEqual([highEarly.id, highLate.id, low.id]);
+    expect(claimed.every((c) => c.attempt === 1 && c.workerId === 'w1')).toBe(true);
+  });
+
+  it('hands each task to one claimer only, however many claim at once', async () => {
+    const queue = newQueue();
+    for (let i = 0; i < 200; i++) await submit({ command: `echo ${i}`, queue });
+    const claims = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        claimDue(db, { queue, handlers: null, slots: Array(40).fill(`w${i}`), leaseMs: 5000 }),
+      ),
+    );
+    const ids = claims.flat().map((c) => c.id);
+    expect(ids).toHaveLength(200);
+    expect(new Set(ids).size).toBe(200);
+  });
+
+  it('spreads one claim over the slots given, and only takes handlers the workers serve', async () => {
+    const queue = newQueue();
+    for (let i = 0; i < 4; i++) await submit({ command: `echo ${i}`, queue });
+    const other = await submit({ command: 'resize a.png', queue });
+    const claimed = await claimDue(db, {
+      queue,
+      handlers: ['echo'],
+      slots: ['a', 'b', 'a', 'b', 'a', 'b'],
+      leaseMs: 5000,
+    });
+    expect(claimed.map((c) => c.workerId).sort()).toEqual(['a', 'a', 'b', 'b']);
+    expect((await getTask(db, other.id))?.status).toBe('pending');
+  });
+});
+
+describe('completeBatch (fencing)', () => {
+  it('accepts the current attempt and rejects a stale one without changing the task', async () => {
+    const queue = newQueue();
+    const t = await submit({ command: 'echo x', queue });
+    const [first] = await claimDue(db, { queue, handlers: null, slots: ['zombie'], leaseMs: 1 });
+    expect(first?.attempt).toBe(1);
+    await new Promise((r) => setTimeout(r, 20));
+    expect((await reapExpired(db, 100)).map((r) => r.id)).toContain(t.id);
+    const [second] = await claimDue(db, {
+      queue,
+      handlers: null,
+      slots: ['fresh'],
+      leaseMs: 60_000,
+    });
+    expect(second?.attempt).toBe(2);
+
+    // The zombie reports attempt 1 in the same batch as attempt 2's result.
+    const done = await completeBatch(db, [
+      ok(t.id, 1, { from: 'zombie' }),
+      ok(t.id, 2, { from: 'fresh' }),
+    ]);
+    expect(done).toEqual([{ id: t.id, attempt: 2, status: 'succeeded' }]);
+    const after = await getTask(db, t.id);
+    expect(after).toMatchObject({
+      status: 'succeeded',
+      attempt: 2,
+      workerId: 'fresh',
+      result: { from: 'fresh' },
+    });
+
+    // And once more after the fact.
+    expect(await completeBatch(db, [ok(t.id, 1, { from: 'zombie' })])).toEqual([]);
+    expect((await getTask(db, t.id))?.result).toEqual({ from: 'fresh' });
+    const attempts = await listAttempts(db, t.id);
+    expect(attempts.map((a) => [a.attempt, a.outcome, a.workerId])).toEqual([
+      [1, 'lease_expired', 'zombie'],
+      [2, 'succeeded', 'fresh'],
+    ]);
+  });
+
+  it('retries a failure after a backoff, and ends dead after max_attempts with every error kept', async () => {
+    const queue = newQueue();
+    const t = await submit({
+      command: 'fail',
+      queue,
+      max_attempts: 3,
+      backoff_ms: 200,
+      backoff_max_ms: 1000,
+    });
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      let claimed = await claimDue(db, { queue, handlers: null, slots: ['w'], leaseMs: 5000 });
+      if (attempt > 1) {
+        // Not yet: the backoff holds it back.
+        expect(claimed).toEqual([]);
+        const pending = await getTask(db, t.id);
+        expect(pending?.status).toBe('pending');
+        expect(pending!.scheduledAt.getTime()).toBeGreaterThan(Date.now() - 50);
+        await new Promise((r) => setTimeout(r, pending!.scheduledAt.getTime() - Date.now() + 20));
+        claimed = await claimDue(db, { queue, handlers: null, slots: ['w'], leaseMs: 5000 });
+      }
+      expect(claimed.map((c) => c.attempt)).toEqual([attempt]);
+      const [done] = await completeBatch(db, [failed(t.id, attempt, `boom ${attempt}`)]);
+      expect(done?.status).toBe(attempt < 3 ? 'pending' : 'dead');
+    }
+    const dead = await getTask(db, t.id);
+    expect(dead).toMatchObject({ status: 'dead', attempt: 3, error: 'boom 3' });
+    expect(dead?.failedAt).not.toBeNull();
+    expect((await listAttempts(db, t.id)).map((a) => [a.outcome, a.error])).toEqual([
+      ['failed', 'boom 1'],
+      ['failed', 'boom 2'],
+      ['failed', 'boom 3'],
+    ]);
+  });
+
+  it('does not retry an error the handler marked final', async () => {
+    const queue = newQueue();
+    const t = await submit({ command: 'fail', queue, max_attempts: 5 });
+    await claimDue(db, { queue, handlers: null, slots: ['w'], leaseMs: 5000 });
+    const [done] = await completeBatch(db, [failed(t.id, 1, 'bad input', false)]);
+    expect(done?.status).toBe('dead');
+  });
+});
+
+describe('leases', () => {
+  it('extends only current attempts, and the reaper returns the rest, fenced', async () => {
+    const queue = newQueue();
+    const a = await submit({ command: 'echo a', queue });
+    const b = await submit({ command: 'echo b', queue, max_attempts: 1 });
+    await claimDue(db, { queue, handlers: null, slots: ['w', 'w'], leaseMs: 300 });
+    const extended = await extendLeases(
+      db,
+      [
+        { id: a.id, attempt: 1 },
+        { id: b.id, attempt: 7 },
+      ],
+      60_000,
+    );
+    expect(extended).toEqual([{ id: a.id, attempt: 1 }]);
+    await new Promise((r) => setTimeout(r, 400));
+    const reaped = await reapExpired(db, 100);
+    expect(reaped).toEqual([{ id: b.id, attempt: 1, status: 'dead', workerId: 'w' }]);
+    expect((await getTask(db, a.id))?.status).toBe('running');
+    const bAfter = await getTask(db, b.id);
+    expect(bAfter?.error).toMatch(/lease expired/);
+  });
+});
+
+describe('insertTask', () => {
+  it('creates one task per idempotency key, even for concurrent submits', async () => {
+    const key = `order-${uuidv7()}`;
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        insertTask(db, prepareTask({ command: 'echo once', idempotency_key: key })),
+      ),
+    );
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.task.id)).size).toBe(1);
+  });
+
+  it('stores run_at given with any offset as the UTC instant', async () => {
+    const t = await submit({
+      command: 'echo tz',
+      run_at: '2030-12-24T22:34:00+05:30',
+      queue: newQueue(),
+    });
+    expect(t.scheduledAt.toISOString()).toBe('2030-12-24T17:04:00.000Z');
+  });
+});
+
+describe('cancelTask', () => {
+  it('cancels pending and running tasks, and a running attempt cannot complete afterwards', async () => {
+    const queue = newQueue();
+    const pending = await submit({
+      command: 'echo p',
+      queue,
+      run_at: new Date(Date.now() + 60_000).toISOString(),
+    });
+    const running = await submit({ command: 'echo r', queue });
+    await claimDue(db, { queue, handlers: null, slots: ['w'], leaseMs: 5000 });
+    expect((await cancelTask(db, pending.id))?.task.status).toBe('cancelled');
+    const c = await cancelTask(db, running.id);
+    expect(c).toMatchObject({ previous: 'running', task: { status: 'cancelled' } });
+    expect(await completeBatch(db, [ok(running.id, 1)])).toEqual([]);
+    expect((await getTask(db, running.id))?.status).toBe('cancelled');
+    expect((await listAttempts(db, running.id)).map((a) => a.outcome)).toEqual(['cancelled']);
+    // A finished task stays as it is.
+    expect((await cancelTask(db, running.id))?.previous).toBe('cancelled');
+  });
+});
