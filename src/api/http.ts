@@ -76,7 +76,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
 
   const api = new TasksApi(options.db);
   registerSeedRoutes(app, api);
-  registerTaskRoutes(app, api);
+  registerTaskRoutes(app, api, Math.max(bodyLimit, 32 * 1048576));
   registerHealthRoutes(app, options.db);
   return app;
 }

@@ -2,11 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import {
   ErrorJson,
   ListTasksQuery,
+  SubmitBatchBody,
+  SubmitBatchResponse,
   SubmitTaskBody,
   TaskIdParams,
   TaskJson,
   TaskPage,
   type ListTasksQueryType,
+  type SubmitBatchInput,
   type SubmitTaskInput,
 } from './schemas.js';
 import { taskToJson } from './serialize.js';
@@ -14,8 +17,12 @@ import type { TasksApi } from './tasks-api.js';
 
 const errors = { 400: ErrorJson, 404: ErrorJson, 409: ErrorJson, 413: ErrorJson, 503: ErrorJson };
 
-/** The /v1/tasks routes. */
-export function registerTaskRoutes(app: FastifyInstance, api: TasksApi): void {
+/** The /v1/tasks routes. `batchBodyLimit` caps POST /v1/tasks/batch, which carries many payloads. */
+export function registerTaskRoutes(
+  app: FastifyInstance,
+  api: TasksApi,
+  batchBodyLimit: number,
+): void {
   app.post<{ Body: SubmitTaskInput }>(
     '/v1/tasks',
     {
@@ -31,6 +38,25 @@ export function registerTaskRoutes(app: FastifyInstance, api: TasksApi): void {
     async (req, reply) => {
       const { task, created } = await api.submit(req.body);
       return reply.code(created ? 201 : 200).send(taskToJson(task));
+    },
+  );
+
+  app.post<{ Body: SubmitBatchInput }>(
+    '/v1/tasks/batch',
+    {
+      bodyLimit: batchBodyLimit,
+      schema: {
+        tags: ['tasks'],
+        summary: 'Submit many tasks at once',
+        description:
+          'Stores up to 5000 tasks in one statement and answers 201. All or none: one invalid task fails the batch with 400, naming its index.',
+        body: SubmitBatchBody,
+        response: { 201: SubmitBatchResponse, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const items = await api.submitBatch(req.body.tasks);
+      return reply.code(201).send({ items, created: items.filter((i) => i.created).length });
     },
   );
 

@@ -15,6 +15,7 @@ export const LIMITS = {
   priority: 1000,
   backoffMs: 24 * 3_600_000,
   pageSize: 500,
+  batchSize: 5000,
 } as const;
 
 export const QUEUE_PATTERN = '^[A-Za-z0-9_.:-]+$';
@@ -92,6 +93,32 @@ export const SubmitTaskBody = Type.Object(
   { additionalProperties: false },
 );
 export type SubmitTaskInput = Static<typeof SubmitTaskBody>;
+
+export const SubmitBatchBody = Type.Object(
+  {
+    tasks: Type.Array(SubmitTaskBody, {
+      minItems: 1,
+      maxItems: LIMITS.batchSize,
+      description: `1 to ${LIMITS.batchSize} tasks, stored in one statement: all or none.`,
+    }),
+  },
+  { additionalProperties: false },
+);
+export type SubmitBatchInput = Static<typeof SubmitBatchBody>;
+
+export const SubmitBatchResponse = Type.Object({
+  items: Type.Array(
+    Type.Object({
+      id: Type.String({ format: 'uuid' }),
+      status: Type.String(),
+      created: Type.Boolean({
+        description: 'False when an existing task held the idempotency key.',
+      }),
+    }),
+    { description: 'One per submitted task, in order.' },
+  ),
+  created: Type.Integer({ description: 'How many tasks were new.' }),
+});
 
 /** The seed's POST /schedule body. */
 export const ScheduleBody = Type.Object(

@@ -8,17 +8,11 @@ import {
 import type { Attempt } from '../store/attempts.js';
 import { listAttempts } from '../store/attempts.js';
 import type { Db } from '../store/db.js';
-import {
-  cancelTask,
-  getTask,
-  insertTask,
-  listTasks,
-  type Task,
-  type TaskStatus,
-} from '../store/tasks.js';
+import { insertTask, insertTasks, type BatchInsertResult } from '../store/insert.js';
+import { cancelTask, getTask, listTasks, type Task, type TaskStatus } from '../store/tasks.js';
 import { hasCapableWorker } from '../store/workers.js';
 import { checkSchema } from './check.js';
-import { SubmitTaskBody, type SubmitTaskInput } from './schemas.js';
+import { LIMITS, SubmitTaskBody, type SubmitTaskInput } from './schemas.js';
 import { checkTaskId, prepareTask } from './submit.js';
 
 /** A workers row older than this is treated as gone when explaining a pending task. */
@@ -42,6 +36,28 @@ export class TasksApi {
   async submit(input: SubmitTaskInput): Promise<{ task: Task; created: boolean }> {
     const row = prepareTask(checkSchema(SubmitTaskBody, input));
     return this.guard(() => insertTask(this.db, row));
+  }
+
+  /**
+   * Stores many tasks in one statement. Each is checked first; one bad task rejects the
+   * whole batch, naming its index, and nothing is stored.
+   */
+  async submitBatch(inputs: SubmitTaskInput[]): Promise<BatchInsertResult[]> {
+    if (inputs.length === 0 || inputs.length > LIMITS.batchSize) {
+      throw new ValidationError(`tasks must hold 1 to ${LIMITS.batchSize} tasks`, 'tasks');
+    }
+    const rows = inputs.map((input, i) => {
+      try {
+        return prepareTask(checkSchema(SubmitTaskBody, input));
+      } catch (err) {
+        if (err instanceof ValidationError) {
+          const field = `tasks.${i}${err.field ? `.${err.field}` : ''}`;
+          throw new ValidationError(`tasks[${i}]: ${err.message}`, field);
+        }
+        throw err;
+      }
+    });
+    return this.guard(() => insertTasks(this.db, rows));
   }
 
   /**

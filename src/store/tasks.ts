@@ -111,12 +111,14 @@ export interface ReapedTask extends AttemptRef {
   workerId: string | null;
 }
 
-const TASK_COLUMNS = `id, queue, command, handler, payload, priority, status, scheduled_at, attempt,
+/** Every column of tasks, in the order TaskRow expects. */
+export const TASK_COLUMNS = `id, queue, command, handler, payload, priority, status, scheduled_at, attempt,
   max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, worker_id, lease_expires_at,
   idempotency_key, result, error, executor, picked_at, started_at, completed_at, failed_at,
   cancelled_at, created_at, updated_at`;
 
-interface TaskRow {
+/** A tasks row as pg returns it. */
+export interface TaskRow {
   id: string;
   queue: string;
   command: string;
@@ -145,7 +147,8 @@ interface TaskRow {
   updated_at: Date;
 }
 
-function toTask(r: TaskRow): Task {
+/** A row as the domain type. */
+export function toTask(r: TaskRow): Task {
   return {
     id: r.id,
     queue: r.queue,
@@ -184,57 +187,6 @@ export function wakeChannel(db: Db): string {
 /** The channel that tells coordinators a running attempt was cancelled. Payload: `<id>:<attempt>`. */
 export function cancelChannel(db: Db): string {
   return `${db.schema}_cancel`;
-}
-
-/**
- * Inserts one task, or returns the existing one for its idempotency key.
- * The same statement notifies the wake channel so coordinators claim without waiting
- * for their poll.
- */
-export async function insertTask(db: Db, t: NewTask): Promise<{ task: Task; created: boolean }> {
-  // Insert one task and wake coordinators.
-  // Params: $1 id, $2 queue, $3 command, $4 handler, $5 payload (json text), $6 priority,
-  // $7 run_at (null = now), $8 max_attempts, $9 timeout_ms, $10 backoff_base_ms,
-  // $11 backoff_max_ms, $12 idempotency_key, $13 wake channel
-  const { rows } = await db.pool.query<TaskRow>({
-    name: `taskq_insert_${db.schema}`,
-    text: `
-      WITH ins AS (
-        INSERT INTO ${db.s}.tasks (id, queue, command, handler, payload, priority, scheduled_at,
-          max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key)
-        VALUES ($1, $2, $3, $4, $5::jsonb, $6, coalesce($7::timestamptz, now()), $8, $9, $10, $11, $12)
-        ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-        RETURNING ${TASK_COLUMNS}
-      )
-      SELECT ins.*, pg_notify($13, (extract(epoch FROM ins.scheduled_at) * 1000)::bigint || ':' || ins.queue)
-      FROM ins`,
-    values: [
-      t.id,
-      t.queue,
-      t.command,
-      t.handler,
-      t.payload === undefined ? null : JSON.stringify(t.payload),
-      t.priority,
-      t.runAt,
-      t.maxAttempts,
-      t.timeoutMs,
-      t.backoffBaseMs,
-      t.backoffMaxMs,
-      t.idempotencyKey,
-      wakeChannel(db),
-    ],
-  });
-  const row = rows[0];
-  if (row) return { task: toTask(row), created: true };
-  // The key already exists: ON CONFLICT waited for the other insert to commit, so the row is visible.
-  const existing = await db.pool.query<TaskRow>(
-    `SELECT ${TASK_COLUMNS} FROM ${db.s}.tasks WHERE idempotency_key = $1`,
-    [t.idempotencyKey],
-  );
-  const found = existing.rows[0];
-  if (!found)
-    throw new Error(`idempotency key ${t.idempotencyKey} conflicted but no task holds it`);
-  return { task: toTask(found), created: false };
 }
 
 /** One task by id, or null. */

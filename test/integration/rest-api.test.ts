@@ -188,6 +188,41 @@ describe('/v1/tasks', () => {
     expect(r.body?.error.field).toBeTruthy();
   });
 
+  it('POST /v1/tasks/batch stores many tasks at once, in order', async () => {
+    const tasks = Array.from({ length: 50 }, (_, i) => ({
+      command: `echo ${i}`,
+      queue: 'batch',
+      payload: { i },
+    }));
+    const r = await call('POST', '/v1/tasks/batch', { tasks });
+    expect(r.status).toBe(201);
+    expect(r.body?.created).toBe(50);
+    const items = r.body?.items as Array<{ id: string; created: boolean; status: string }>;
+    expect(items).toHaveLength(50);
+    const third = await call('GET', `/v1/tasks/${items[2]?.id}`);
+    expect(third.body).toMatchObject({ command: 'echo 2', payload: { i: 2 }, status: 'pending' });
+  });
+
+  it('POST /v1/tasks/batch is all or none: one bad task names its index and nothing is stored', async () => {
+    const before = (await call('GET', '/v1/tasks?queue=allornone')).body?.items;
+    const r = await call('POST', '/v1/tasks/batch', {
+      tasks: [
+        { command: 'echo ok', queue: 'allornone' },
+        { command: 'echo bad', queue: 'allornone', run_at: 'soon' },
+      ],
+    });
+    expect(r.status).toBe(400);
+    expect(r.body?.error.message).toMatch(/tasks\[1\]: run_at must be an RFC 3339/);
+    expect(r.body?.error.field).toBe('tasks.1.run_at');
+    expect((await call('GET', '/v1/tasks?queue=allornone')).body?.items).toEqual(before);
+    expect((await call('POST', '/v1/tasks/batch', { tasks: [] })).status).toBe(400);
+    const tooMany = await call('POST', '/v1/tasks/batch', {
+      tasks: Array(5001).fill({ command: 'echo' }),
+    });
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body?.error.message).toMatch(/tasks must NOT have more than 5000 items/);
+  });
+
   it('GET /v1/tasks/:id rejects a malformed id and 404s an unknown one', async () => {
     const bad = await call('GET', '/v1/tasks/not-a-uuid');
     expect(bad.status).toBe(400);
@@ -249,6 +284,7 @@ describe('service routes', () => {
         '/schedule',
         '/status',
         '/v1/tasks',
+        '/v1/tasks/batch',
         '/v1/tasks/{id}',
         '/v1/tasks/{id}/cancel',
       ].sort(),

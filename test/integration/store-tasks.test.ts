@@ -5,7 +5,8 @@ import { claimDue } from '../../src/store/claim.js';
 import { completeBatch } from '../../src/store/complete.js';
 import { listAttempts } from '../../src/store/attempts.js';
 import { extendLeases, reapExpired } from '../../src/store/leases.js';
-import { cancelTask, getTask, insertTask, type AttemptResult } from '../../src/store/tasks.js';
+import { insertTask, insertTasks } from '../../src/store/insert.js';
+import { cancelTask, getTask, type AttemptResult } from '../../src/store/tasks.js';
 import type { SubmitTaskInput } from '../../src/api/schemas.js';
 import { useSchema } from '../helpers/db.js';
 
@@ -224,6 +225,28 @@ describe('insertTask', () => {
     );
     expect(results.filter((r) => r.created)).toHaveLength(1);
     expect(new Set(results.map((r) => r.task.id)).size).toBe(1);
+  });
+
+  it('inserts a batch in order, skipping keys already taken (in the table or the batch)', async () => {
+    const queue = newQueue();
+    const taken = await submit({ command: 'echo first', queue, idempotency_key: `k-${queue}-1` });
+    const batch = [
+      { command: 'echo a', queue, idempotency_key: `k-${queue}-1` },
+      { command: 'echo b', queue },
+      { command: 'echo c', queue, idempotency_key: `k-${queue}-2` },
+      { command: 'echo d', queue, idempotency_key: `k-${queue}-2` },
+    ].map((t) => prepareTask(t));
+    const out = await insertTasks(db, batch);
+    expect(out.map((r) => r.created)).toEqual([false, true, true, false]);
+    expect(out[0]?.id).toBe(taken.id);
+    expect(out[3]?.id).toBe(out[2]?.id);
+    const claimed = await claimDue(db, {
+      queue,
+      handlers: null,
+      slots: Array(10).fill('w'),
+      leaseMs: 5000,
+    });
+    expect(claimed.map((c) => c.command).sort()).toEqual(['echo b', 'echo c', 'echo first']);
   });
 
   it('stores run_at given with any offset as the UTC instant', async () => {

@@ -1,0 +1,143 @@
+import type { Db } from './db.js';
+import {
+  TASK_COLUMNS,
+  toTask,
+  wakeChannel,
+  type NewTask,
+  type Task,
+  type TaskRow,
+} from './tasks.js';
+
+/**
+ * Inserts one task, or returns the existing one for its idempotency key.
+ * The same statement notifies the wake channel so coordinators claim without waiting
+ * for their poll.
+ */
+export async function insertTask(db: Db, t: NewTask): Promise<{ task: Task; created: boolean }> {
+  // Insert one task and wake coordinators.
+  // Params: $1 id, $2 queue, $3 command, $4 handler, $5 payload (json text), $6 priority,
+  // $7 run_at (null = now), $8 max_attempts, $9 timeout_ms, $10 backoff_base_ms,
+  // $11 backoff_max_ms, $12 idempotency_key, $13 wake channel
+  const { rows } = await db.pool.query<TaskRow>({
+    name: `taskq_insert_${db.schema}`,
+    text: `
+      WITH ins AS (
+        INSERT INTO ${db.s}.tasks (id, queue, command, handler, payload, priority, scheduled_at,
+          max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key)
+        VALUES ($1, $2, $3, $4, $5::jsonb, $6, coalesce($7::timestamptz, now()), $8, $9, $10, $11, $12)
+        ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        RETURNING ${TASK_COLUMNS}
+      )
+      SELECT ins.*, pg_notify($13, (extract(epoch FROM ins.scheduled_at) * 1000)::bigint || ':' || ins.queue)
+      FROM ins`,
+    values: [
+      t.id,
+      t.queue,
+      t.command,
+      t.handler,
+      t.payload === undefined ? null : JSON.stringify(t.payload),
+      t.priority,
+      t.runAt,
+      t.maxAttempts,
+      t.timeoutMs,
+      t.backoffBaseMs,
+      t.backoffMaxMs,
+      t.idempotencyKey,
+      wakeChannel(db),
+    ],
+  });
+  const row = rows[0];
+  if (row) return { task: toTask(row), created: true };
+  // The key already exists: ON CONFLICT waited for the other insert to commit, so the row is visible.
+  const existing = await db.pool.query<TaskRow>(
+    `SELECT ${TASK_COLUMNS} FROM ${db.s}.tasks WHERE idempotency_key = $1`,
+    [t.idempotencyKey],
+  );
+  const found = existing.rows[0];
+  if (!found)
+    throw new Error(`idempotency key ${t.idempotencyKey} conflicted but no task holds it`);
+  return { task: toTask(found), created: false };
+}
+
+/** The outcome of inserting one task of a batch, in input order. */
+export interface BatchInsertResult {
+  id: string;
+  status: Task['status'];
+  /** False when an existing task held the idempotency key. */
+  created: boolean;
+}
+
+/**
+ * Inserts many tasks in one statement (unnest), and wakes coordinators once per queue.
+ * Tasks whose idempotency key exists, in the table or earlier in the same batch, are not
+ * inserted; the existing task is reported instead.
+ */
+export async function insertTasks(db: Db, tasks: NewTask[]): Promise<BatchInsertResult[]> {
+  if (tasks.length === 0) return [];
+  // Insert a batch of tasks, then one NOTIFY per queue with its earliest due time.
+  // Params: $1 ids, $2 queues, $3 commands, $4 handlers, $5 payloads (json text), $6 priorities,
+  // $7 run_at (null = now), $8 max_attempts, $9 timeout_ms, $10 backoff_base_ms,
+  // $11 backoff_max_ms, $12 idempotency keys, $13 wake channel
+  const { rows } = await db.pool.query<{ id: string; status: Task['status'] }>({
+    name: `taskq_insert_batch_${db.schema}`,
+    text: `
+      WITH input AS (
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],
+          $7::timestamptz[], $8::int[], $9::int[], $10::int[], $11::int[], $12::text[])
+          WITH ORDINALITY AS i(id, queue, command, handler, payload, priority, run_at, max_attempts,
+            timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key, ord)
+      ), ins AS (
+        INSERT INTO ${db.s}.tasks (id, queue, command, handler, payload, priority, scheduled_at,
+          max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key)
+        SELECT id, queue, command, handler, payload::jsonb, priority, coalesce(run_at, now()),
+          max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key
+        FROM input ORDER BY ord
+        ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        RETURNING id, queue, scheduled_at, status
+      ), woken AS (
+        SELECT pg_notify($13, (extract(epoch FROM min(scheduled_at)) * 1000)::bigint || ':' || queue)
+        FROM ins GROUP BY queue
+      )
+      -- Joined only so that the notifications are sent: an unreferenced CTE never runs.
+      SELECT ins.id, ins.status FROM ins, (SELECT count(*) FROM woken) AS w`,
+    values: [
+      tasks.map((t) => t.id),
+      tasks.map((t) => t.queue),
+      tasks.map((t) => t.command),
+      tasks.map((t) => t.handler),
+      tasks.map((t) => (t.payload === undefined ? null : JSON.stringify(t.payload))),
+      tasks.map((t) => t.priority),
+      tasks.map((t) => t.runAt),
+      tasks.map((t) => t.maxAttempts),
+      tasks.map((t) => t.timeoutMs),
+      tasks.map((t) => t.backoffBaseMs),
+      tasks.map((t) => t.backoffMaxMs),
+      tasks.map((t) => t.idempotencyKey),
+      wakeChannel(db),
+    ],
+  });
+  const inserted = new Map(rows.map((r) => [r.id, r.status]));
+  const missingKeys = tasks
+    .filter((t) => !inserted.has(t.id) && t.idempotencyKey !== null)
+    .map((t) => t.idempotencyKey);
+  const existing = new Map<string, { id: string; status: Task['status'] }>();
+  if (missingKeys.length > 0) {
+    const found = await db.pool.query<{
+      id: string;
+      status: Task['status'];
+      idempotency_key: string;
+    }>(
+      `SELECT id, status, idempotency_key FROM ${db.s}.tasks WHERE idempotency_key = ANY ($1::text[])`,
+      [missingKeys],
+    );
+    for (const r of found.rows) existing.set(r.idempotency_key, { id: r.id, status: r.status });
+  }
+  return tasks.map((t) => {
+    const status = inserted.get(t.id);
+    if (status) return { id: t.id, status, created: true };
+    const prior = t.idempotencyKey === null ? undefined : existing.get(t.idempotencyKey);
+    if (!prior)
+      throw new Error(`task ${t.id} was neither inserted nor found by its idempotency key`);
+    return { id: prior.id, status: prior.status, created: false };
+  });
+}
