@@ -109,9 +109,7 @@ export class TaskQueueClient {
    * Submits up to 5000 tasks in one request and one database statement: all or none.
    * Returns one item per task, in order.
    */
-  submitBatch(
-    tasks: SubmitTask[],
-  ): Promise<{
+  submitBatch(tasks: SubmitTask[]): Promise<{
     items: Array<{ id: string; status: TaskStatus; created: boolean }>;
     created: number;
   }> {
