@@ -56,7 +56,11 @@ export const SubmitTaskBody = Type.Object(
     ),
     run_at: Type.Optional(timestamp('When to run. Default: now.')),
     max_attempts: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: LIMITS.maxAttempts, default: 3 }),
+      Type.Integer({
+        minimum: 1,
+        maximum: LIMITS.maxAttempts,
+        description: "Attempts in all. Default: the queue's setting, else 3.",
+      }),
     ),
     timeout_ms: Type.Optional(
       Type.Integer({
@@ -69,16 +73,15 @@ export const SubmitTaskBody = Type.Object(
       Type.Integer({
         minimum: 0,
         maximum: LIMITS.backoffMs,
-        default: 1000,
-        description: 'First retry delay; doubles per attempt, with jitter.',
+        description:
+          "First retry delay; doubles per attempt, with jitter (50-100%). Default: the queue's setting, else 1000.",
       }),
     ),
     backoff_max_ms: Type.Optional(
       Type.Integer({
         minimum: 0,
         maximum: LIMITS.backoffMs,
-        default: 300000,
-        description: 'Cap on the retry delay.',
+        description: "Cap on the retry delay. Default: the queue's setting, else 300000.",
       }),
     ),
     idempotency_key: Type.Optional(

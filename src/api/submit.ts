@@ -38,9 +38,9 @@ export function prepareTask(input: SubmitTaskInput): NewTask {
       );
     }
   }
-  const backoffBaseMs = input.backoff_ms ?? 1000;
-  const backoffMaxMs = input.backoff_max_ms ?? 300_000;
-  if (backoffMaxMs < backoffBaseMs) {
+  const backoffBaseMs = input.backoff_ms ?? null;
+  const backoffMaxMs = input.backoff_max_ms ?? null;
+  if (backoffBaseMs !== null && backoffMaxMs !== null && backoffMaxMs < backoffBaseMs) {
     throw new ValidationError('backoff_max_ms must be at least backoff_ms', 'backoff_max_ms');
   }
   return {
@@ -51,7 +51,7 @@ export function prepareTask(input: SubmitTaskInput): NewTask {
     payload: payload ?? null,
     priority: input.priority ?? 0,
     runAt: input.run_at === undefined ? null : parseTimestamp(input.run_at, 'run_at'),
-    maxAttempts: input.max_attempts ?? 3,
+    maxAttempts: input.max_attempts ?? null,
     timeoutMs: input.timeout_ms ?? null,
     backoffBaseMs,
     backoffMaxMs,

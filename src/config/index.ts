@@ -37,6 +37,10 @@ export const CoordinatorOptionsSchema = Type.Object({
   pollMs: ms(1000),
   /** How often the reaper looks for expired leases. @default 1000 */
   reapIntervalMs: ms(1000),
+  /** A leader that stops renewing loses the role after this. @default 5000 */
+  leaderTtlMs: ms(5000),
+  /** How often the leader renews (and others try to take over). @default 1000 */
+  leaderRenewMs: ms(1000),
   /** LISTEN for wake-ups. Off behind PgBouncer in transaction mode; polling still works. @default true */
   listen: Type.Boolean({ default: true }),
   /** Bind a non-loopback address without authentication. @default false */
@@ -90,6 +94,11 @@ export function resolveCoordinatorOptions(input: CoordinatorOptions): ResolvedCo
   if (o.heartbeatMs * 2 > o.leaseMs) {
     throw new ConfigError(
       `invalid coordinator options: leaseMs (${o.leaseMs}) must be at least twice heartbeatMs (${o.heartbeatMs}), or one late heartbeat would lose every lease`,
+    );
+  }
+  if (o.leaderRenewMs * 2 > o.leaderTtlMs) {
+    throw new ConfigError(
+      `invalid coordinator options: leaderTtlMs (${o.leaderTtlMs}) must be at least twice leaderRenewMs (${o.leaderRenewMs})`,
     );
   }
   checkBinding(o.host, o.insecure);

@@ -20,6 +20,7 @@ import { cancelChannel, wakeChannel } from '../store/tasks.js';
 import { Completer } from './completer.js';
 import { Dispatcher } from './dispatcher.js';
 import { registerWorkerService } from './gateway.js';
+import { LeaderElector } from './leadership.js';
 import { LeaseKeeper } from './leases.js';
 import { Reaper } from './reaper.js';
 import { Registry } from './registry.js';
@@ -55,6 +56,7 @@ export class Coordinator {
   private completer: Completer | undefined;
   private leases: LeaseKeeper | undefined;
   private reaper: Reaper | undefined;
+  private leadership: LeaderElector | undefined;
   private readonly registry = new Registry();
   private readonly streams = new Set<Channel<CoordinatorMessage>>();
   private readonly h2Sessions = new Set<http2.ServerHttp2Session>();
@@ -74,6 +76,11 @@ export class Coordinator {
   /** The bound REST port. */
   get httpPort(): number {
     return this.ports.http;
+  }
+
+  /** True while this coordinator leads maintenance (the reaper). */
+  get isLeader(): boolean {
+    return this.leadership?.current() !== null && this.leadership !== undefined;
   }
 
   /** Number of connected worker streams. */
@@ -114,9 +121,17 @@ export class Coordinator {
       intervalMs: o.heartbeatMs,
       logger: this.log,
     });
+    this.leadership = new LeaderElector(db, {
+      role: 'maintenance',
+      holder: this.id,
+      ttlMs: o.leaderTtlMs,
+      renewMs: o.leaderRenewMs,
+      logger: this.log,
+    });
     this.reaper = new Reaper(db, {
       intervalMs: o.reapIntervalMs,
       logger: this.log,
+      leadership: this.leadership,
       onReaped: (t) => {
         this.stats.reaped += t.length;
         this.dispatcher?.wake();
@@ -169,6 +184,7 @@ export class Coordinator {
     const addr = this.http.server.address();
     this.ports.http = typeof addr === 'object' && addr ? addr.port : o.httpPort;
 
+    this.leadership.start();
     this.dispatcher.start();
     this.leases.start();
     this.reaper.start();
@@ -209,6 +225,7 @@ export class Coordinator {
     this.log.info('coordinator stopping');
     await this.dispatcher?.stop();
     await this.reaper?.stop();
+    await this.leadership?.stop();
     const grpcClosed = this.grpc
       ? new Promise<void>((r) => this.grpc?.close(() => r()))
       : Promise.resolve();

@@ -61,24 +61,31 @@ export class LeaseKeeper {
         extendLeases(this.db, refs, this.options.leaseMs),
         touchWorkers(this.db, seen),
       ]);
-      if (extended.length === refs.length) return;
       const kept = new Set(extended.map((r) => `${r.id}:${r.attempt}`));
+      const aborts = new Map<
+        string,
+        Array<{ ref: { taskId: string; attempt: number }; reason: string }>
+      >();
       for (const r of refs) {
         if (kept.has(`${r.id}:${r.attempt}`)) continue;
         this.options.logger.info(
           { taskId: r.id, attempt: r.attempt, workerId: r.workerId },
           'lease lost; telling the worker to abort',
         );
-        this.registry.get(r.workerId)?.send({
-          abort: [
-            {
-              ref: { taskId: r.id, attempt: r.attempt },
-              reason: 'lease lost: the task was reaped or cancelled',
-            },
-          ],
+        let list = aborts.get(r.workerId);
+        if (!list) aborts.set(r.workerId, (list = []));
+        list.push({
+          ref: { taskId: r.id, attempt: r.attempt },
+          reason: 'lease lost: the task was reaped or cancelled',
         });
       }
+      for (const workerId of seen) {
+        this.registry
+          .get(workerId)
+          ?.send({ abort: aborts.get(workerId) ?? [], leasesExtended: true });
+      }
     } catch (err) {
+      // No confirmation goes out: workers that stay unconfirmed for a lease abort on their own.
       this.options.logger.warn({ err: describeError(err) }, 'extending leases failed');
     }
   }

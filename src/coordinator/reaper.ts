@@ -3,11 +3,14 @@ import { describeError } from '../lib/errors.js';
 import type { Db } from '../store/db.js';
 import { reapExpired } from '../store/leases.js';
 import type { ReapedTask } from '../store/tasks.js';
+import type { LeaderElector } from './leadership.js';
 
 /** Options for {@link Reaper}. */
 export interface ReaperOptions {
   intervalMs: number;
   logger: Logger;
+  /** Reaping is the leader's job; other coordinators skip it. */
+  leadership: LeaderElector;
   /** Most tasks returned per statement. @default 1000 */
   batch?: number;
   onReaped?: (tasks: ReapedTask[]) => void;
@@ -15,8 +18,8 @@ export interface ReaperOptions {
 
 /**
  * Returns the tasks of silent workers (expired leases) to pending, or to dead when their
- * attempts are used up. Safe to run on several coordinators at once: each row is locked
- * with SKIP LOCKED and the update is fenced by status and attempt.
+ * attempts are used up. Runs on every coordinator but acts only on the leader; each reap is
+ * fenced by the leader's term in the database and by each task's attempt.
  */
 export class Reaper {
   private timer: NodeJS.Timeout | undefined;
@@ -49,11 +52,19 @@ export class Reaper {
     try {
       const batch = this.options.batch ?? 1000;
       for (;;) {
-        const reaped = await reapExpired(this.db, batch);
+        const term = this.options.leadership.current();
+        if (!term) return;
+        const reaped = await reapExpired(this.db, term, batch);
         if (reaped.length === 0) return;
         for (const t of reaped) {
           this.options.logger.warn(
-            { taskId: t.id, attempt: t.attempt, workerId: t.workerId, status: t.status },
+            {
+              taskId: t.id,
+              attempt: t.attempt,
+              workerId: t.workerId,
+              status: t.status,
+              epoch: term.epoch,
+            },
             'lease expired; task returned',
           );
         }

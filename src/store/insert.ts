@@ -8,6 +8,11 @@ import {
   type TaskRow,
 } from './tasks.js';
 
+// Task settings left out fall back to the queue's row in `queues`, then to these.
+const DEFAULT_MAX_ATTEMPTS = 3;
+const DEFAULT_BACKOFF_BASE_MS = 1000;
+const DEFAULT_BACKOFF_MAX_MS = 300_000;
+
 /**
  * Inserts one task, or returns the existing one for its idempotency key.
  * The same statement notifies the wake channel so coordinators claim without waiting
@@ -17,14 +22,19 @@ export async function insertTask(db: Db, t: NewTask): Promise<{ task: Task; crea
   // Insert one task and wake coordinators.
   // Params: $1 id, $2 queue, $3 command, $4 handler, $5 payload (json text), $6 priority,
   // $7 run_at (null = now), $8 max_attempts, $9 timeout_ms, $10 backoff_base_ms,
-  // $11 backoff_max_ms, $12 idempotency_key, $13 wake channel
+  // $11 backoff_max_ms (nulls take the queue's setting, then the default), $12 idempotency_key,
+  // $13 wake channel
   const { rows } = await db.pool.query<TaskRow>({
     name: `taskq_insert_${db.schema}`,
     text: `
       WITH ins AS (
         INSERT INTO ${db.s}.tasks (id, queue, command, handler, payload, priority, scheduled_at,
           max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key)
-        VALUES ($1, $2, $3, $4, $5::jsonb, $6, coalesce($7::timestamptz, now()), $8, $9, $10, $11, $12)
+        SELECT $1, $2, $3, $4, $5::jsonb, $6, coalesce($7::timestamptz, now()),
+          coalesce($8, q.max_attempts, ${DEFAULT_MAX_ATTEMPTS}), $9,
+          coalesce($10, q.backoff_base_ms, ${DEFAULT_BACKOFF_BASE_MS}),
+          coalesce($11, q.backoff_max_ms, ${DEFAULT_BACKOFF_MAX_MS}), $12
+        FROM (SELECT 1) AS one LEFT JOIN ${db.s}.queues q ON q.name = $2
         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING ${TASK_COLUMNS}
       )
@@ -89,9 +99,12 @@ export async function insertTasks(db: Db, tasks: NewTask[]): Promise<BatchInsert
       ), ins AS (
         INSERT INTO ${db.s}.tasks (id, queue, command, handler, payload, priority, scheduled_at,
           max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key)
-        SELECT id, queue, command, handler, payload::jsonb, priority, coalesce(run_at, now()),
-          max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key
-        FROM input ORDER BY ord
+        SELECT i.id, i.queue, i.command, i.handler, i.payload::jsonb, i.priority,
+          coalesce(i.run_at, now()), coalesce(i.max_attempts, q.max_attempts, ${DEFAULT_MAX_ATTEMPTS}),
+          i.timeout_ms, coalesce(i.backoff_base_ms, q.backoff_base_ms, ${DEFAULT_BACKOFF_BASE_MS}),
+          coalesce(i.backoff_max_ms, q.backoff_max_ms, ${DEFAULT_BACKOFF_MAX_MS}), i.idempotency_key
+        FROM input i LEFT JOIN ${db.s}.queues q ON q.name = i.queue
+        ORDER BY i.ord
         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING id, queue, scheduled_at, status
       ), woken AS (

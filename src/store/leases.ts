@@ -1,4 +1,5 @@
 import type { Db } from './db.js';
+import { leaderGuardSql, type LeaderTerm } from './leader.js';
 import type { AttemptRef, ReapedTask } from './tasks.js';
 
 /**
@@ -45,18 +46,21 @@ export async function expireWorkerLeases(
 }
 
 /**
- * Returns expired leases to pending, or to dead when no attempt is left. Each row is
- * fenced by its attempt, so a result that races the reaper either lands first (and the
- * task is no longer running) or is rejected afterwards.
+ * Returns expired leases to pending, or to dead when no attempt is left. Only the leader's
+ * current term may do it: the statement holds a share lock on the leader row and matches
+ * nothing once the term is over, so a paused ex-leader cannot write. Each row is also fenced
+ * by its attempt, so a result that races the reaper either lands first (and the task is no
+ * longer running) or is rejected afterwards.
  */
-export async function reapExpired(db: Db, limit: number): Promise<ReapedTask[]> {
-  // Params: $1 batch limit
+export async function reapExpired(db: Db, term: LeaderTerm, limit: number): Promise<ReapedTask[]> {
+  // Params: $1 batch limit, $2 role, $3 holder, $4 epoch
   const { rows } = await db.pool.query<ReapedTask>({
     name: `taskq_reap_${db.schema}`,
     text: `
-      WITH expired AS (
+      WITH lead AS (${leaderGuardSql(db, '$2', '$3', '$4')}),
+      expired AS (
         SELECT id FROM ${db.s}.tasks
-        WHERE status = 'running' AND lease_expires_at < now()
+        WHERE status = 'running' AND lease_expires_at < now() AND EXISTS (SELECT 1 FROM lead)
         ORDER BY lease_expires_at
         LIMIT $1
         FOR UPDATE SKIP LOCKED
@@ -70,12 +74,12 @@ export async function reapExpired(db: Db, limit: number): Promise<ReapedTask[]> 
         RETURNING t.id, t.attempt, t.status, t.worker_id, t.picked_at, t.started_at, t.error
       ), history AS (
         INSERT INTO ${db.s}.task_attempts
-          (task_id, attempt, worker_id, picked_at, started_at, finished_at, outcome, error)
-        SELECT id, attempt, worker_id, picked_at, started_at, now(), 'lease_expired', error FROM done
+          (task_id, attempt, worker_id, picked_at, started_at, finished_at, outcome, error, leader_epoch)
+        SELECT id, attempt, worker_id, picked_at, started_at, now(), 'lease_expired', error, $4 FROM done
         ON CONFLICT DO NOTHING
       )
       SELECT id, attempt, status, worker_id AS "workerId" FROM done`,
-    values: [limit],
+    values: [limit, term.role, term.holder, term.epoch],
   });
   return rows;
 }

@@ -58,10 +58,13 @@ export interface NewTask {
   priority: number;
   /** Null means now (the database clock). */
   runAt: Date | null;
-  maxAttempts: number;
+  /** Null: the queue's setting, else 3. */
+  maxAttempts: number | null;
   timeoutMs: number | null;
-  backoffBaseMs: number;
-  backoffMaxMs: number;
+  /** Null: the queue's setting, else 1000. */
+  backoffBaseMs: number | null;
+  /** Null: the queue's setting, else 300000. */
+  backoffMaxMs: number | null;
   idempotencyKey: string | null;
 }
 

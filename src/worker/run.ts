@@ -13,6 +13,8 @@ export interface RunningTask {
   readonly ref: Ref;
   /** True once the result is produced (it may still be waiting for its ack). */
   readonly reported: boolean;
+  /** When a coordinator last confirmed this attempt's lease (at first, when it arrived). */
+  leaseConfirmedAt: number;
   /** Resolves when the handler has returned, which frees the slot. */
   readonly settled: Promise<void>;
   abort(reason: string): void;
@@ -170,6 +172,7 @@ export function runTask(a: Assignment, deps: RunDeps): RunningTask {
 
   return {
     ref,
+    leaseConfirmedAt: startedAtMs,
     get reported() {
       return reported;
     },

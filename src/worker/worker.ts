@@ -65,7 +65,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
   private watchdog: NodeJS.Timeout | undefined;
   private heartbeatMs = 1000;
   private leaseMs = 5000;
-  private disconnectedSince = Date.now();
+  private welcomed = false;
   private connectedWaiters: Array<() => void> = [];
   private idleWaiters: Array<() => void> = [];
 
@@ -108,7 +108,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
 
   /** Resolves when a coordinator has welcomed this worker. */
   connected(): Promise<void> {
-    if (this.stream && this.disconnectedSince === 0) return Promise.resolve();
+    if (this.stream && this.welcomed) return Promise.resolve();
     return new Promise((resolve) => this.connectedWaiters.push(resolve));
   }
 
@@ -201,7 +201,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
         out.close();
         abort.abort();
         clearInterval(this.heartbeatTimer);
-        if (this.disconnectedSince === 0) this.disconnectedSince = Date.now();
+        this.welcomed = false;
       }
       if (this.closed) break;
       index++;
@@ -251,7 +251,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
     if (!w) return;
     this.heartbeatMs = w.heartbeatIntervalMs || 1000;
     this.leaseMs = w.leaseMs || 5000;
-    this.disconnectedSince = 0;
+    this.welcomed = true;
     this.log.info({ coordinator: address, coordinatorId: w.coordinatorId }, 'connected');
     clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = setInterval(
@@ -263,6 +263,10 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
   }
 
   private onMessage(msg: CoordinatorMessage): void {
+    if (msg.leasesExtended) {
+      const now = Date.now();
+      for (const t of this.running.values()) t.leaseConfirmedAt = now;
+    }
     for (const a of msg.assign) this.startTask(a);
     for (const a of msg.abort) {
       if (!a.ref) continue;
@@ -367,14 +371,15 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
   }
 
   /**
-   * Once the worker has been cut off from every coordinator for longer than a lease, its
-   * leases are surely gone and another worker may be running its tasks: abort them.
+   * A lease not confirmed for a whole lease period is surely gone: the worker is cut off,
+   * or its coordinator cannot reach the database. Another worker may already run the task,
+   * so abort the handler (its late result would be fenced out anyway).
    */
   private checkLease(): void {
-    if (this.disconnectedSince === 0 || this.running.size === 0) return;
-    if (Date.now() - this.disconnectedSince > this.leaseMs + this.heartbeatMs) {
-      for (const t of this.running.values()) {
-        if (!t.reported) t.abort('lease lost: no coordinator reachable');
+    const now = Date.now();
+    for (const t of this.running.values()) {
+      if (!t.reported && now - t.leaseConfirmedAt > this.leaseMs) {
+        t.abort(`lease lost: not confirmed for ${now - t.leaseConfirmedAt} ms`);
       }
     }
   }

@@ -4,6 +4,7 @@ import { prepareTask } from '../../src/api/submit.js';
 import { claimDue } from '../../src/store/claim.js';
 import { completeBatch } from '../../src/store/complete.js';
 import { listAttempts } from '../../src/store/attempts.js';
+import { acquireLeadership, type LeaderTerm } from '../../src/store/leader.js';
 import { extendLeases, reapExpired } from '../../src/store/leases.js';
 import { insertTask, insertTasks } from '../../src/store/insert.js';
 import { cancelTask, getTask, type AttemptResult } from '../../src/store/tasks.js';
@@ -11,6 +12,7 @@ import type { SubmitTaskInput } from '../../src/api/schemas.js';
 import { useSchema } from '../helpers/db.js';
 
 const db = await useSchema();
+const term = (await acquireLeadership(db, 'maintenance', 'test', 3_600_000)) as LeaderTerm;
 let queueSeq = 0;
 const newQueue = (): string => `q${++queueSeq}`;
 
@@ -115,7 +117,7 @@ describe('completeBatch (fencing)', () => {
     const [first] = await claimDue(db, { queue, handlers: null, slots: ['zombie'], leaseMs: 1 });
     expect(first?.attempt).toBe(1);
     await new Promise((r) => setTimeout(r, 20));
-    expect((await reapExpired(db, 100)).map((r) => r.id)).toContain(t.id);
+    expect((await reapExpired(db, term, 100)).map((r) => r.id)).toContain(t.id);
     const [second] = await claimDue(db, {
       queue,
       handlers: null,
@@ -207,11 +209,37 @@ describe('leases', () => {
     );
     expect(extended).toEqual([{ id: a.id, attempt: 1 }]);
     await new Promise((r) => setTimeout(r, 400));
-    const reaped = await reapExpired(db, 100);
+    const reaped = await reapExpired(db, term, 100);
     expect(reaped).toEqual([{ id: b.id, attempt: 1, status: 'dead', workerId: 'w' }]);
     expect((await getTask(db, a.id))?.status).toBe('running');
     const bAfter = await getTask(db, b.id);
     expect(bAfter?.error).toMatch(/lease expired/);
+  });
+});
+
+describe('leadership', () => {
+  it('renews within a term, bumps the epoch on takeover, and fences the old term out of reaping', async () => {
+    const role = 'election-test';
+    const a1 = await acquireLeadership(db, role, 'a', 300);
+    expect(a1?.epoch).toBe(1);
+    expect(await acquireLeadership(db, role, 'b', 300)).toBeNull();
+    expect((await acquireLeadership(db, role, 'a', 300))?.epoch).toBe(1);
+    await new Promise((r) => setTimeout(r, 350));
+    const b = await acquireLeadership(db, role, 'b', 60_000);
+    expect(b?.epoch).toBe(2);
+
+    // 'a' was paused past its TTL and still holds its old term: its reap writes nothing.
+    const queue = newQueue();
+    const t = await submit({ command: 'echo reap-me', queue });
+    await claimDue(db, { queue, handlers: null, slots: ['w'], leaseMs: 1 });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await reapExpired(db, { ...(a1 as LeaderTerm) }, 100)).toEqual([]);
+    expect((await getTask(db, t.id))?.status).toBe('running');
+    const reaped = await reapExpired(db, { ...(b as LeaderTerm), role }, 100);
+    expect(reaped.map((r) => r.id)).toContain(t.id);
+    const attempts = await listAttempts(db, t.id);
+    expect(attempts).toHaveLength(1);
+    expect(attempts[0]?.outcome).toBe('lease_expired');
   });
 });
 
