@@ -1,0 +1,67 @@
+import { SYSTEMS } from '../lib/options.js';
+import type { BenchResults, ResultRow } from './model.js';
+
+/** A figure for a table cell: thousands separators, and decimals only where they matter. */
+export function formatValue(v: number | null | undefined, unit: string): string {
+  if (v === null || v === undefined) return '—';
+  if (unit === '×') return v.toFixed(2);
+  if (unit === 'ms') return Math.abs(v) < 10 ? v.toFixed(1) : Math.round(v).toLocaleString('en-US');
+  if (unit === '%') return `${v.toFixed(0)}%`;
+  return Math.round(v).toLocaleString('en-US');
+}
+
+function ratioCell(row: ResultRow): string {
+  if (row.ratio === null) return '—';
+  return `${row.ratio.toFixed(2)}×`;
+}
+
+function metCell(row: ResultRow): string {
+  if (!row.target) return '';
+  const mark = row.target.met === null ? '?' : row.target.met ? 'met' : '**missed**';
+  return `${row.target.text}: ${mark}`;
+}
+
+/** The results as a markdown document: the table, then how the run was made. */
+export function toMarkdown(r: BenchResults): string {
+  const systems = SYSTEMS.filter((s) => r.systems.includes(s));
+  const head = ['Scenario', 'Unit', ...systems, 'Ours ÷ best peer', 'Target (ours)'];
+  const lines = [
+    `# Benchmark results (${r.mode})`,
+    '',
+    `${r.environment.date}, ${r.environment.cpus} cores (${r.environment.cpuModel}), ` +
+      `${r.environment.memoryGb} GB, Node ${r.environment.node}, PostgreSQL ${r.environment.postgres}, ` +
+      `commit ${r.environment.commit.slice(0, 10)}${r.environment.dirtySrc ? ' (with uncommitted changes)' : ''}. ` +
+      `Run took ${Math.round(r.seconds)} s.`,
+    '',
+    `| ${head.join(' | ')} |`,
+    `| ${head.map((_, i) => (i < 2 ? '---' : '---:')).join(' | ')} |`,
+  ];
+  for (const row of r.rows) {
+    const cells = [
+      row.label,
+      `${row.unit} (${row.better === 'higher' ? '↑' : '↓'})`,
+      ...systems.map((s) => formatValue(row.values[s], row.unit)),
+      ratioCell(row),
+      metCell(row),
+    ];
+    lines.push(`| ${cells.join(' | ')} |`);
+  }
+  lines.push(
+    '',
+    '↑ higher is better, ↓ lower is better. For ↓ rows a ratio below 1 means ours is better.',
+    '',
+    '## Sizes',
+    '',
+    '```json',
+    JSON.stringify(r.sizes, null, 2),
+    '```',
+    '',
+    '## Configuration',
+    '',
+    '```json',
+    JSON.stringify(r.setups, null, 2),
+    '```',
+    '',
+  );
+  return lines.join('\n');
+}

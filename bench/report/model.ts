@@ -1,0 +1,73 @@
+import type { BenchMode, BenchSizes, ScenarioId, SystemName } from '../lib/options.js';
+import type { CeilingResult } from '../scenarios/ceiling.js';
+import type { DrainResult } from '../scenarios/drain.js';
+import type { EnqueueResult } from '../scenarios/enqueue.js';
+import type { LatencyResult, ScheduledResult } from '../scenarios/latency.js';
+import type { ScaleResult } from '../scenarios/scale.js';
+
+/** What each scenario measured, per system. */
+export interface RawResults {
+  'enqueue-bulk': Partial<Record<SystemName, EnqueueResult>>;
+  'enqueue-single': Partial<Record<SystemName, EnqueueResult>>;
+  drain: Partial<Record<SystemName, DrainResult>>;
+  latency: Partial<Record<SystemName, LatencyResult>>;
+  scheduled: Partial<Record<SystemName, ScheduledResult>>;
+  scale: Partial<Record<SystemName, ScaleResult>>;
+  ceiling: CeilingResult | null;
+}
+
+/** One line of the results table. */
+export interface ResultRow {
+  scenario: ScenarioId;
+  /** Stable key, e.g. `latency.p99`. */
+  key: string;
+  label: string;
+  unit: string;
+  better: 'higher' | 'lower';
+  values: Partial<Record<SystemName, number | null>>;
+  /** Ours divided by the best peer's figure (the highest, or the lowest for `lower`). */
+  ratio: number | null;
+  target: { text: string; met: boolean | null } | null;
+  /** The scenario's headline: the smoke test requires a number from every system here. */
+  primary: boolean;
+}
+
+/** The machine and software a run measured. */
+export interface RunEnvironment {
+  date: string;
+  cpus: number;
+  cpuModel: string;
+  memoryGb: number;
+  node: string;
+  postgres: string;
+  commit: string;
+  /** Uncommitted changes in src/ when the run started, if any. */
+  dirtySrc: boolean;
+}
+
+/** Everything written to latest.json. */
+export interface BenchResults {
+  mode: BenchMode;
+  environment: RunEnvironment;
+  sizes: BenchSizes;
+  /** How each system was configured. */
+  setups: Record<string, unknown>;
+  systems: SystemName[];
+  rows: ResultRow[];
+  raw: RawResults;
+  /** Wall-clock seconds of the whole run. */
+  seconds: number;
+}
+
+/** An empty result set. */
+export function emptyRaw(): RawResults {
+  return {
+    'enqueue-bulk': {},
+    'enqueue-single': {},
+    drain: {},
+    latency: {},
+    scheduled: {},
+    scale: {},
+    ceiling: null,
+  };
+}

@@ -1,0 +1,54 @@
+import type { SystemName } from '../lib/options.js';
+import { perSecond } from '../lib/stats.js';
+import { waitUntil } from '../lib/timing.js';
+import type { QueueSession } from '../systems/types.js';
+import { withSession, type RunContext } from './context.js';
+
+/** How fast a system empties a backlog. */
+export interface DrainResult {
+  tasks: number;
+  /** From the backlog's commit to the last completion. */
+  ms: number;
+  tasksPerSec: number;
+  /** Tasks finished according to the database. */
+  done: number;
+  /** Tasks neither finished nor pending afterwards: must be 0. */
+  lost: number;
+}
+
+/**
+ * Waits until `target` tasks are done, as the database records them.
+ * @throws Error after `timeoutMs`.
+ */
+export async function waitForDone(
+  s: QueueSession,
+  target: number,
+  timeoutMs: number,
+): Promise<void> {
+  await waitUntil(
+    `${target} tasks done`,
+    async () => (await s.progressCount()) >= target,
+    timeoutMs,
+  );
+  await waitUntil(`${target} tasks done`, async () => (await s.doneCount()) >= target, 30_000);
+}
+
+/**
+ * Scenario 3: N no-op tasks appear at once (one committed transaction) while every
+ * system's workers are up and idle; measured to the last completion in the database.
+ */
+export function drain(ctx: RunContext, system: SystemName): Promise<DrainResult> {
+  const n = ctx.sizes.drainTasks;
+  return withSession(ctx, system, 'drain', { producer: false, workers: 'noop' }, async (s) => {
+    await s.startWorkers();
+    await s.loadBacklog(n);
+    const t0 = Date.now();
+    await waitForDone(s, n, 120_000 + n * 5);
+    const times = await s.completionTimes();
+    const last = times[times.length - 1] ?? Date.now();
+    const done = await s.doneCount();
+    const unfinished = await s.unfinishedCount();
+    const ms = last - t0;
+    return { tasks: n, ms, tasksPerSec: perSecond(n, ms), done, lost: n - done - unfinished };
+  });
+}

@@ -1,0 +1,72 @@
+import type pg from 'pg';
+import type { SystemName } from '../lib/options.js';
+
+/** Which handler a task runs: `noop` does nothing, `stamp` records when it started. */
+export type HandlerKind = 'noop' | 'stamp';
+
+/** One task to add. */
+export interface TaskSpec {
+  handler: HandlerKind;
+  /** Index within the scenario; carried in the payload as `{ i }`. */
+  i: number;
+  /** When it is due, in ms since the epoch; absent means now. */
+  runAt?: number;
+}
+
+/** What a session needs running. */
+export interface SessionRoles {
+  /** The producer API (ours: a scheduler process serving REST). */
+  producer: boolean;
+  /** Workers of this handler kind, started by {@link QueueSession.startWorkers}. */
+  workers: HandlerKind | null;
+}
+
+/** What every system's session gets. */
+export interface SessionContext {
+  /** PostgreSQL connection string. */
+  url: string;
+  /** The harness's own pool (loading, counting, dropping). */
+  pool: pg.Pool;
+  /** A fresh schema for this session only; dropped by close(). */
+  schema: string;
+}
+
+/**
+ * One system under test, on a fresh schema, for one scenario. Scenarios talk only to this
+ * interface, so every system is driven the same way.
+ */
+export interface QueueSession {
+  readonly system: SystemName;
+  /** Adds tasks through the system's bulk path, in one call. */
+  addBulk(tasks: TaskSpec[]): Promise<void>;
+  /** Adds one task; resolves when the system has acknowledged it. */
+  addOne(task: TaskSpec): Promise<void>;
+  /**
+   * Loads `n` due no-op tasks in one transaction with SQL (generate_series), bypassing the
+   * client API: the backlog is set-up, not what is measured. Resolves after the commit.
+   */
+  loadBacklog(n: number): Promise<void>;
+  /** Starts the consumers named in the roles and waits until they are ready for work. */
+  startWorkers(): Promise<void>;
+  /**
+   * A cheap running count of finished tasks, for waiting. It may count handler returns
+   * rather than commits (pg-boss completes after its handler, and counting its table with a
+   * large backlog would load the server), so always confirm with {@link doneCount}.
+   */
+  progressCount(): Promise<number>;
+  /** Tasks finished successfully, as recorded in the database. */
+  doneCount(): Promise<number>;
+  /** Completion times (ms since the epoch) of finished tasks, ascending. */
+  completionTimes(): Promise<number[]>;
+  /** For `stamp` tasks: task index → when its handler started (ms since the epoch). */
+  handlerStarts(): Promise<Map<number, number>>;
+  /** Tasks not finished yet (pending or running), as recorded in the database. */
+  unfinishedCount(): Promise<number>;
+  /** Memory of the process that dispatches work (ours: the coordinator), or null. */
+  dispatcherRss(): number | null;
+  /** Stops everything the session started and drops its schema. */
+  close(): Promise<void>;
+}
+
+/** Opens a session of one system. */
+export type SessionFactory = (ctx: SessionContext, roles: SessionRoles) => Promise<QueueSession>;
