@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../store/db.js';
 import { formatSchemaErrors, installErrorHandler } from './errors.js';
 import { registerHealthRoutes } from './routes-health.js';
+import { registerQueueRoutes } from './routes-queues.js';
 import { registerSeedRoutes } from './routes-seed.js';
 import { registerTaskRoutes } from './routes-tasks.js';
 import { TasksApi } from './tasks-api.js';
@@ -67,6 +68,8 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
       },
       tags: [
         { name: 'tasks', description: 'The /v1 task API' },
+        { name: 'queues', description: 'Queue depth, settings, pause and resume' },
+        { name: 'workers', description: 'Connected workers' },
         { name: 'seed', description: 'The original /schedule and /status routes' },
         { name: 'health', description: 'Liveness and readiness' },
       ],
@@ -77,6 +80,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
   const api = new TasksApi(options.db);
   registerSeedRoutes(app, api);
   registerTaskRoutes(app, api, Math.max(bodyLimit, 32 * 1048576));
+  registerQueueRoutes(app, options.db);
   registerHealthRoutes(app, options.db);
   return app;
 }

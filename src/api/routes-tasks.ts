@@ -1,7 +1,8 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   ErrorJson,
   ListTasksQuery,
+  RetryBody,
   SubmitBatchBody,
   SubmitBatchResponse,
   SubmitTaskBody,
@@ -14,6 +15,12 @@ import {
 } from './schemas.js';
 import { taskToJson } from './serialize.js';
 import type { TasksApi } from './tasks-api.js';
+
+/** Lets a route with a body schema also take no body at all (as `{}`). */
+function emptyBodyAsObject(req: FastifyRequest, _reply: FastifyReply, done: () => void): void {
+  req.body ??= {};
+  done();
+}
 
 const errors = { 400: ErrorJson, 404: ErrorJson, 409: ErrorJson, 413: ErrorJson, 503: ErrorJson };
 
@@ -106,5 +113,22 @@ export function registerTaskRoutes(
       },
     },
     async (req) => taskToJson(await api.cancel(req.params.id)),
+  );
+
+  app.post<{ Params: { id: string }; Body: { max_attempts?: number } | undefined }>(
+    '/v1/tasks/:id/retry',
+    {
+      preValidation: emptyBodyAsObject,
+      schema: {
+        tags: ['tasks'],
+        summary: 'Retry a dead or cancelled task (redrive)',
+        description:
+          "Back to pending, due now, with a fresh set of attempts: max_attempts if given, else the queue's setting, else 3. 409 for a task that is not dead or cancelled.",
+        params: TaskIdParams,
+        body: RetryBody,
+        response: { 200: TaskJson, ...errors },
+      },
+    },
+    async (req) => taskToJson(await api.retry(req.params.id, req.body?.max_attempts)),
   );
 }

@@ -189,6 +189,19 @@ export const TaskIdParams = Type.Object({
   id: Type.String({ description: 'Task id (UUID).', maxLength: 64 }),
 });
 
+export const RetryBody = Type.Object(
+  {
+    max_attempts: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: LIMITS.maxAttempts,
+        description: 'Attempts to allow from now on.',
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'Optional: the body may be left out.' },
+);
+
 export const ListTasksQuery = Type.Object(
   {
     status: Type.Optional(TaskStatusSchema),
@@ -240,4 +253,69 @@ export const ScheduleResponse = Type.Object({
   command: Type.String(),
   scheduled_at: Type.String({ format: 'date-time' }),
   task_id: Type.String(),
+});
+
+export const QueueJson = Type.Object({
+  name: Type.String(),
+  paused: Type.Boolean(),
+  due: Type.Integer({ description: 'Pending and due now.' }),
+  scheduled: Type.Integer({
+    description: 'Pending with a future run_at, including retries in backoff.',
+  }),
+  running: Type.Integer(),
+  dead: Type.Integer(),
+  oldest_due_age_ms: Type.Union([Type.Integer(), Type.Null()], {
+    description: 'How long the oldest due task has waited.',
+  }),
+  max_attempts: Type.Union([Type.Integer(), Type.Null()], {
+    description: 'Default for tasks that set none; null: 3.',
+  }),
+  backoff_ms: Type.Union([Type.Integer(), Type.Null()], {
+    description: 'Default first retry delay; null: 1000.',
+  }),
+  backoff_max_ms: Type.Union([Type.Integer(), Type.Null()], {
+    description: 'Default retry delay cap; null: 300000.',
+  }),
+});
+
+export const QueueNameParams = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: LIMITS.queueLength, pattern: QUEUE_PATTERN }),
+});
+
+export const QueueSettingsBody = Type.Object(
+  {
+    max_attempts: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 1, maximum: LIMITS.maxAttempts }), Type.Null()]),
+    ),
+    backoff_ms: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 0, maximum: LIMITS.backoffMs }), Type.Null()]),
+    ),
+    backoff_max_ms: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 0, maximum: LIMITS.backoffMs }), Type.Null()]),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: 'Defaults for tasks of this queue that set none. null clears a setting.',
+  },
+);
+export type QueueSettingsInput = Static<typeof QueueSettingsBody>;
+
+export const WorkerJson = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  state: Type.String({ description: 'live, silent (no heartbeat lately) or disconnected' }),
+  queues: Type.Array(Type.String()),
+  handlers: Type.Array(Type.String()),
+  accepts_any_command: Type.Boolean({
+    description: 'Runs any command as a shell line (--allow-shell).',
+  }),
+  concurrency: Type.Integer(),
+  running: Type.Integer(),
+  labels: Type.Record(Type.String(), Type.String()),
+  version: Type.Union([Type.String(), Type.Null()]),
+  coordinator_id: Type.Union([Type.String(), Type.Null()]),
+  first_seen_at: Type.String({ format: 'date-time' }),
+  last_seen_at: Type.String({ format: 'date-time' }),
+  disconnected_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
 });

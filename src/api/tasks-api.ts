@@ -9,7 +9,15 @@ import type { Attempt } from '../store/attempts.js';
 import { listAttempts } from '../store/attempts.js';
 import type { Db } from '../store/db.js';
 import { insertTask, insertTasks, type BatchInsertResult } from '../store/insert.js';
-import { cancelTask, getTask, listTasks, type Task, type TaskStatus } from '../store/tasks.js';
+import {
+  cancelTask,
+  getTask,
+  listTasks,
+  retryTask,
+  type Task,
+  type TaskStatus,
+} from '../store/tasks.js';
+import { isQueuePaused } from '../store/queues.js';
 import { hasCapableWorker } from '../store/workers.js';
 import { checkSchema } from './check.js';
 import { LIMITS, SubmitTaskBody, type SubmitTaskInput } from './schemas.js';
@@ -111,24 +119,33 @@ export class TasksApi {
     return out.task;
   }
 
+  /**
+   * Sends a dead or cancelled task round again with a fresh set of attempts.
+   * @throws NotFoundError, or ConflictError when the task is pending, running or succeeded.
+   */
+  async retry(id: string, extraAttempts?: number): Promise<Task> {
+    const taskId = checkTaskId(id);
+    const out = await this.guard(() => retryTask(this.db, taskId, extraAttempts ?? null));
+    if (!out) throw new NotFoundError(`no task with id ${taskId}`);
+    if (out.previous !== 'dead' && out.previous !== 'cancelled') {
+      throw new ConflictError(
+        `task ${taskId} is ${out.previous}; only dead or cancelled tasks can be retried`,
+      );
+    }
+    return out.task;
+  }
+
   private async waitingFor(task: Task): Promise<string | null> {
     if (task.status !== 'pending' || task.scheduledAt.getTime() > Date.now()) return null;
+    if (await isQueuePaused(this.db, task.queue)) return `queue '${task.queue}' is paused`;
     const capable = await hasCapableWorker(this.db, task.queue, task.handler, WORKER_FRESH_MS);
     return capable
       ? null
       : `no connected worker handles '${task.handler}' on queue '${task.queue}'`;
   }
 
-  private async guard<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (isTransientDbError(err))
-        throw new UnavailableError('the database is unreachable; try again shortly', {
-          cause: err,
-        });
-      throw err;
-    }
+  private guard<T>(fn: () => Promise<T>): Promise<T> {
+    return guardDb(fn);
   }
 }
 
@@ -145,5 +162,17 @@ function decodeCursor(cursor: string): string {
       'cursor is not one this API returned; pass next_cursor from the previous page',
       'cursor',
     );
+  }
+}
+
+/** Runs a database call, turning an outage into UnavailableError (503 at the edge). */
+export async function guardDb<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (isTransientDbError(err)) {
+      throw new UnavailableError('the database is unreachable; try again shortly', { cause: err });
+    }
+    throw err;
   }
 }

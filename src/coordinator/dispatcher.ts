@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { describeError } from '../lib/errors.js';
 import { claimDue, nextDueAt } from '../store/claim.js';
+import { releaseClaims } from '../store/leases.js';
 import type { Db } from '../store/db.js';
 import type { ClaimedTask } from '../store/tasks.js';
 import type { Registry, WorkerSession } from './registry.js';
@@ -171,7 +172,7 @@ export class Dispatcher {
           slots,
           leaseMs: this.options.leaseMs,
         });
-        this.deliver(claimed);
+        await this.deliver(claimed);
         if (claimed.length === slots.length) exhausted = false;
       }
       if (exhausted) this.emptyAt.set(group.key, seq);
@@ -180,17 +181,14 @@ export class Dispatcher {
     return more;
   }
 
-  private deliver(claimed: ClaimedTask[]): void {
+  private async deliver(claimed: ClaimedTask[]): Promise<void> {
     if (claimed.length === 0) return;
     const perSession = new Map<WorkerSession, ClaimedTask[]>();
+    const unsent: ClaimedTask[] = [];
     for (const t of claimed) {
       const session = this.registry.get(t.workerId);
-      if (!session) {
-        // The stream closed during the claim. The lease runs out and the reaper returns it.
-        this.options.logger.warn(
-          { taskId: t.id, workerId: t.workerId },
-          'worker left during claim',
-        );
+      if (!session || session.draining) {
+        unsent.push(t);
         continue;
       }
       this.registry.assign(session, t.id, t.attempt);
@@ -212,6 +210,22 @@ export class Dispatcher {
       });
     }
     this.options.onDispatched?.(claimed);
+    if (unsent.length > 0) {
+      // The worker left or began draining while the claim ran: give the tasks back now
+      // rather than leave them to lease expiry.
+      this.options.logger.info(
+        { tasks: unsent.length },
+        'worker left during claim; releasing its tasks',
+      );
+      await releaseClaims(this.db, unsent);
+      this.wakeSeq++;
+      this.again = true;
+    }
+  }
+
+  /** Resolves once the dispatch round in progress (if any) has delivered what it claimed. */
+  settled(): Promise<void> {
+    return this.idle;
   }
 
   private groups(): Group[] {

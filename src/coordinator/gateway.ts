@@ -138,6 +138,9 @@ function handle(session: WorkerSession, msg: WorkerMessage, deps: GatewayDeps): 
     session.draining = true;
     session.credits = 0;
     deps.logger.info({ workerId }, 'worker draining');
+    // Any round already claiming for it delivers (or releases) first; then the ack tells the
+    // worker that nothing more is on its way.
+    void deps.dispatcher.settled().then(() => session.send({ drainAcknowledged: true }));
   }
   if (msg.credits > 0 && !session.draining) {
     session.credits = Math.min(session.credits + msg.credits, session.info.concurrency);

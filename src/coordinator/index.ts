@@ -111,8 +111,9 @@ export class Coordinator {
       logger: this.log,
       onCompleted: (done) => {
         this.stats.completed += done.length;
-        // A retry may be due at once (zero backoff): look again.
-        if (done.some((d) => d.status === 'pending')) this.dispatcher?.wake();
+        // Retries come back pending with a due time: arm the timer (or claim now if due).
+        for (const d of done)
+          if (d.status === 'pending') this.dispatcher?.dueSoon(d.scheduledAt.getTime());
       },
       onRejected: (refs) => (this.stats.staleResultsRejected += refs.length),
     });

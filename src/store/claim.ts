@@ -32,6 +32,8 @@ export async function claimDue(
         SELECT id FROM ${db.s}.tasks
         WHERE status = 'pending' AND queue = $1 AND scheduled_at <= now()
           AND ($2::text[] IS NULL OR handler = ANY ($2::text[]))
+          -- Evaluated once per statement (it does not depend on the row).
+          AND NOT EXISTS (SELECT 1 FROM ${db.s}.queues WHERE name = $1 AND paused)
         ORDER BY priority DESC, scheduled_at, id
         LIMIT cardinality($3::text[])
         FOR UPDATE SKIP LOCKED

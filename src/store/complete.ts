@@ -64,8 +64,8 @@ export async function completeBatch(db: Db, results: AttemptResult[]): Promise<C
           updated_at = now()
         FROM input i
         WHERE t.id = i.id AND t.attempt = i.attempt AND t.status = 'running'
-        RETURNING t.id, t.attempt, t.status, t.worker_id, t.picked_at, t.started_at, i.ok,
-          i.failure, i.error
+        RETURNING t.id, t.attempt, t.status, t.scheduled_at, t.worker_id, t.picked_at, t.started_at,
+          i.ok, i.failure, i.error
       ), history AS (
         INSERT INTO ${db.s}.task_attempts
           (task_id, attempt, worker_id, picked_at, started_at, finished_at, outcome, error)
@@ -75,7 +75,7 @@ export async function completeBatch(db: Db, results: AttemptResult[]): Promise<C
         FROM done
         ON CONFLICT DO NOTHING
       )
-      SELECT id, attempt, status FROM done`,
+      SELECT id, attempt, status, scheduled_at AS "scheduledAt" FROM done`,
     values: [
       results.map((r) => r.id),
       results.map((r) => r.attempt),

@@ -28,6 +28,25 @@ export async function extendLeases(
 }
 
 /**
+ * Hands back claimed attempts that never reached a worker (it left or began draining
+ * during the claim). They return to pending at once; the attempt number stays used, so
+ * fencing holds, and max_attempts grows by one so the attempt that never ran does not
+ * count against the task.
+ */
+export async function releaseClaims(db: Db, refs: AttemptRef[]): Promise<number> {
+  if (refs.length === 0) return 0;
+  // Params: $1 ids, $2 attempts
+  const { rowCount } = await db.pool.query(
+    `UPDATE ${db.s}.tasks t SET status = 'pending', max_attempts = t.max_attempts + 1, worker_id = NULL,
+       picked_at = NULL, lease_expires_at = NULL, updated_at = now()
+     FROM unnest($1::uuid[], $2::int[]) AS r(id, attempt)
+     WHERE t.id = r.id AND t.attempt = r.attempt AND t.status = 'running'`,
+    [refs.map((r) => r.id), refs.map((r) => r.attempt)],
+  );
+  return rowCount ?? 0;
+}
+
+/**
  * Shortens the leases of a worker whose stream closed, so the reaper frees its tasks after
  * `graceMs` rather than a full lease. A worker that reconnects within the grace period
  * extends them again with its next heartbeat.

@@ -106,6 +106,8 @@ export interface AttemptResult extends AttemptRef {
 /** The outcome of recording one result. */
 export interface CompletedAttempt extends AttemptRef {
   status: TaskStatus;
+  /** For a retry (status pending): when it is due again. */
+  scheduledAt: Date;
 }
 
 /** A task returned to pending (or dead) by the reaper. */
@@ -280,6 +282,48 @@ export async function cancelTask(
         `${task.id}:${task.attempt}`,
       ]);
     }
+    return { task, previous: prev.status };
+  });
+}
+
+/**
+ * Sends a dead or cancelled task round again (redrive): pending, due now, with a fresh set
+ * of attempts (`extraAttempts`, else the queue's max_attempts, else 3). The attempt counter
+ * keeps counting up, so results of earlier attempts stay fenced out.
+ *
+ * @returns the task after the change and its status before; null when no such task.
+ */
+export async function retryTask(
+  db: Db,
+  id: string,
+  extraAttempts: number | null,
+): Promise<{ task: Task; previous: TaskStatus } | null> {
+  return withTransaction(db, async (client) => {
+    const before = await client.query<{ status: TaskStatus }>(
+      `SELECT status FROM ${db.s}.tasks WHERE id = $1 FOR UPDATE`,
+      [id],
+    );
+    const prev = before.rows[0];
+    if (!prev) return null;
+    if (prev.status !== 'dead' && prev.status !== 'cancelled') {
+      const same = await client.query<TaskRow>(
+        `SELECT ${TASK_COLUMNS} FROM ${db.s}.tasks WHERE id = $1`,
+        [id],
+      );
+      return { task: toTask(same.rows[0] as TaskRow), previous: prev.status };
+    }
+    const { rows } = await client.query<TaskRow>(
+      `UPDATE ${db.s}.tasks t SET status = 'pending', scheduled_at = now(),
+         max_attempts = t.attempt + coalesce($2, (SELECT max_attempts FROM ${db.s}.queues WHERE name = t.queue), 3),
+         cancelled_at = NULL, completed_at = NULL, worker_id = NULL, updated_at = now()
+       WHERE id = $1 RETURNING ${TASK_COLUMNS}`,
+      [id, extraAttempts],
+    );
+    const task = toTask(rows[0] as TaskRow);
+    await client.query(`SELECT pg_notify($1, $2)`, [
+      wakeChannel(db),
+      `${task.scheduledAt.getTime()}:${task.queue}`,
+    ]);
     return { task, previous: prev.status };
   });
 }

@@ -89,16 +89,38 @@ export async function hasCapableWorker(
   return rows[0]?.ok ?? false;
 }
 
-/** Workers seen within `freshMs`, newest first. */
-export async function listLiveWorkers(db: Db, freshMs: number): Promise<WorkerRecord[]> {
-  const { rows } = await db.pool.query<WorkerRecord>(
-    `SELECT id, name, queues, handlers, accepts_any AS "acceptsAnyCommand", concurrency, labels, version,
-            coordinator_id AS "coordinatorId", first_seen_at AS "firstSeenAt",
-            last_seen_at AS "lastSeenAt", disconnected_at AS "disconnectedAt"
-     FROM ${db.s}.workers
-     WHERE disconnected_at IS NULL AND last_seen_at > now() - $1 * interval '1 millisecond'
-     ORDER BY first_seen_at DESC`,
-    [freshMs],
+/** A worker as the API lists it. */
+export interface WorkerStatus extends WorkerRecord {
+  /** Tasks running on it now, by the database. */
+  running: number;
+  /** live: heartbeating; silent: stream open but not heard from; disconnected: stream closed. */
+  state: 'live' | 'silent' | 'disconnected';
+}
+
+/**
+ * Workers seen within `sinceMs`, newest first, with their running task counts. One seen
+ * within `freshMs` and not disconnected is live.
+ */
+export async function listWorkers(
+  db: Db,
+  freshMs: number,
+  sinceMs: number,
+): Promise<WorkerStatus[]> {
+  const { rows } = await db.pool.query<WorkerRecord & { running: number; fresh: boolean }>(
+    `SELECT w.id, w.name, w.queues, w.handlers, w.accepts_any AS "acceptsAnyCommand", w.concurrency,
+            w.labels, w.version, w.coordinator_id AS "coordinatorId", w.first_seen_at AS "firstSeenAt",
+            w.last_seen_at AS "lastSeenAt", w.disconnected_at AS "disconnectedAt",
+            coalesce(r.running, 0) AS running,
+            w.last_seen_at > now() - $1 * interval '1 millisecond' AS fresh
+     FROM ${db.s}.workers w
+     LEFT JOIN (SELECT worker_id, count(*)::int AS running FROM ${db.s}.tasks
+                WHERE status = 'running' GROUP BY worker_id) r ON r.worker_id = w.id
+     WHERE w.last_seen_at > now() - $2 * interval '1 millisecond'
+     ORDER BY w.first_seen_at DESC`,
+    [freshMs, sinceMs],
   );
-  return rows;
+  return rows.map(({ fresh, ...w }) => ({
+    ...w,
+    state: w.disconnectedAt ? 'disconnected' : fresh ? 'live' : 'silent',
+  }));
 }

@@ -68,6 +68,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
   private welcomed = false;
   private connectedWaiters: Array<() => void> = [];
   private idleWaiters: Array<() => void> = [];
+  private onDrainAck: (() => void) | undefined;
 
   constructor(options: WorkerOptions = {}) {
     this.options = resolveWorkerOptions(options);
@@ -129,7 +130,10 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
       { running: this.running.size },
       graceful ? 'draining: finishing tasks in hand' : 'stopping now',
     );
+    const acknowledged = new Promise<void>((resolve) => (this.onDrainAck = resolve));
     this.send({ draining: true });
+    // Until the coordinator acknowledges, an assignment may still be on its way.
+    if (this.stream) await Promise.race([acknowledged, sleep(Math.min(timeoutMs, 5000))]);
     if (!graceful) this.abortAll('worker stopping');
     if (!(await this.waitIdle(timeoutMs))) {
       this.abortAll('worker shutdown timed out');
@@ -263,6 +267,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
   }
 
   private onMessage(msg: CoordinatorMessage): void {
+    if (msg.drainAcknowledged) this.onDrainAck?.();
     if (msg.leasesExtended) {
       const now = Date.now();
       for (const t of this.running.values()) t.leaseConfirmedAt = now;

@@ -8,7 +8,7 @@ import { track } from './resources.js';
 /** A coordinator in this process on free ports, tracked by the leak check. */
 export async function inProcessCoordinator(
   db: Db,
-  opts: { scope?: 'test' | 'file'; leaseMs?: number; heartbeatMs?: number } = {},
+  opts: { scope?: 'test' | 'file'; leaseMs?: number; heartbeatMs?: number; pollMs?: number } = {},
 ): Promise<Coordinator> {
   const c = new Coordinator({
     databaseUrl: databaseUrl(),
@@ -17,6 +17,7 @@ export async function inProcessCoordinator(
     httpPort: 0,
     leaseMs: opts.leaseMs ?? 2000,
     heartbeatMs: opts.heartbeatMs ?? 500,
+    ...(opts.pollMs ? { pollMs: opts.pollMs } : {}),
   });
   let open = true;
   track(

@@ -271,6 +271,106 @@ describe('/v1/tasks', () => {
   });
 });
 
+describe('/v1/tasks/:id/retry', () => {
+  it('sends a cancelled task round again with a fresh set of attempts', async () => {
+    const t = (
+      await call('POST', '/v1/tasks', { command: 'echo again', run_at: '2031-01-01T00:00:00Z' })
+    ).body;
+    await call('POST', `/v1/tasks/${t?.id}/cancel`);
+    const r = await call('POST', `/v1/tasks/${t?.id}/retry`);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({
+      status: 'pending',
+      attempt: 0,
+      max_attempts: 3,
+      cancelled_at: null,
+    });
+    expect(Date.parse(r.body?.run_at as string)).toBeLessThanOrEqual(Date.now() + 1000);
+    const asked = await call('POST', `/v1/tasks/${t?.id}/cancel`).then(() =>
+      call('POST', `/v1/tasks/${t?.id}/retry`, { max_attempts: 7 }),
+    );
+    expect(asked.body?.max_attempts).toBe(7);
+  });
+
+  it('refuses pending tasks (409), unknown ids (404) and bad bodies (400)', async () => {
+    const t = (
+      await call('POST', '/v1/tasks', { command: 'echo pending', run_at: '2031-01-01T00:00:00Z' })
+    ).body;
+    const pending = await call('POST', `/v1/tasks/${t?.id}/retry`);
+    expect(pending.status).toBe(409);
+    expect(pending.body?.error.message).toMatch(/only dead or cancelled tasks can be retried/);
+    expect(
+      (await call('POST', '/v1/tasks/01900000-0000-7000-8000-000000000000/retry')).status,
+    ).toBe(404);
+    const bad = await call('POST', `/v1/tasks/${t?.id}/retry`, { max_attempts: 0 });
+    expect(bad.status).toBe(400);
+    expect(bad.body?.error.field).toBe('max_attempts');
+  });
+});
+
+describe('/v1/queues', () => {
+  it("applies a queue's retry defaults to tasks that set none, and reports depth", async () => {
+    const put = await call('PUT', '/v1/queues/billing', { max_attempts: 9, backoff_ms: 50 });
+    expect(put.status).toBe(200);
+    expect(put.body).toMatchObject({
+      name: 'billing',
+      max_attempts: 9,
+      backoff_ms: 50,
+      backoff_max_ms: null,
+      paused: false,
+    });
+    const inherits = (await call('POST', '/v1/tasks', { command: 'charge', queue: 'billing' }))
+      .body;
+    expect(inherits).toMatchObject({ max_attempts: 9, backoff_ms: 50, backoff_max_ms: 300000 });
+    const own = (
+      await call('POST', '/v1/tasks', { command: 'charge', queue: 'billing', max_attempts: 2 })
+    ).body;
+    expect(own?.max_attempts).toBe(2);
+    const batch = await call('POST', '/v1/tasks/batch', {
+      tasks: [{ command: 'charge', queue: 'billing' }],
+    });
+    const viaBatch = await call('GET', `/v1/tasks/${batch.body?.items[0].id}`);
+    expect(viaBatch.body?.max_attempts).toBe(9);
+    await call('POST', '/v1/tasks', {
+      command: 'charge',
+      queue: 'billing',
+      run_at: '2031-01-01T00:00:00Z',
+    });
+    const q = await call('GET', '/v1/queues/billing');
+    expect(q.body).toMatchObject({ due: 3, scheduled: 1, running: 0, dead: 0 });
+    expect(q.body?.oldest_due_age_ms).toBeGreaterThanOrEqual(0);
+    const cleared = await call('PUT', '/v1/queues/billing', { max_attempts: null });
+    expect(cleared.body).toMatchObject({ max_attempts: null, backoff_ms: 50 });
+    const list = await call('GET', '/v1/queues');
+    expect((list.body?.items as Array<{ name: string }>).map((x) => x.name)).toContain('billing');
+  });
+
+  it('pauses and resumes, and a due task in a paused queue says so', async () => {
+    expect((await call('POST', '/v1/queues/frozen/pause')).body).toMatchObject({
+      name: 'frozen',
+      paused: true,
+    });
+    const t = (await call('POST', '/v1/tasks', { command: 'echo cold', queue: 'frozen' })).body;
+    expect((await call('GET', `/v1/tasks/${t?.id}`)).body?.waiting_for).toBe(
+      "queue 'frozen' is paused",
+    );
+    expect((await call('POST', '/v1/queues/frozen/resume')).body?.paused).toBe(false);
+  });
+
+  it('rejects bad queue names and settings', async () => {
+    expect((await call('PUT', '/v1/queues/bad%20name', {})).status).toBe(400);
+    const bad = await call('PUT', '/v1/queues/ok', { max_attempts: 'lots' });
+    expect(bad.status).toBe(400);
+    expect((await call('PUT', '/v1/queues/ok', { retries: 3 })).body?.error.message).toMatch(
+      /unknown field 'retries'/,
+    );
+  });
+
+  it('lists workers (none here)', async () => {
+    expect((await call('GET', '/v1/workers')).body).toEqual({ items: [] });
+  });
+});
+
 describe('service routes', () => {
   it('serves health, readiness, an OpenAPI document listing every route, and JSON 404s', async () => {
     expect((await call('GET', '/healthz')).body).toEqual({ ok: true });
@@ -285,6 +385,12 @@ describe('service routes', () => {
         '/status',
         '/v1/tasks',
         '/v1/tasks/batch',
+        '/v1/tasks/{id}/retry',
+        '/v1/queues',
+        '/v1/queues/{name}',
+        '/v1/queues/{name}/pause',
+        '/v1/queues/{name}/resume',
+        '/v1/workers',
         '/v1/tasks/{id}',
         '/v1/tasks/{id}/cancel',
       ].sort(),

@@ -5,7 +5,7 @@ import { claimDue } from '../../src/store/claim.js';
 import { completeBatch } from '../../src/store/complete.js';
 import { listAttempts } from '../../src/store/attempts.js';
 import { acquireLeadership, type LeaderTerm } from '../../src/store/leader.js';
-import { extendLeases, reapExpired } from '../../src/store/leases.js';
+import { extendLeases, reapExpired, releaseClaims } from '../../src/store/leases.js';
 import { insertTask, insertTasks } from '../../src/store/insert.js';
 import { cancelTask, getTask, type AttemptResult } from '../../src/store/tasks.js';
 import type { SubmitTaskInput } from '../../src/api/schemas.js';
@@ -131,7 +131,9 @@ describe('completeBatch (fencing)', () => {
       ok(t.id, 1, { from: 'zombie' }),
       ok(t.id, 2, { from: 'fresh' }),
     ]);
-    expect(done).toEqual([{ id: t.id, attempt: 2, status: 'succeeded' }]);
+    expect(done).toEqual([
+      { id: t.id, attempt: 2, status: 'succeeded', scheduledAt: expect.any(Date) },
+    ]);
     const after = await getTask(db, t.id);
     expect(after).toMatchObject({
       status: 'succeeded',
@@ -214,6 +216,24 @@ describe('leases', () => {
     expect((await getTask(db, a.id))?.status).toBe('running');
     const bAfter = await getTask(db, b.id);
     expect(bAfter?.error).toMatch(/lease expired/);
+  });
+});
+
+describe('releaseClaims', () => {
+  it('returns an undelivered claim to pending without using up an attempt, fenced', async () => {
+    const queue = newQueue();
+    const t = await submit({ command: 'echo undelivered', queue, max_attempts: 2 });
+    await claimDue(db, { queue, handlers: null, slots: ['gone'], leaseMs: 60_000 });
+    expect(await releaseClaims(db, [{ id: t.id, attempt: 7 }])).toBe(0);
+    expect(await releaseClaims(db, [{ id: t.id, attempt: 1 }])).toBe(1);
+    expect(await getTask(db, t.id)).toMatchObject({
+      status: 'pending',
+      attempt: 1,
+      maxAttempts: 3,
+      workerId: null,
+    });
+    const [again] = await claimDue(db, { queue, handlers: null, slots: ['w'], leaseMs: 60_000 });
+    expect(again?.attempt).toBe(2);
   });
 });
 

@@ -2,6 +2,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { TasksApi } from '../../src/api/tasks-api.js';
 import type { Coordinator } from '../../src/coordinator/index.js';
 import { NonRetryableError } from '../../src/worker/index.js';
+import { updateQueue } from '../../src/store/queues.js';
+import { listWorkers } from '../../src/store/workers.js';
 import { useSchema } from '../helpers/db.js';
 import { inProcessCoordinator, inProcessWorker } from '../helpers/inprocess.js';
 
@@ -12,7 +14,9 @@ let seq = 0;
 const queue = (): string => `wr${++seq}`;
 
 beforeAll(async () => {
-  coordinator = await inProcessCoordinator(db, { scope: 'file' });
+  // A fallback poll far longer than any wait below: every test here must be woken by the
+  // paths meant to wake it (NOTIFY, credits, retry timers), not rescued by the poll.
+  coordinator = await inProcessCoordinator(db, { scope: 'file', pollMs: 120_000 });
 });
 
 async function finished(id: string, timeoutMs = 20_000) {
@@ -139,6 +143,51 @@ describe('worker SDK', () => {
     await w.stop();
     const d = await api.get(task.id);
     expect(d.task).toMatchObject({ status: 'succeeded', attempt: 1, result: 'done' });
+  });
+});
+
+describe('queues and redrive', () => {
+  it('a paused queue hands out nothing until resumed', async () => {
+    const q = queue();
+    await inProcessWorker(coordinator, { queues: [q] });
+    await updateQueue(db, q, { paused: true });
+    const { task } = await api.submit({ command: 'echo held', queue: q });
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await api.get(task.id)).task.status).toBe('pending');
+    await updateQueue(db, q, { paused: false });
+    expect((await finished(task.id)).task.status).toBe('succeeded');
+  });
+
+  it('a dead task, retried, runs again and can succeed', async () => {
+    const q = queue();
+    let calls = 0;
+    await inProcessWorker(coordinator, { queues: [q] }, (w) =>
+      w.handle('flaky', () => {
+        calls++;
+        if (calls === 1) throw new Error('first time fails');
+        return { calls };
+      }),
+    );
+    const { task } = await api.submit({ command: 'flaky', queue: q, max_attempts: 1 });
+    expect((await finished(task.id)).task.status).toBe('dead');
+    await api.retry(task.id);
+    const d = await finished(task.id);
+    expect(d.task).toMatchObject({ status: 'succeeded', attempt: 2, result: { calls: 2 } });
+    expect(d.attempts.map((a) => a.outcome)).toEqual(['failed', 'succeeded']);
+  });
+
+  it('lists live workers with what they run', async () => {
+    const q = queue();
+    const w = await inProcessWorker(coordinator, { queues: [q], name: 'lister', concurrency: 3 });
+    const workers = await listWorkers(db, 5000, 60_000);
+    const me = workers.find((x) => x.id === w.id);
+    expect(me).toMatchObject({
+      name: 'lister',
+      state: 'live',
+      concurrency: 3,
+      queues: [q],
+      running: 0,
+    });
   });
 });
 

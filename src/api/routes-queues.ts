@@ -1,0 +1,164 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { Db } from '../store/db.js';
+import { listQueues, updateQueue, type QueueInfo } from '../store/queues.js';
+import { listWorkers, type WorkerStatus } from '../store/workers.js';
+import {
+  ErrorJson,
+  QueueJson,
+  QueueNameParams,
+  QueueSettingsBody,
+  WorkerJson,
+  type QueueSettingsInput,
+} from './schemas.js';
+import { guardDb } from './tasks-api.js';
+
+const errors = { 400: ErrorJson, 404: ErrorJson, 503: ErrorJson };
+/** A worker unheard of for this long is shown as silent. */
+const WORKER_FRESH_MS = 5_000;
+/** Workers gone for longer than this drop off the list. */
+const WORKER_HISTORY_MS = 3_600_000;
+
+function queueToJson(q: QueueInfo) {
+  return {
+    name: q.name,
+    paused: q.paused,
+    due: q.due,
+    scheduled: q.scheduled,
+    running: q.running,
+    dead: q.dead,
+    oldest_due_age_ms: q.oldestDueAgeMs,
+    max_attempts: q.maxAttempts,
+    backoff_ms: q.backoffBaseMs,
+    backoff_max_ms: q.backoffMaxMs,
+  };
+}
+
+function workerToJson(w: WorkerStatus) {
+  return {
+    id: w.id,
+    name: w.name,
+    state: w.state,
+    queues: w.queues,
+    handlers: w.handlers,
+    accepts_any_command: w.acceptsAnyCommand,
+    concurrency: w.concurrency,
+    running: w.running,
+    labels: w.labels,
+    version: w.version || null,
+    coordinator_id: w.coordinatorId,
+    first_seen_at: w.firstSeenAt.toISOString(),
+    last_seen_at: w.lastSeenAt.toISOString(),
+    disconnected_at: w.disconnectedAt ? w.disconnectedAt.toISOString() : null,
+  };
+}
+
+/** /v1/queues and /v1/workers. */
+export function registerQueueRoutes(app: FastifyInstance, db: Db): void {
+  const one = async (name: string) => {
+    const [q] = await guardDb(() => listQueues(db, name));
+    return queueToJson(
+      q ?? {
+        name,
+        paused: false,
+        due: 0,
+        scheduled: 0,
+        running: 0,
+        dead: 0,
+        oldestDueAgeMs: null,
+        maxAttempts: null,
+        backoffBaseMs: null,
+        backoffMaxMs: null,
+      },
+    );
+  };
+
+  app.get(
+    '/v1/queues',
+    {
+      schema: {
+        tags: ['queues'],
+        summary: 'Queues with their depth and settings',
+        response: { 200: Type.Object({ items: Type.Array(QueueJson) }), ...errors },
+      },
+    },
+    async () => ({ items: (await guardDb(() => listQueues(db))).map(queueToJson) }),
+  );
+
+  app.get<{ Params: { name: string } }>(
+    '/v1/queues/:name',
+    {
+      schema: {
+        tags: ['queues'],
+        summary: 'One queue',
+        params: QueueNameParams,
+        response: { 200: QueueJson, ...errors },
+      },
+    },
+    async (req) => one(req.params.name),
+  );
+
+  app.put<{ Params: { name: string }; Body: QueueSettingsInput }>(
+    '/v1/queues/:name',
+    {
+      schema: {
+        tags: ['queues'],
+        summary: "Set a queue's retry defaults",
+        description:
+          'Applies to tasks submitted afterwards that set none themselves. Fields left out keep their value; null clears one.',
+        params: QueueNameParams,
+        body: QueueSettingsBody,
+        response: { 200: QueueJson, ...errors },
+      },
+    },
+    async (req) => {
+      const b = req.body;
+      await guardDb(() =>
+        updateQueue(db, req.params.name, {
+          ...(b.max_attempts !== undefined ? { maxAttempts: b.max_attempts } : {}),
+          ...(b.backoff_ms !== undefined ? { backoffBaseMs: b.backoff_ms } : {}),
+          ...(b.backoff_max_ms !== undefined ? { backoffMaxMs: b.backoff_max_ms } : {}),
+        }),
+      );
+      return one(req.params.name);
+    },
+  );
+
+  for (const action of ['pause', 'resume'] as const) {
+    app.post<{ Params: { name: string } }>(
+      `/v1/queues/:name/${action}`,
+      {
+        schema: {
+          tags: ['queues'],
+          summary:
+            action === 'pause'
+              ? 'Pause a queue: no new claims; running tasks finish'
+              : 'Resume a paused queue',
+          params: QueueNameParams,
+          response: { 200: QueueJson, ...errors },
+        },
+      },
+      async (req) => {
+        await guardDb(() => updateQueue(db, req.params.name, { paused: action === 'pause' }));
+        return one(req.params.name);
+      },
+    );
+  }
+
+  app.get(
+    '/v1/workers',
+    {
+      schema: {
+        tags: ['workers'],
+        summary: 'Workers seen in the last hour',
+        description: 'Live ones first by age; silent and disconnected ones are marked.',
+        response: { 200: Type.Object({ items: Type.Array(WorkerJson) }), ...errors },
+      },
+    },
+    async () => ({
+      items: (await guardDb(() => listWorkers(db, WORKER_FRESH_MS, WORKER_HISTORY_MS))).map(
+        workerToJson,
+      ),
+    }),
+  );
+}
