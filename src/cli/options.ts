@@ -75,3 +75,33 @@ export function list(value: string | string[] | undefined): string[] | undefined
     .filter(Boolean);
   return items.length ? items : undefined;
 }
+
+/**
+ * Reads one command's options in precedence order: the flag (by its camelCase key), then
+ * the environment variable, then the config file's section (same key), then undefined (the
+ * component's default).
+ */
+export function optionReader(flags: object, file: Record<string, unknown>, section: string) {
+  const flag = (key: string): unknown => (flags as Record<string, unknown>)[key];
+  const env = process.env;
+  return {
+    string: (key: string, envName: string): string | undefined =>
+      pick(flag(key) as string | undefined, env[envName], file[key] as string | undefined),
+    int: (key: string, envName: string): number | undefined =>
+      pick(
+        int(flag(key) as string | undefined, `--${kebab(key)}`),
+        int(env[envName], envName),
+        int(file[key] as number | undefined, `${section}.${key}`),
+      ),
+    duration: (key: string, envName: string): number | undefined =>
+      pick(
+        duration(flag(key) as string | undefined, `--${kebab(key)}`),
+        duration(env[envName], envName),
+        duration(file[key] as string | number | undefined, `${section}.${key}`),
+      ),
+  };
+}
+
+function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}

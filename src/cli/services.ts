@@ -5,7 +5,7 @@ import { createDb } from '../store/db.js';
 import { latestVersion, migrate } from '../store/migrate.js';
 import { createLogger } from './logger.js';
 import { fail, runUntilSignalled } from './lifecycle.js';
-import { databaseUrl, duration, int, loadConfigFile, pick } from './options.js';
+import { databaseUrl, int, loadConfigFile, optionReader, pick } from './options.js';
 
 interface ServiceFlags {
   config?: string;
@@ -29,73 +29,45 @@ export function registerServiceCommands(program: Command): void {
     .option('--lease <duration>', 'a silent worker loses its tasks after this (or TASKQ_LEASE)')
     .option('--heartbeat <duration>', 'worker heartbeat interval (or TASKQ_HEARTBEAT)')
     .option('--poll <duration>', 'fallback poll interval (or TASKQ_POLL)')
+    .option(
+      '--leader-ttl <duration>',
+      'a leader that stops renewing loses the role after this (or TASKQ_LEADER_TTL)',
+    )
     .option('--no-listen', 'do not LISTEN for wake-ups (PgBouncer in transaction mode); poll only')
     .option('--insecure', 'allow binding a non-loopback address without authentication')
-    .action(
-      async (
-        f: ServiceFlags & {
-          grpcPort?: string;
-          httpPort?: string;
-          lease?: string;
-          heartbeat?: string;
-          poll?: string;
-          listen: boolean;
-        },
-      ) => {
-        try {
-          const file = loadConfigFile(f.config);
-          const fc = file.coordinator ?? {};
-          const env = process.env;
-          const log = createLogger();
-          const coordinator = new Coordinator({
-            databaseUrl: databaseUrl(f.databaseUrl, file) as string,
-            schema: pick(f.schema, env.TASKQ_SCHEMA, file.schema),
-            host: pick(f.host, env.TASKQ_HOST, fc.host as string | undefined),
-            grpcPort: pick(
-              int(f.grpcPort, '--grpc-port'),
-              int(env.TASKQ_GRPC_PORT, 'TASKQ_GRPC_PORT'),
-              fc.grpcPort as number | undefined,
-            ),
-            httpPort: pick(
-              int(f.httpPort, '--http-port'),
-              int(env.TASKQ_HTTP_PORT, 'TASKQ_HTTP_PORT'),
-              fc.httpPort as number | undefined,
-            ),
-            leaseMs: pick(
-              duration(f.lease, '--lease'),
-              duration(env.TASKQ_LEASE, 'TASKQ_LEASE'),
-              duration(fc.lease as string | undefined, 'coordinator.lease'),
-            ),
-            heartbeatMs: pick(
-              duration(f.heartbeat, '--heartbeat'),
-              duration(env.TASKQ_HEARTBEAT, 'TASKQ_HEARTBEAT'),
-              duration(fc.heartbeat as string | undefined, 'coordinator.heartbeat'),
-            ),
-            pollMs: pick(
-              duration(f.poll, '--poll'),
-              duration(env.TASKQ_POLL, 'TASKQ_POLL'),
-              duration(fc.poll as string | undefined, 'coordinator.poll'),
-            ),
-            listen:
-              f.listen === false
-                ? false
-                : pick(
-                    env.TASKQ_LISTEN === undefined ? undefined : env.TASKQ_LISTEN !== 'false',
-                    fc.listen as boolean | undefined,
-                  ),
-            insecure: f.insecure ?? (env.TASKQ_INSECURE === 'true' ? true : undefined),
-            logger: log,
-          });
-          await runUntilSignalled(
-            log,
-            () => coordinator.start(),
-            () => coordinator.stop(),
-          );
-        } catch (err) {
-          fail(err);
-        }
-      },
-    );
+    .action(async (f: ServiceFlags & { listen: boolean }) => {
+      try {
+        const file = loadConfigFile(f.config);
+        const env = process.env;
+        const opt = optionReader(f, file.coordinator ?? {}, 'coordinator');
+        const log = createLogger();
+        const listenEnv = env.TASKQ_LISTEN === undefined ? undefined : env.TASKQ_LISTEN !== 'false';
+        const coordinator = new Coordinator({
+          databaseUrl: databaseUrl(f.databaseUrl, file) as string,
+          schema: pick(f.schema, env.TASKQ_SCHEMA, file.schema),
+          host: opt.string('host', 'TASKQ_HOST'),
+          grpcPort: opt.int('grpcPort', 'TASKQ_GRPC_PORT'),
+          httpPort: opt.int('httpPort', 'TASKQ_HTTP_PORT'),
+          leaseMs: opt.duration('lease', 'TASKQ_LEASE'),
+          heartbeatMs: opt.duration('heartbeat', 'TASKQ_HEARTBEAT'),
+          pollMs: opt.duration('poll', 'TASKQ_POLL'),
+          leaderTtlMs: opt.duration('leaderTtl', 'TASKQ_LEADER_TTL'),
+          listen:
+            f.listen === false
+              ? false
+              : pick(listenEnv, file.coordinator?.listen as boolean | undefined),
+          insecure: f.insecure ?? (env.TASKQ_INSECURE === 'true' ? true : undefined),
+          logger: log,
+        });
+        await runUntilSignalled(
+          log,
+          () => coordinator.start(),
+          () => coordinator.stop(),
+        );
+      } catch (err) {
+        fail(err);
+      }
+    });
 
   program
     .command('scheduler')

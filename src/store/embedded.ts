@@ -47,7 +47,7 @@ export class EmbeddedPostgres {
   /** The data folder actually used: the one asked for, or its stand-in (see resolveDataDir). */
   dataDir = '';
 
-  constructor(private readonly options: EmbeddedPostgresOptions) {}
+  constructor(private options: EmbeddedPostgresOptions) {}
 
   /** The connection string, once started. */
   get url(): string {
@@ -153,6 +153,20 @@ export class EmbeddedPostgres {
     }
     log?.info({ port: this.port, dataDir }, 'embedded PostgreSQL ready');
     return this.url;
+  }
+
+  /**
+   * Restarts the server on the same port, like `pg_ctl restart -m immediate`: SIGQUIT (no
+   * checkpoint, crash recovery on start), then a fresh start. For chaos tests.
+   */
+  async restartImmediate(): Promise<void> {
+    const pid = this.pid;
+    if (pid === undefined) throw new TaskQueueError('embedded_postgres', 'not started');
+    process.kill(pid, 'SIGQUIT');
+    for (let i = 0; i < 200 && isAlive(pid); i++) await sleep(25);
+    this.pid = undefined;
+    this.options = { ...this.options, port: this.port };
+    await this.start();
   }
 
   /** Fast shutdown: disconnects clients, checkpoints, exits. Safe to call twice. */
