@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openBenchDatabase, redact } from './lib/database.js';
 import { SIZES, SYSTEMS, type BenchMode, type ScenarioId, type SystemName } from './lib/options.js';
+import { waitForQuiet } from './lib/machine.js';
 import { checkBuild, CLI, killAll } from './lib/processes.js';
 import { fmt, progress, step } from './lib/progress.js';
 import { toSvg } from './report/chart.js';
@@ -67,6 +68,12 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
   progress(`mode ${options.mode}, database ${redact(db.url)}, cli ${CLI}`);
   const ctx: RunContext = { mode: options.mode, sizes, url: db.url, pool: db.pool };
   const raw: RawResults = emptyRaw();
+  const background: Record<string, number | null> = {};
+  // Smoke runs only prove the harness works: no waiting for a quiet machine.
+  const quiet = (): Promise<number | null> =>
+    options.mode === 'smoke'
+      ? Promise.resolve(null)
+      : waitForQuiet(0.25, options.mode === 'quick' ? 10_000 : 60_000);
   try {
     const environment = await describeEnvironment(db.pool);
     const each = async <T>(
@@ -76,6 +83,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
     ): Promise<void> => {
       if (!only.has(id)) return;
       for (const s of systems) {
+        background[`${id}/${s}`] = await quiet();
         (raw[id] as Partial<Record<SystemName, T>>)[s] = await step(
           id,
           s,
@@ -109,6 +117,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
         `(×${r.ratio.toFixed(2)})${r.large.dispatcherRssMb === null ? '' : `, RSS ${fmt(r.large.dispatcherRssMb)} MB`}`,
     );
     if (only.has('ceiling')) {
+      background['ceiling'] = await quiet();
       raw.ceiling = await step(
         'ceiling',
         'raw SQL',
@@ -130,6 +139,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
       },
       systems,
       rows: buildRows(raw, systems),
+      backgroundCpu: background,
       raw,
       seconds: (Date.now() - t0) / 1000,
     };
@@ -170,7 +180,12 @@ async function describeEnvironment(pool: import('pg').Pool): Promise<RunEnvironm
     memoryGb: Math.round(totalmem() / 2 ** 30),
     node: process.versions.node,
     postgres: rows[0]?.v ?? 'unknown',
-    commit: git('rev-parse', 'HEAD') || 'unknown',
-    dirtySrc: git('status', '--porcelain', '--', 'src') !== '',
+    // A build named by TASKQ_BENCH_CLI says its own commit in TASKQ_BENCH_COMMIT.
+    commit: process.env.TASKQ_BENCH_CLI
+      ? (process.env.TASKQ_BENCH_COMMIT ?? 'external build')
+      : git('rev-parse', 'HEAD') || 'unknown',
+    dirtySrc: process.env.TASKQ_BENCH_CLI
+      ? false
+      : git('status', '--porcelain', '--', 'src') !== '',
   };
 }

@@ -63,9 +63,9 @@ export const SIZES: Record<BenchMode, BenchSizes> = {
   quick: {
     bulkTasks: 20_000,
     bulkChunk: 5000,
-    singleTasks: 5000,
+    singleTasks: 2000,
     singleConcurrency: 64,
-    drainTasks: 20_000,
+    drainTasks: 10_000,
     latencyTasks: 1000,
     latencyRate: 500,
     scheduledTasks: 1000,

@@ -54,6 +54,11 @@ export interface BenchResults {
   setups: Record<string, unknown>;
   systems: SystemName[];
   rows: ResultRow[];
+  /**
+   * Share of all cores busy (0..1) just before each step while the bench idled: other
+   * programs' load. Steps wait for it to fall below 0.25 (up to a minute); null in smoke runs.
+   */
+  backgroundCpu: Record<string, number | null>;
   raw: RawResults;
   /** Wall-clock seconds of the whole run. */
   seconds: number;
