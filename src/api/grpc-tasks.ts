@@ -14,9 +14,10 @@ import {
   type Task as TaskMessage,
 } from '../gen/taskqueue/v1/task_pb.js';
 import { TaskQueueError } from '../lib/errors.js';
-import { sleep } from '../lib/time.js';
+import { Channel } from '../lib/channel.js';
 import { TERMINAL_STATUSES, type Task } from '../store/tasks.js';
 import type { Attempt } from '../store/attempts.js';
+import type { EventHub } from './events.js';
 import type { TasksApi } from './tasks-api.js';
 
 const STATUS: Record<Task['status'], TaskStatus> = {
@@ -33,9 +34,6 @@ const CODES: Record<string, Code> = {
   conflict: Code.FailedPrecondition,
   unavailable: Code.Unavailable,
 };
-
-/** How often WatchTask re-reads a task it is watching. */
-const WATCH_POLL_MS = 200;
 
 const ts = (d: Date | null): Timestamp | undefined => (d ? timestampFromDate(d) : undefined);
 const value = (v: unknown): Value | undefined =>
@@ -98,7 +96,7 @@ async function guard<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** Registers TaskService on a Connect router, backed by the same TasksApi as REST. */
-export function registerTaskService(router: ConnectRouter, api: TasksApi): void {
+export function registerTaskService(router: ConnectRouter, api: TasksApi, hub: EventHub): void {
   router.service(TaskService, {
     submitTask: (req) =>
       guard(async () => {
@@ -120,20 +118,39 @@ export function registerTaskService(router: ConnectRouter, api: TasksApi): void 
         return { task: taskToMessage(d.task, d.attempts, d.waitingFor) };
       }),
     cancelTask: (req) => guard(async () => ({ task: taskToMessage(await api.cancel(req.id)) })),
-    watchTask: (req, ctx) => watch(api, req.id, ctx),
+    watchTask: (req, ctx) => watch(api, hub, req.id, ctx),
   });
 }
 
-async function* watch(api: TasksApi, id: string, ctx: HandlerContext) {
-  let last = '';
-  while (!ctx.signal.aborted) {
-    const d = await guard(() => api.get(id));
-    const stamp = `${d.task.status}|${d.task.attempt}|${d.task.updatedAt.getTime()}|${d.waitingFor ?? ''}`;
-    if (stamp !== last) {
-      last = stamp;
-      yield { task: taskToMessage(d.task, d.attempts, d.waitingFor) };
+/**
+ * Streams the task on every change, woken by the event hub (re-reading the row, so the
+ * message is always the whole current task), and ends at a terminal status.
+ */
+async function* watch(api: TasksApi, hub: EventHub, id: string, ctx: HandlerContext) {
+  const wake = new Channel<true>();
+  const unsubscribe = hub.subscribe(
+    { taskId: id },
+    (e) => e.kind !== 'progress' && wake.push(true),
+    () => wake.push(true),
+  );
+  const onAbort = (): void => wake.close();
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    let last = '';
+    wake.push(true);
+    for await (const _ of wake) {
+      if (wake.size > 0) continue; // coalesce a burst into one read
+      const d = await guard(() => api.get(id));
+      const stamp = `${d.task.status}|${d.task.attempt}|${d.task.updatedAt.getTime()}|${d.waitingFor ?? ''}`;
+      if (stamp !== last) {
+        last = stamp;
+        yield { task: taskToMessage(d.task, d.attempts, d.waitingFor) };
+      }
+      if (TERMINAL_STATUSES.has(d.task.status)) return;
     }
-    if (TERMINAL_STATUSES.has(d.task.status)) return;
-    await sleep(WATCH_POLL_MS, ctx.signal);
+  } finally {
+    unsubscribe();
+    ctx.signal.removeEventListener('abort', onAbort);
+    wake.close();
   }
 }

@@ -4,6 +4,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Db } from '../store/db.js';
 import { formatSchemaErrors, installErrorHandler } from './errors.js';
+import type { EventHub } from './events.js';
+import { registerEventRoutes } from './routes-events.js';
 import { registerHealthRoutes } from './routes-health.js';
 import { registerQueueRoutes } from './routes-queues.js';
 import { registerSeedRoutes } from './routes-seed.js';
@@ -19,6 +21,8 @@ export interface HttpApiOptions {
   service: 'coordinator' | 'scheduler';
   /** Maximum request body in bytes; larger bodies get 413. @default 1048576 */
   bodyLimit?: number;
+  /** Live events for the SSE routes; the caller starts and stops it. */
+  events: EventHub;
 }
 
 /**
@@ -68,6 +72,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
       },
       tags: [
         { name: 'tasks', description: 'The /v1 task API' },
+        { name: 'events', description: 'Live status over Server-Sent Events' },
         { name: 'queues', description: 'Queue depth, settings, pause and resume' },
         { name: 'workers', description: 'Connected workers' },
         { name: 'seed', description: 'The original /schedule and /status routes' },
@@ -80,6 +85,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
   const api = new TasksApi(options.db);
   registerSeedRoutes(app, api);
   registerTaskRoutes(app, api, Math.max(bodyLimit, 32 * 1048576));
+  registerEventRoutes(app, options.db, api, options.events);
   registerQueueRoutes(app, options.db);
   registerHealthRoutes(app, options.db);
   return app;

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { describeError, isTransientDbError } from '../lib/errors.js';
 import { sleep } from '../lib/time.js';
 import { completeBatch, markStarted } from '../store/complete.js';
+import { recordProgress, type ProgressUpdate } from '../store/events.js';
 import type { Db } from '../store/db.js';
 import type { AttemptRef, AttemptResult, CompletedAttempt } from '../store/tasks.js';
 import type { Registry } from './registry.js';
@@ -34,6 +35,7 @@ interface Pending {
 export class Completer {
   private results: Pending[] = [];
   private starts = new Map<string, AttemptRef & { startedAt: Date }>();
+  private progress = new Map<string, ProgressUpdate>();
   private flushing: Promise<void> | undefined;
   private stopped = false;
   private readonly maxBatch: number;
@@ -58,6 +60,12 @@ export class Completer {
     this.schedule();
   }
 
+  /** Queues progress reports; only the latest per attempt is written. */
+  addProgress(updates: ProgressUpdate[]): void {
+    for (const u of updates) this.progress.set(`${u.id}:${u.attempt}`, u);
+    this.schedule();
+  }
+
   /** Writes everything queued, then stops taking more. */
   async stop(): Promise<void> {
     await this.drain();
@@ -73,19 +81,31 @@ export class Completer {
     if (this.flushing || this.stopped) return;
     this.flushing = this.flushLoop().finally(() => {
       this.flushing = undefined;
-      if (this.results.length > 0 || this.starts.size > 0) this.schedule();
+      if (this.results.length > 0 || this.starts.size > 0 || this.progress.size > 0)
+        this.schedule();
     });
   }
 
   private async flushLoop(): Promise<void> {
     let failures = 0;
-    while (this.results.length > 0 || this.starts.size > 0) {
+    while (this.results.length > 0 || this.starts.size > 0 || this.progress.size > 0) {
       const batch = this.results.slice(0, this.maxBatch);
-      for (const p of batch) this.starts.delete(`${p.result.id}:${p.result.attempt}`);
+      for (const p of batch) {
+        this.starts.delete(`${p.result.id}:${p.result.attempt}`);
+        this.progress.delete(`${p.result.id}:${p.result.attempt}`);
+      }
       const starts = [...this.starts.values()];
+      const progress = [...this.progress.values()];
       try {
         if (starts.length > 0) await markStarted(this.db, starts);
         for (const s of starts) this.starts.delete(`${s.id}:${s.attempt}`);
+        if (progress.length > 0) {
+          this.progress.clear();
+          // Progress is best effort: a failed write is dropped, the next report replaces it.
+          await recordProgress(this.db, progress).catch((err: unknown) =>
+            this.options.logger.warn({ err: describeError(err) }, 'recording progress failed'),
+          );
+        }
         const done =
           batch.length > 0
             ? await completeBatch(

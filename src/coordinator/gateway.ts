@@ -128,6 +128,22 @@ function handle(session: WorkerSession, msg: WorkerMessage, deps: GatewayDeps): 
       msg.results.flatMap((r) => (r.ref ? [toAttemptResult(r)] : [])),
     );
   }
+  if (msg.progress.length > 0) {
+    deps.completer.addProgress(
+      msg.progress.flatMap((p) =>
+        p.ref
+          ? [
+              {
+                id: p.ref.taskId,
+                attempt: p.ref.attempt,
+                percent: Math.max(0, Math.min(100, p.percent || 0)),
+                message: clean(p.message).slice(0, 500),
+              },
+            ]
+          : [],
+      ),
+    );
+  }
   if (msg.heartbeat) {
     deps.leases.heartbeat(
       workerId,

@@ -3,6 +3,7 @@ import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
+import { EventHub } from '../api/events.js';
 import { buildHttpApi } from '../api/http.js';
 import { registerTaskService } from '../api/grpc-tasks.js';
 import { TasksApi } from '../api/tasks-api.js';
@@ -56,6 +57,7 @@ export class Coordinator {
   private completer: Completer | undefined;
   private leases: LeaseKeeper | undefined;
   private reaper: Reaper | undefined;
+  private events: EventHub | undefined;
   private leadership: LeaderElector | undefined;
   private readonly registry = new Registry();
   private readonly streams = new Set<Channel<CoordinatorMessage>>();
@@ -151,6 +153,8 @@ export class Coordinator {
     }
 
     const tasksApi = new TasksApi(db);
+    const events = (this.events = new EventHub(db, this.log));
+    events.start();
     const handler = connectNodeAdapter({
       routes: (router) => {
         registerWorkerService(router, {
@@ -165,7 +169,7 @@ export class Coordinator {
           logger: this.log,
           streams: this.streams,
         });
-        registerTaskService(router, tasksApi);
+        registerTaskService(router, tasksApi, events);
       },
     });
     this.grpc = http2.createServer({}, handler);
@@ -180,6 +184,7 @@ export class Coordinator {
       logger: this.log,
       service: 'coordinator',
       bodyLimit: o.bodyLimit,
+      events,
     });
     await this.http.listen({ port: o.httpPort, host: o.host });
     const addr = this.http.server.address();
@@ -241,6 +246,7 @@ export class Coordinator {
     );
     await grpcClosed;
     clearTimeout(forced);
+    await this.events?.stop();
     await this.http?.close();
     await this.leases?.stop();
     await this.completer?.stop();

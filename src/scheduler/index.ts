@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
+import { EventHub } from '../api/events.js';
 import { buildHttpApi } from '../api/http.js';
 import {
   resolveSchedulerOptions,
@@ -18,6 +19,7 @@ export class Scheduler {
   private readonly log: Logger;
   private db: Db | undefined;
   private http: FastifyInstance | undefined;
+  private events: EventHub | undefined;
   private stopping: Promise<void> | undefined;
   private port = 0;
 
@@ -41,11 +43,14 @@ export class Scheduler {
       logger: this.log,
     });
     await migrate(this.db);
+    this.events = new EventHub(this.db, this.log);
+    this.events.start();
     this.http = await buildHttpApi({
       db: this.db,
       logger: this.log,
       service: 'scheduler',
       bodyLimit: o.bodyLimit,
+      events: this.events,
     });
     await this.http.listen({ port: o.httpPort, host: o.host });
     const addr = this.http.server.address();
@@ -56,6 +61,7 @@ export class Scheduler {
   /** Stops taking requests, finishes those in flight, closes the pool. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      await this.events?.stop();
       await this.http?.close();
       await this.db?.pool.end();
       this.log.info('scheduler stopped');

@@ -1,4 +1,5 @@
 import type { Db } from './db.js';
+import { eventsChannel, notifyChangesCte } from './events.js';
 import type { ClaimedTask } from './tasks.js';
 
 /**
@@ -14,7 +15,8 @@ export async function claimDue(
   args: { queue: string; handlers: string[] | null; slots: string[]; leaseMs: number },
 ): Promise<ClaimedTask[]> {
   // Claim the next due tasks of one queue.
-  // Params: $1 queue, $2 handler names (null = any), $3 worker id per slot, $4 lease ms
+  // Params: $1 queue, $2 handler names (null = any), $3 worker id per slot, $4 lease ms,
+  // $5 events channel
   const { rows } = await db.pool.query<{
     id: string;
     attempt: number;
@@ -40,16 +42,18 @@ export async function claimDue(
       ), numbered AS (
         -- FOR UPDATE cannot sit beside a window function, hence the second step.
         SELECT id, row_number() OVER () AS n FROM locked
-      )
-      UPDATE ${db.s}.tasks t
-      SET status = 'running', attempt = t.attempt + 1, worker_id = ($3::text[])[numbered.n],
-          picked_at = now(), started_at = NULL,
-          lease_expires_at = now() + $4 * interval '1 millisecond', updated_at = now()
-      FROM numbered
-      WHERE t.id = numbered.id
-      RETURNING t.id, t.attempt, t.worker_id, t.command, t.payload::text AS payload, t.queue,
-        t.timeout_ms, t.max_attempts, t.scheduled_at`,
-    values: [args.queue, args.handlers, args.slots, args.leaseMs],
+      ), claimed AS (
+        UPDATE ${db.s}.tasks t
+        SET status = 'running', attempt = t.attempt + 1, worker_id = ($3::text[])[numbered.n],
+            picked_at = now(), started_at = NULL, progress_percent = NULL, progress_message = NULL,
+            lease_expires_at = now() + $4 * interval '1 millisecond', updated_at = now()
+        FROM numbered
+        WHERE t.id = numbered.id
+        RETURNING t.id, t.attempt, t.status, t.updated_at, t.worker_id, t.command,
+          t.payload::text AS payload, t.queue, t.timeout_ms, t.max_attempts, t.scheduled_at
+      ), ${notifyChangesCte('claimed', '$5')}
+      SELECT claimed.* FROM claimed, (SELECT count(*) FROM notified) AS n`,
+    values: [args.queue, args.handlers, args.slots, args.leaseMs, eventsChannel(db)],
   });
   return rows.map((r) => ({
     id: r.id,

@@ -1,4 +1,5 @@
 import type { Db } from './db.js';
+import { eventsChannel, notifyChangesCte } from './events.js';
 import type { AttemptRef, AttemptResult, CompletedAttempt } from './tasks.js';
 
 /**
@@ -35,7 +36,7 @@ export async function markStarted(
 export async function completeBatch(db: Db, results: AttemptResult[]): Promise<CompletedAttempt[]> {
   if (results.length === 0) return [];
   // Params: $1 ids, $2 attempts, $3 ok, $4 result json text, $5 error, $6 retryable,
-  // $7 executor, $8 failure kind, $9 started_at
+  // $7 executor, $8 failure kind, $9 started_at, $10 events channel
   const { rows } = await db.pool.query<CompletedAttempt>({
     name: `taskq_complete_${db.schema}`,
     text: `
@@ -64,8 +65,8 @@ export async function completeBatch(db: Db, results: AttemptResult[]): Promise<C
           updated_at = now()
         FROM input i
         WHERE t.id = i.id AND t.attempt = i.attempt AND t.status = 'running'
-        RETURNING t.id, t.attempt, t.status, t.scheduled_at, t.worker_id, t.picked_at, t.started_at,
-          i.ok, i.failure, i.error
+        RETURNING t.id, t.attempt, t.status, t.scheduled_at, t.updated_at, t.queue, t.worker_id,
+          t.picked_at, t.started_at, i.ok, i.failure, i.error
       ), history AS (
         INSERT INTO ${db.s}.task_attempts
           (task_id, attempt, worker_id, picked_at, started_at, finished_at, outcome, error)
@@ -74,8 +75,9 @@ export async function completeBatch(db: Db, results: AttemptResult[]): Promise<C
           error
         FROM done
         ON CONFLICT DO NOTHING
-      )
-      SELECT id, attempt, status, scheduled_at AS "scheduledAt" FROM done`,
+      ), ${notifyChangesCte('done', '$10')}
+      SELECT id, attempt, status, scheduled_at AS "scheduledAt"
+      FROM done, (SELECT count(*) FROM notified) AS n`,
     values: [
       results.map((r) => r.id),
       results.map((r) => r.attempt),
@@ -86,6 +88,7 @@ export async function completeBatch(db: Db, results: AttemptResult[]): Promise<C
       results.map((r) => r.executor),
       results.map((r) => r.failure),
       results.map((r) => r.startedAt),
+      eventsChannel(db),
     ],
   });
   return rows;

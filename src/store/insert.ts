@@ -1,4 +1,5 @@
 import type { Db } from './db.js';
+import { eventsChannel, notifyChangesCte } from './events.js';
 import {
   TASK_COLUMNS,
   toTask,
@@ -23,7 +24,7 @@ export async function insertTask(db: Db, t: NewTask): Promise<{ task: Task; crea
   // Params: $1 id, $2 queue, $3 command, $4 handler, $5 payload (json text), $6 priority,
   // $7 run_at (null = now), $8 max_attempts, $9 timeout_ms, $10 backoff_base_ms,
   // $11 backoff_max_ms (nulls take the queue's setting, then the default), $12 idempotency_key,
-  // $13 wake channel
+  // $13 wake channel, $14 events channel
   const { rows } = await db.pool.query<TaskRow>({
     name: `taskq_insert_${db.schema}`,
     text: `
@@ -38,7 +39,10 @@ export async function insertTask(db: Db, t: NewTask): Promise<{ task: Task; crea
         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING ${TASK_COLUMNS}
       )
-      SELECT ins.*, pg_notify($13, (extract(epoch FROM ins.scheduled_at) * 1000)::bigint || ':' || ins.queue)
+      SELECT ins.*,
+        pg_notify($13, (extract(epoch FROM ins.scheduled_at) * 1000)::bigint || ':' || ins.queue),
+        pg_notify($14, ins.id::text || ',pending,0,' || (extract(epoch FROM ins.updated_at) * 1000)::bigint
+          || ',' || ins.queue)
       FROM ins`,
     values: [
       t.id,
@@ -54,6 +58,7 @@ export async function insertTask(db: Db, t: NewTask): Promise<{ task: Task; crea
       t.backoffMaxMs,
       t.idempotencyKey,
       wakeChannel(db),
+      eventsChannel(db),
     ],
   });
   const row = rows[0];
@@ -87,7 +92,7 @@ export async function insertTasks(db: Db, tasks: NewTask[]): Promise<BatchInsert
   // Insert a batch of tasks, then one NOTIFY per queue with its earliest due time.
   // Params: $1 ids, $2 queues, $3 commands, $4 handlers, $5 payloads (json text), $6 priorities,
   // $7 run_at (null = now), $8 max_attempts, $9 timeout_ms, $10 backoff_base_ms,
-  // $11 backoff_max_ms, $12 idempotency keys, $13 wake channel
+  // $11 backoff_max_ms, $12 idempotency keys, $13 wake channel, $14 events channel
   const { rows } = await db.pool.query<{ id: string; status: Task['status'] }>({
     name: `taskq_insert_batch_${db.schema}`,
     text: `
@@ -106,13 +111,14 @@ export async function insertTasks(db: Db, tasks: NewTask[]): Promise<BatchInsert
         FROM input i LEFT JOIN ${db.s}.queues q ON q.name = i.queue
         ORDER BY i.ord
         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-        RETURNING id, queue, scheduled_at, status
+        RETURNING id, queue, scheduled_at, status, attempt, updated_at
       ), woken AS (
         SELECT pg_notify($13, (extract(epoch FROM min(scheduled_at)) * 1000)::bigint || ':' || queue)
         FROM ins GROUP BY queue
-      )
+      ), ${notifyChangesCte('ins', '$14')}
       -- Joined only so that the notifications are sent: an unreferenced CTE never runs.
-      SELECT ins.id, ins.status FROM ins, (SELECT count(*) FROM woken) AS w`,
+      SELECT ins.id, ins.status FROM ins,
+        (SELECT count(*) FROM woken) AS w, (SELECT count(*) FROM notified) AS n`,
     values: [
       tasks.map((t) => t.id),
       tasks.map((t) => t.queue),
@@ -127,6 +133,7 @@ export async function insertTasks(db: Db, tasks: NewTask[]): Promise<BatchInsert
       tasks.map((t) => t.backoffMaxMs),
       tasks.map((t) => t.idempotencyKey),
       wakeChannel(db),
+      eventsChannel(db),
     ],
   });
   const inserted = new Map(rows.map((r) => [r.id, r.status]));

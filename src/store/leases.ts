@@ -1,4 +1,5 @@
 import type { Db } from './db.js';
+import { eventsChannel, notifyChangesCte } from './events.js';
 import { leaderGuardSql, type LeaderTerm } from './leader.js';
 import type { AttemptRef, ReapedTask } from './tasks.js';
 
@@ -35,15 +36,19 @@ export async function extendLeases(
  */
 export async function releaseClaims(db: Db, refs: AttemptRef[]): Promise<number> {
   if (refs.length === 0) return 0;
-  // Params: $1 ids, $2 attempts
-  const { rowCount } = await db.pool.query(
-    `UPDATE ${db.s}.tasks t SET status = 'pending', max_attempts = t.max_attempts + 1, worker_id = NULL,
-       picked_at = NULL, lease_expires_at = NULL, updated_at = now()
-     FROM unnest($1::uuid[], $2::int[]) AS r(id, attempt)
-     WHERE t.id = r.id AND t.attempt = r.attempt AND t.status = 'running'`,
-    [refs.map((r) => r.id), refs.map((r) => r.attempt)],
+  // Params: $1 ids, $2 attempts, $3 events channel
+  const { rows } = await db.pool.query<{ n: number }>(
+    `WITH released AS (
+       UPDATE ${db.s}.tasks t SET status = 'pending', max_attempts = t.max_attempts + 1, worker_id = NULL,
+         picked_at = NULL, lease_expires_at = NULL, updated_at = now()
+       FROM unnest($1::uuid[], $2::int[]) AS r(id, attempt)
+       WHERE t.id = r.id AND t.attempt = r.attempt AND t.status = 'running'
+       RETURNING t.id, t.status, t.attempt, t.updated_at, t.queue
+     ), ${notifyChangesCte('released', '$3')}
+     SELECT count(*)::int AS n FROM released, (SELECT count(*) FROM notified) AS n`,
+    [refs.map((r) => r.id), refs.map((r) => r.attempt), eventsChannel(db)],
   );
-  return rowCount ?? 0;
+  return rows[0]?.n ?? 0;
 }
 
 /**
@@ -72,7 +77,7 @@ export async function expireWorkerLeases(
  * longer running) or is rejected afterwards.
  */
 export async function reapExpired(db: Db, term: LeaderTerm, limit: number): Promise<ReapedTask[]> {
-  // Params: $1 batch limit, $2 role, $3 holder, $4 epoch
+  // Params: $1 batch limit, $2 role, $3 holder, $4 epoch, $5 events channel
   const { rows } = await db.pool.query<ReapedTask>({
     name: `taskq_reap_${db.schema}`,
     text: `
@@ -90,15 +95,16 @@ export async function reapExpired(db: Db, term: LeaderTerm, limit: number): Prom
           failed_at = now(), lease_expires_at = NULL, updated_at = now()
         FROM expired
         WHERE t.id = expired.id
-        RETURNING t.id, t.attempt, t.status, t.worker_id, t.picked_at, t.started_at, t.error
+        RETURNING t.id, t.attempt, t.status, t.updated_at, t.queue, t.worker_id, t.picked_at,
+          t.started_at, t.error
       ), history AS (
         INSERT INTO ${db.s}.task_attempts
           (task_id, attempt, worker_id, picked_at, started_at, finished_at, outcome, error, leader_epoch)
         SELECT id, attempt, worker_id, picked_at, started_at, now(), 'lease_expired', error, $4 FROM done
         ON CONFLICT DO NOTHING
-      )
-      SELECT id, attempt, status, worker_id AS "workerId" FROM done`,
-    values: [limit, term.role, term.holder, term.epoch],
+      ), ${notifyChangesCte('done', '$5')}
+      SELECT id, attempt, status, worker_id AS "workerId" FROM done, (SELECT count(*) FROM notified) AS n`,
+    values: [limit, term.role, term.holder, term.epoch, eventsChannel(db)],
   });
   return rows;
 }

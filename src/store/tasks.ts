@@ -1,5 +1,6 @@
 import type { Db } from './db.js';
 import { withTransaction } from './db.js';
+import { eventsChannel } from './events.js';
 
 /** Where a task is in its life. See DESIGN.md §2. */
 export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'dead' | 'cancelled';
@@ -46,6 +47,9 @@ export interface Task {
   cancelledAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
+  /** Latest progress the running attempt reported (0 to 100), if any. */
+  progressPercent: number | null;
+  progressMessage: string | null;
 }
 
 /** A validated task to insert. */
@@ -120,7 +124,7 @@ export interface ReapedTask extends AttemptRef {
 export const TASK_COLUMNS = `id, queue, command, handler, payload, priority, status, scheduled_at, attempt,
   max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, worker_id, lease_expires_at,
   idempotency_key, result, error, executor, picked_at, started_at, completed_at, failed_at,
-  cancelled_at, created_at, updated_at`;
+  cancelled_at, created_at, updated_at, progress_percent, progress_message`;
 
 /** A tasks row as pg returns it. */
 export interface TaskRow {
@@ -150,6 +154,8 @@ export interface TaskRow {
   cancelled_at: Date | null;
   created_at: Date;
   updated_at: Date;
+  progress_percent: number | null;
+  progress_message: string | null;
 }
 
 /** A row as the domain type. */
@@ -181,6 +187,8 @@ export function toTask(r: TaskRow): Task {
     cancelledAt: r.cancelled_at,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    progressPercent: r.progress_percent,
+    progressMessage: r.progress_message,
   };
 }
 
@@ -269,6 +277,7 @@ export async function cancelTask(
       [id],
     );
     const task = toTask(rows[0] as TaskRow);
+    await notifyChange(client, db, task);
     if (prev.status === 'running') {
       await client.query(
         `INSERT INTO ${db.s}.task_attempts
@@ -324,6 +333,19 @@ export async function retryTask(
       wakeChannel(db),
       `${task.scheduledAt.getTime()}:${task.queue}`,
     ]);
+    await notifyChange(client, db, task);
     return { task, previous: prev.status };
   });
+}
+
+/** Announces one task's new status on the events channel (inside the caller's transaction). */
+async function notifyChange(
+  client: { query: (sql: string, values: unknown[]) => Promise<unknown> },
+  db: Db,
+  t: Task,
+): Promise<void> {
+  await client.query(`SELECT pg_notify($1, $2)`, [
+    eventsChannel(db),
+    `${t.id},${t.status},${t.attempt},${t.updatedAt.getTime()},${t.queue}`,
+  ]);
 }

@@ -116,7 +116,10 @@ describe('chaos (fast)', () => {
     );
     await audit.waitAllFinished([poison.id, ...others], 90_000);
     const p = await audit.task(poison.id);
-    expect(p).toMatchObject({ status: 'dead', attempt: 3 });
+    expect(p.status).toBe('dead');
+    // It ran (and crashed its worker) exactly max_attempts times. A claim released because its
+    // worker vanished mid-claim never runs and does not count, so `attempt` may read higher.
+    expect((await audit.effects(poison.id)).length).toBe(3);
     expect((await audit.attempts(poison.id)).map((x) => x.outcome)).toEqual([
       'lease_expired',
       'lease_expired',
@@ -124,7 +127,11 @@ describe('chaos (fast)', () => {
     ]);
     const l = await audit.losses(others);
     expect(l.lost).toBe(0);
-    recordFigure('7. poison task', 'attempts before dead', p.attempt);
+    recordFigure(
+      '7. poison task',
+      'executions before dead',
+      (await audit.effects(poison.id)).length,
+    );
     recordFigure('7. poison task', 'time to dead', Date.now() - started, 'ms');
     recordFigure('7. poison task', 'other tasks lost', l.lost);
     recordFigure('7. poison task', 'worker crashes', pool.restarts.length);

@@ -391,6 +391,8 @@ describe('service routes', () => {
         '/v1/queues/{name}/pause',
         '/v1/queues/{name}/resume',
         '/v1/workers',
+        '/v1/events',
+        '/v1/tasks/{id}/events',
         '/v1/tasks/{id}',
         '/v1/tasks/{id}/cancel',
       ].sort(),

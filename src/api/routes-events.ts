@@ -1,0 +1,194 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { Db } from '../store/db.js';
+import type { TaskEvent } from '../store/events.js';
+import type { EventHub } from './events.js';
+import { ErrorJson, LIMITS, QUEUE_PATTERN, TaskIdParams } from './schemas.js';
+import { taskToJson } from './serialize.js';
+import { lastEventId, openSse, type SseStream } from './sse.js';
+import { checkTaskId } from './submit.js';
+import { guardDb, type TasksApi } from './tasks-api.js';
+
+/** Most changes replayed to a resuming /v1/events stream; beyond that it gets a `gap` event. */
+const REPLAY_LIMIT = 1000;
+
+const EventsQuery = Type.Object(
+  {
+    queue: Type.Optional(Type.String({ maxLength: LIMITS.queueLength, pattern: QUEUE_PATTERN })),
+    last_event_id: Type.Optional(
+      Type.String({
+        maxLength: 20,
+        description: 'For clients that cannot send the Last-Event-ID header.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+function statusEvent(e: {
+  taskId: string;
+  queue: string;
+  kind: string;
+  attempt: number;
+  at: number;
+}) {
+  return {
+    task_id: e.taskId,
+    queue: e.queue,
+    status: e.kind,
+    attempt: e.attempt,
+    at: new Date(e.at).toISOString(),
+  };
+}
+
+function progressEvent(e: TaskEvent) {
+  return {
+    task_id: e.taskId,
+    attempt: e.attempt,
+    percent: e.percent ?? 0,
+    message: e.message ?? '',
+  };
+}
+
+/**
+ * Live task status over Server-Sent Events, fed by LISTEN/NOTIFY:
+ * - `/v1/tasks/:id/events`: `task` events (the whole task, on every change) and `progress`;
+ * - `/v1/events?queue=`: `status` events for every task (of a queue), and `progress`.
+ * Event ids are the change time in epoch ms. A client that reconnects with Last-Event-ID
+ * gets the current state of what changed since: intermediate states it missed are folded
+ * into the latest one.
+ */
+export function registerEventRoutes(
+  app: FastifyInstance,
+  db: Db,
+  api: TasksApi,
+  hub: EventHub,
+): void {
+  // Streams never end on their own: close them first when the server shuts down.
+  const open = new Set<SseStream>();
+  app.addHook('preClose', (done) => {
+    for (const s of open) s.close();
+    done();
+  });
+  const track = (s: SseStream): SseStream => {
+    open.add(s);
+    void s.closed.then(() => open.delete(s));
+    return s;
+  };
+
+  app.get<{ Params: { id: string }; Querystring: { last_event_id?: string } }>(
+    '/v1/tasks/:id/events',
+    {
+      schema: {
+        tags: ['events'],
+        summary: "A task's live status (SSE)",
+        description:
+          'text/event-stream. `task` events carry the whole task on every change; `progress` events carry {task_id, attempt, percent, message}. Supports Last-Event-ID.',
+        params: TaskIdParams,
+        querystring: Type.Object({ last_event_id: Type.Optional(Type.String({ maxLength: 20 })) }),
+        response: { 400: ErrorJson, 404: ErrorJson, 503: ErrorJson },
+      },
+    },
+    async (req, reply) => {
+      const id = checkTaskId(req.params.id);
+      await api.get(id, { detail: false }); // 404 before the stream opens
+      const stream = track(openSse(req, reply));
+      let lastSent = lastEventId(req) ?? 0;
+      let dirty = true;
+      let running: Promise<void> | null = null;
+      const refresh = (): void => {
+        dirty = true;
+        running ??= (async () => {
+          while (dirty && !stream.isClosed) {
+            dirty = false;
+            try {
+              const d = await api.get(id);
+              const at = d.task.updatedAt.getTime();
+              if (at > lastSent) {
+                lastSent = at;
+                stream.send(
+                  'task',
+                  taskToJson(d.task, { attempts: d.attempts, waitingFor: d.waitingFor }),
+                  at,
+                );
+              }
+            } catch {
+              // The database is away: the next event or reconnect refreshes.
+            }
+          }
+        })().finally(() => (running = null));
+      };
+      const unsubscribe = hub.subscribe(
+        { taskId: id },
+        (e) =>
+          e.kind === 'progress' ? stream.send('progress', progressEvent(e), e.at) : refresh(),
+        refresh,
+      );
+      refresh();
+      await stream.closed;
+      unsubscribe();
+    },
+  );
+
+  app.get<{ Querystring: { queue?: string; last_event_id?: string } }>(
+    '/v1/events',
+    {
+      schema: {
+        tags: ['events'],
+        summary: 'Live status of every task, or of one queue (SSE)',
+        description:
+          'text/event-stream of `status` events {task_id, queue, status, attempt, at} and `progress` events. With Last-Event-ID, the tasks changed since are replayed first (at most 1000; a `gap` event says when more were missed).',
+        querystring: EventsQuery,
+        response: { 400: ErrorJson, 503: ErrorJson },
+      },
+    },
+    async (req, reply) => {
+      const queue = req.query.queue;
+      const since = lastEventId(req);
+      const stream = track(openSse(req, reply));
+      const unsubscribe = hub.subscribe(queue ? { queue } : {}, (e) =>
+        e.kind === 'progress'
+          ? stream.send('progress', progressEvent(e), e.at)
+          : stream.send('status', statusEvent(e), e.at),
+      );
+      if (since !== null) {
+        try {
+          const { rows } = await guardDb(() =>
+            db.pool.query<{
+              id: string;
+              queue: string;
+              status: string;
+              attempt: number;
+              at: string;
+            }>(
+              `SELECT id, queue, status, attempt, (extract(epoch FROM updated_at) * 1000)::bigint AS at
+               FROM ${db.s}.tasks
+               WHERE updated_at > to_timestamp($1 / 1000.0) AND ($2::text IS NULL OR queue = $2)
+               ORDER BY updated_at DESC LIMIT ${REPLAY_LIMIT + 1}`,
+              [since, queue ?? null],
+            ),
+          );
+          if (rows.length > REPLAY_LIMIT)
+            stream.send('gap', { missed: true, replayed: REPLAY_LIMIT });
+          for (const r of rows.slice(0, REPLAY_LIMIT).reverse()) {
+            stream.send(
+              'status',
+              statusEvent({
+                taskId: r.id,
+                queue: r.queue,
+                kind: r.status,
+                attempt: r.attempt,
+                at: Number(r.at),
+              }),
+              Number(r.at),
+            );
+          }
+        } catch {
+          stream.send('gap', { missed: true, replayed: 0 });
+        }
+      }
+      await stream.closed;
+      unsubscribe();
+    },
+  );
+}

@@ -1,0 +1,118 @@
+import type { Db } from './db.js';
+
+/**
+ * Task events travel on one LISTEN/NOTIFY channel per schema. A notification carries up
+ * to {@link EVENTS_PER_NOTIFICATION} lines, one per changed task:
+ *
+ *     <task id>,<kind>,<attempt>,<updated at, epoch ms>,<queue>[,<percent>,<message>]
+ *
+ * where kind is the new status, or `progress` (then percent and message follow). Queue names
+ * cannot hold commas; a message may, so it comes last.
+ */
+export interface TaskEvent {
+  taskId: string;
+  kind: 'pending' | 'running' | 'succeeded' | 'dead' | 'cancelled' | 'progress';
+  attempt: number;
+  /** The task's updated_at (or the progress time), epoch ms: the SSE event id. */
+  at: number;
+  queue: string;
+  percent?: number;
+  message?: string;
+}
+
+/** Lines per notification: keeps every payload under PostgreSQL's 8000-byte limit. */
+export const EVENTS_PER_NOTIFICATION = 40;
+
+/** The events channel of a schema. */
+export function eventsChannel(db: Db): string {
+  return `${db.schema}_events`;
+}
+
+/**
+ * A CTE named `notified` that announces every row of `source` (which must have id, status,
+ * attempt, updated_at and queue) on the events channel given as parameter `channelParam`.
+ * The statement must read from `notified` (e.g. `CROSS JOIN (SELECT count(*) FROM notified)`),
+ * or PostgreSQL never runs it.
+ */
+export function notifyChangesCte(source: string, channelParam: string): string {
+  return `notified AS (
+    SELECT pg_notify(${channelParam}, string_agg(line, E'\\n'))
+    FROM (
+      SELECT id::text || ',' || status || ',' || attempt || ',' ||
+               (extract(epoch FROM updated_at) * 1000)::bigint || ',' || queue AS line,
+             (row_number() OVER ()) / ${EVENTS_PER_NOTIFICATION} AS chunk
+      FROM ${source}
+    ) lines
+    GROUP BY chunk
+  )`;
+}
+
+const KINDS = new Set(['pending', 'running', 'succeeded', 'dead', 'cancelled', 'progress']);
+
+/** Parses a notification payload; malformed lines are skipped. */
+export function parseEvents(payload: string): TaskEvent[] {
+  const out: TaskEvent[] = [];
+  for (const line of payload.split('\n')) {
+    const parts = line.split(',');
+    if (parts.length < 5) continue;
+    const [taskId = '', kind = '', attempt = '', at = '', queue = ''] = parts;
+    if (!KINDS.has(kind)) continue;
+    const ev: TaskEvent = {
+      taskId,
+      kind: kind as TaskEvent['kind'],
+      attempt: Number(attempt),
+      at: Number(at),
+      queue,
+    };
+    if (kind === 'progress') {
+      ev.percent = Number(parts[5] ?? 0);
+      ev.message = parts.slice(6).join(',');
+    }
+    out.push(ev);
+  }
+  return out;
+}
+
+/** Progress reported by one running attempt. */
+export interface ProgressUpdate {
+  id: string;
+  attempt: number;
+  percent: number;
+  message: string;
+}
+
+/**
+ * Stores the latest progress of running attempts (fenced) and announces it, one statement
+ * per batch. Progress is a live signal: it is kept on the task, not as a history.
+ */
+export async function recordProgress(db: Db, updates: ProgressUpdate[]): Promise<void> {
+  if (updates.length === 0) return;
+  // Params: $1 ids, $2 attempts, $3 percents, $4 messages, $5 events channel
+  await db.pool.query({
+    name: `taskq_progress_${db.schema}`,
+    text: `
+      WITH upd AS (
+        UPDATE ${db.s}.tasks t SET progress_percent = p.percent, progress_message = p.message
+        FROM unnest($1::uuid[], $2::int[], $3::real[], $4::text[]) AS p(id, attempt, percent, message)
+        WHERE t.id = p.id AND t.attempt = p.attempt AND t.status = 'running'
+        RETURNING t.id, t.attempt, t.queue, p.percent, p.message
+      ), notified AS (
+        SELECT pg_notify($5, string_agg(line, E'\\n'))
+        FROM (
+          SELECT id::text || ',progress,' || attempt || ',' || (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+                 || ',' || queue || ',' || percent || ',' || left(message, 120) AS line,
+                 (row_number() OVER ()) / 20 AS chunk
+          FROM upd
+        ) lines
+        GROUP BY chunk
+      )
+      SELECT count(*) FROM notified`,
+    values: [
+      updates.map((u) => u.id),
+      updates.map((u) => u.attempt),
+      updates.map((u) => u.percent),
+      updates.map((u) => u.message),
+      eventsChannel(db),
+    ],
+  });
+}
