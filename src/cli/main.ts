@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { VERSION } from '../lib/version.js';
+import { registerClientCommands } from './client-commands.js';
 import { registerDevCommand } from './dev.js';
 import { registerServiceCommands } from './services.js';
 import { registerWorkerCommand } from './worker.js';
@@ -14,5 +15,6 @@ const program = new Command()
 registerDevCommand(program);
 registerServiceCommands(program);
 registerWorkerCommand(program);
+registerClientCommands(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,176 @@
+import type { Command } from 'commander';
+import type { Queue, QueueSettings } from '../client/index.js';
+import {
+  UsageError,
+  clientFor,
+  clientOptions,
+  exitWithError,
+  flagsOf,
+  intFlag,
+  settingFlag,
+  usageErrors,
+  type ClientFlags,
+} from './client-options.js';
+import { formatDuration, paint, relativeTime, shortId, table, useColor } from './format.js';
+
+const QUEUE_FIELDS = {
+  name: '<name>',
+  max_attempts: '--max-attempts',
+  backoff_ms: '--backoff',
+  backoff_max_ms: '--backoff-max',
+};
+
+const out = (text: string): boolean => process.stdout.write(text);
+const printJson = (value: unknown): boolean => out(`${JSON.stringify(value, null, 2)}\n`);
+const tableWidth = (): { maxWidth?: number } =>
+  process.stdout.isTTY ? { maxWidth: process.stdout.columns || 80 } : {};
+
+const setting = (v: number | null, show: (n: number) => string): string =>
+  v === null ? 'default' : show(v);
+
+function queuesTable(items: Queue[]): string {
+  const color = useColor(process.stdout);
+  const rows = items.map((q) => [
+    q.name,
+    q.paused ? paint('paused', 'paused', color) : 'active',
+    String(q.due),
+    String(q.scheduled),
+    String(q.running),
+    String(q.dead),
+    q.oldest_due_age_ms === null ? '-' : formatDuration(q.oldest_due_age_ms),
+    setting(q.max_attempts, String),
+    setting(q.backoff_ms, formatDuration),
+    setting(q.backoff_max_ms, formatDuration),
+  ]);
+  const right = 'right' as const;
+  return table(
+    [
+      'queue',
+      'state',
+      'due',
+      'scheduled',
+      'running',
+      'dead',
+      'oldest due',
+      'max attempts',
+      'backoff',
+      'backoff max',
+    ],
+    rows,
+    {
+      color,
+      align: ['left', 'left', right, right, right, right, right, right, right, right],
+      ...tableWidth(),
+    },
+  );
+}
+
+function queueLine(q: Queue): string {
+  return (
+    `queue ${q.name}: ${q.paused ? 'paused' : 'active'}; ${q.due} due, ${q.scheduled} scheduled, ${q.running} running, ${q.dead} dead; ` +
+    `max attempts ${setting(q.max_attempts, String)}, backoff ${setting(q.backoff_ms, formatDuration)}, backoff max ${setting(q.backoff_max_ms, formatDuration)}\n`
+  );
+}
+
+/** `taskq queues` (with pause, resume and set) and `taskq workers`. */
+export function registerAdminCommands(program: Command): void {
+  const queues = program
+    .command('queues')
+    .description('list queues with their depth and retry defaults; pause, resume or set one');
+  clientOptions(usageErrors(queues)).action(async (_o, cmd: Command) => {
+    const f = flagsOf<ClientFlags>(cmd);
+    try {
+      const items = await clientFor(f).queues();
+      if (f.json) printJson({ items });
+      else if (items.length === 0) out('no queues yet: a queue appears with its first task\n');
+      else out(queuesTable(items));
+    } catch (err) {
+      exitWithError(err, f, QUEUE_FIELDS);
+    }
+  });
+
+  for (const action of ['pause', 'resume'] as const) {
+    const sub = queues
+      .command(action)
+      .description(
+        action === 'pause'
+          ? 'pause a queue: nothing more is claimed from it; running tasks finish'
+          : 'resume a paused queue',
+      )
+      .argument('<name>', 'queue name');
+    clientOptions(usageErrors(sub)).action(async (name: string, _o, cmd: Command) => {
+      const f = flagsOf<ClientFlags>(cmd);
+      try {
+        const client = clientFor(f);
+        const q = await (action === 'pause' ? client.pauseQueue(name) : client.resumeQueue(name));
+        if (f.json) printJson(q);
+        else out(`queue ${q.name} ${action === 'pause' ? 'paused' : 'resumed'}\n`);
+      } catch (err) {
+        exitWithError(err, f, QUEUE_FIELDS);
+      }
+    });
+  }
+
+  const set = queues
+    .command('set')
+    .description("set a queue's retry defaults, for tasks submitted from now on that set none")
+    .argument('<name>', 'queue name')
+    .option('--max-attempts <n>', 'attempts in all, 1 to 100, or `default`')
+    .option('--backoff <duration>', 'first retry delay, e.g. 500ms or 2s, or `default`')
+    .option('--backoff-max <duration>', 'cap on the retry delay, e.g. 5m, or `default`');
+  clientOptions(usageErrors(set)).action(async (name: string, _o, cmd: Command) => {
+    const f = flagsOf<
+      ClientFlags & { maxAttempts?: string; backoff?: string; backoffMax?: string }
+    >(cmd);
+    try {
+      const settings: QueueSettings = {};
+      if (f.maxAttempts !== undefined)
+        settings.max_attempts =
+          f.maxAttempts === 'default'
+            ? null
+            : (intFlag(f.maxAttempts, '--max-attempts', 1, 100) ?? null);
+      const backoff = settingFlag(f.backoff, '--backoff');
+      if (backoff !== undefined) settings.backoff_ms = backoff;
+      const backoffMax = settingFlag(f.backoffMax, '--backoff-max');
+      if (backoffMax !== undefined) settings.backoff_max_ms = backoffMax;
+      if (Object.keys(settings).length === 0)
+        throw new UsageError('nothing to set: give --max-attempts, --backoff or --backoff-max');
+      const q = await clientFor(f).setQueue(name, settings);
+      if (f.json) printJson(q);
+      else out(queueLine(q));
+    } catch (err) {
+      exitWithError(err, f, QUEUE_FIELDS);
+    }
+  });
+
+  const workers = program
+    .command('workers')
+    .description('list workers seen in the last hour: state, load, queues and handlers');
+  clientOptions(usageErrors(workers)).action(async (_o, cmd: Command) => {
+    const f = flagsOf<ClientFlags>(cmd);
+    try {
+      const items = await clientFor(f).workers();
+      if (f.json) return void printJson({ items });
+      if (items.length === 0) return void out('no workers seen in the last hour\n');
+      const color = useColor(process.stdout);
+      const rows = items.map((w) => [
+        shortId(w.id),
+        w.name,
+        paint(w.state, w.state, color),
+        `${w.running}/${w.concurrency}`,
+        relativeTime(w.last_seen_at),
+        w.queues.join(','),
+        [...w.handlers, ...(w.accepts_any_command ? ['(any command: shell)'] : [])].join(','),
+      ]);
+      out(
+        table(['id', 'name', 'state', 'running', 'last seen', 'queues', 'handlers'], rows, {
+          color,
+          align: ['left', 'left', 'left', 'right'],
+          ...tableWidth(),
+        }),
+      );
+    } catch (err) {
+      exitWithError(err, f);
+    }
+  });
+}

@@ -1,0 +1,231 @@
+import { WaitTimeoutError } from './errors.js';
+import { Transport, type FetchFunction } from './http.js';
+import {
+  isTerminal,
+  type BatchResult,
+  type Queue,
+  type QueueSettings,
+  type SubmitTask,
+  type Task,
+  type TaskFilter,
+  type TaskPage,
+  type WatchEvent,
+  type WorkerInfo,
+} from './types.js';
+import { watchTask, type WatchOptions } from './watch.js';
+
+/** Options for {@link TaskQueueClient}. */
+export interface ClientOptions {
+  /** The scheduler's or a coordinator's REST address. @default 'http://127.0.0.1:8081' */
+  baseUrl?: string;
+  /** An API token, sent as `Authorization: Bearer <token>`. @default none */
+  token?: string;
+  /**
+   * Retries of a request answered 503 (database away) or 429 (rate limit, backpressure).
+   * Other errors are never retried. @default 3
+   */
+  retries?: number;
+  /** The fetch to use, e.g. one with a proxy agent. @default globalThis.fetch */
+  fetch?: FetchFunction;
+  /** Longest wait for one answer (streams excepted); 0 for none. @default 30000 */
+  timeoutMs?: number;
+  /**
+   * A Retry-After longer than this is not waited for: the ApiError is thrown at once, with
+   * `retryAfterMs` set. @default 30000
+   */
+  maxRetryDelayMs?: number;
+}
+
+/** Options every call takes. */
+export interface CallOptions {
+  /** Aborts the call; it then rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+const path = (id: string): string => `/v1/tasks/${encodeURIComponent(id)}`;
+const queuePath = (name: string): string => `/v1/queues/${encodeURIComponent(name)}`;
+
+function toBody(task: SubmitTask): Omit<SubmitTask, 'run_at'> & { run_at?: string } {
+  const { run_at, ...rest } = task;
+  if (run_at === undefined) return rest;
+  return { ...rest, run_at: run_at instanceof Date ? run_at.toISOString() : run_at };
+}
+
+/**
+ * A typed client for the /v1 REST API. Every method throws {@link ApiError} for an error
+ * answer and {@link ConnectionError} when the server cannot be reached.
+ */
+export class TaskQueueClient {
+  /** The base URL requests go to, without a trailing slash. */
+  readonly baseUrl: string;
+  private readonly http: Transport;
+
+  /** @throws TypeError when `baseUrl` is not an http(s) URL, or `retries` is negative. */
+  constructor(options: ClientOptions = {}) {
+    const baseUrl = (options.baseUrl ?? 'http://127.0.0.1:8081').replace(/\/+$/, '');
+    let protocol = '';
+    try {
+      protocol = new URL(baseUrl).protocol;
+    } catch {
+      // reported below
+    }
+    if (protocol !== 'http:' && protocol !== 'https:')
+      throw new TypeError(`baseUrl must be an http:// or https:// URL (got "${baseUrl}")`);
+    const retries = options.retries ?? 3;
+    if (!Number.isInteger(retries) || retries < 0)
+      throw new TypeError(`retries must be a whole number >= 0 (got ${retries})`);
+    this.baseUrl = baseUrl;
+    this.http = new Transport({
+      baseUrl,
+      token: options.token || undefined,
+      retries,
+      fetch: options.fetch ?? ((input, init) => fetch(input, init)),
+      timeoutMs: options.timeoutMs ?? 30_000,
+      maxRetryDelayMs: options.maxRetryDelayMs ?? 30_000,
+    });
+  }
+
+  /** Submits a task. With a known idempotency key, returns the existing task. */
+  async submit(task: SubmitTask, opts: CallOptions = {}): Promise<Task> {
+    return (await this.submitDetailed(task, opts)).task;
+  }
+
+  /** Submits a task, and tells whether it is new or an existing one with the same idempotency key. */
+  async submitDetailed(
+    task: SubmitTask,
+    opts: CallOptions = {},
+  ): Promise<{ task: Task; created: boolean }> {
+    const res = await this.http.json<Task>({
+      method: 'POST',
+      path: '/v1/tasks',
+      body: toBody(task),
+      signal: opts.signal,
+    });
+    return { task: res.body, created: res.status === 201 };
+  }
+
+  /** Submits up to 5000 tasks in one request and one statement: all or none. */
+  async submitBatch(tasks: SubmitTask[], opts: CallOptions = {}): Promise<BatchResult> {
+    return this.call<BatchResult>('POST', '/v1/tasks/batch', opts, { tasks: tasks.map(toBody) });
+  }
+
+  /** One task, with its attempts and, when it waits, why. @throws ApiError 404 when unknown */
+  get(id: string, opts: CallOptions = {}): Promise<Task> {
+    return this.call<Task>('GET', path(id), opts);
+  }
+
+  /** One page of tasks, newest first. */
+  list(filter: TaskFilter = {}, opts: CallOptions = {}): Promise<TaskPage> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(filter) as Array<[string, string | number | undefined]>)
+      if (v !== undefined && v !== '') q.set(k, String(v));
+    const qs = q.toString();
+    return this.call<TaskPage>('GET', `/v1/tasks${qs ? `?${qs}` : ''}`, opts);
+  }
+
+  /**
+   * Every task matching `filter`, newest first, fetched page by page (`filter.limit` tasks a
+   * page) as the iteration goes on.
+   */
+  async *listAll(
+    filter: Omit<TaskFilter, 'cursor'> = {},
+    opts: CallOptions = {},
+  ): AsyncGenerator<Task, void, undefined> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.list({ ...filter, ...(cursor ? { cursor } : {}) }, opts);
+      yield* page.items;
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+  }
+
+  /** Cancels a pending or running task. @throws ApiError 409 when it already finished */
+  cancel(id: string, opts: CallOptions = {}): Promise<Task> {
+    return this.call<Task>('POST', `${path(id)}/cancel`, opts, {});
+  }
+
+  /**
+   * Sends a dead or cancelled task back to pending with a fresh set of attempts.
+   * @throws ApiError 409 for a task that is not dead or cancelled
+   */
+  retry(id: string, options: { max_attempts?: number } & CallOptions = {}): Promise<Task> {
+    const { signal, ...body } = options;
+    return this.call<Task>('POST', `${path(id)}/retry`, { ...(signal ? { signal } : {}) }, body);
+  }
+
+  /** Every queue, with its depth and retry defaults. */
+  async queues(opts: CallOptions = {}): Promise<Queue[]> {
+    return (await this.call<{ items: Queue[] }>('GET', '/v1/queues', opts)).items;
+  }
+
+  /** One queue (an unknown name reads as an empty queue with no settings). */
+  queue(name: string, opts: CallOptions = {}): Promise<Queue> {
+    return this.call<Queue>('GET', queuePath(name), opts);
+  }
+
+  /** Sets a queue's retry defaults for tasks submitted from now on; returns the queue. */
+  setQueue(name: string, settings: QueueSettings, opts: CallOptions = {}): Promise<Queue> {
+    return this.call<Queue>('PUT', queuePath(name), opts, settings);
+  }
+
+  /** Pauses a queue: nothing more is claimed from it; running tasks finish. */
+  pauseQueue(name: string, opts: CallOptions = {}): Promise<Queue> {
+    return this.call<Queue>('POST', `${queuePath(name)}/pause`, opts);
+  }
+
+  /** Resumes a paused queue. */
+  resumeQueue(name: string, opts: CallOptions = {}): Promise<Queue> {
+    return this.call<Queue>('POST', `${queuePath(name)}/resume`, opts);
+  }
+
+  /** Workers seen in the last hour, live ones first. */
+  async workers(opts: CallOptions = {}): Promise<WorkerInfo[]> {
+    return (await this.call<{ items: WorkerInfo[] }>('GET', '/v1/workers', opts)).items;
+  }
+
+  /**
+   * Follows a task live over Server-Sent Events: yields `{type: 'task', task}` on every change
+   * (the first is its current state) and `{type: 'progress', percent, message, …}` for handler
+   * progress, and ends after the task reaches a terminal status (returning it). A dropped
+   * stream is reopened with Last-Event-ID, so no status change is missed.
+   * @throws ApiError 404 for an unknown task; ConnectionError when reconnects run out
+   */
+  watch(id: string, opts: WatchOptions = {}): AsyncGenerator<WatchEvent, Task> {
+    return watchTask(this.http, id, opts);
+  }
+
+  /**
+   * Resolves with the task once it is succeeded, dead or cancelled, following it over
+   * {@link watch} (no polling).
+   * @throws WaitTimeoutError after `timeoutMs` (@default 60000; `Infinity` for none)
+   */
+  async waitFor(
+    id: string,
+    opts: {
+      timeoutMs?: number;
+      signal?: AbortSignal;
+      /** @deprecated unused */ intervalMs?: number;
+    } = {},
+  ): Promise<Task> {
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    const timeout = Number.isFinite(timeoutMs) ? AbortSignal.timeout(timeoutMs) : undefined;
+    const signals = [opts.signal, timeout].filter((s): s is AbortSignal => s !== undefined);
+    const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+    let last: Task | undefined;
+    try {
+      for await (const e of this.watch(id, signal ? { signal } : {})) {
+        if (e.type === 'task') last = e.task;
+      }
+    } catch (err) {
+      if (timeout?.aborted && !opts.signal?.aborted)
+        throw new WaitTimeoutError(id, last?.status, timeoutMs);
+      throw err;
+    }
+    if (!last || !isTerminal(last.status)) throw new Error(`watch of task ${id} ended early`);
+    return last;
+  }
+
+  private async call<T>(method: string, p: string, opts: CallOptions, body?: unknown): Promise<T> {
+    return (await this.http.json<T>({ method, path: p, body, signal: opts.signal })).body;
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * The shapes of the /v1 REST API, as the client sends and receives them. Field names are the
+ * API's own (snake_case); times are RFC 3339 strings in UTC.
+ */
+
+/** Where a task is in its life. `succeeded`, `dead` and `cancelled` are final. */
+export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'dead' | 'cancelled';
+
+/** The statuses a task never leaves (except `dead` and `cancelled` through a retry). */
+export const TERMINAL_STATUSES: readonly TaskStatus[] = ['succeeded', 'dead', 'cancelled'];
+
+/** True for `succeeded`, `dead` and `cancelled`. */
+export function isTerminal(status: TaskStatus): boolean {
+  return TERMINAL_STATUSES.includes(status);
+}
+
+/** One finished attempt of a task. */
+export interface TaskAttempt {
+  attempt: number;
+  worker_id: string | null;
+  picked_at: string | null;
+  started_at: string | null;
+  finished_at: string;
+  /** `succeeded`, `failed`, `timeout`, `lease_expired` or `cancelled`. */
+  outcome: string;
+  error: string | null;
+}
+
+/** A task as the /v1 API returns it. */
+export interface Task {
+  id: string;
+  queue: string;
+  command: string;
+  payload: unknown;
+  priority: number;
+  status: TaskStatus;
+  run_at: string;
+  /** Attempts started so far; the fencing token of the current one. */
+  attempt: number;
+  max_attempts: number;
+  timeout_ms: number | null;
+  backoff_ms: number;
+  backoff_max_ms: number;
+  worker_id: string | null;
+  idempotency_key: string | null;
+  result: unknown;
+  error: string | null;
+  /** `handler` or `shell`, once a result is stored. */
+  executor: string | null;
+  created_at: string;
+  updated_at: string;
+  picked_at: string | null;
+  started_at: string | null;
+  completed_at: string | null;
+  failed_at: string | null;
+  cancelled_at: string | null;
+  /** Why a due task is still pending, when known (single-task answers only). */
+  waiting_for?: string;
+  /** Finished attempts (single-task answers and `task` events only). */
+  attempts?: TaskAttempt[];
+  /** The running attempt's latest progress, on servers that send it. */
+  progress_percent?: number | null;
+  /** The running attempt's latest progress message, on servers that send it. */
+  progress_message?: string | null;
+}
+
+/** What POST /v1/tasks takes. Fields left out get the queue's or the server's default. */
+export interface SubmitTask {
+  /** The first word names the handler; the rest are its arguments. */
+  command: string;
+  /** Structured input for the handler (any JSON). */
+  payload?: unknown;
+  /** @default 'default' */
+  queue?: string;
+  /** Higher runs first, from -1000 to 1000. @default 0 */
+  priority?: number;
+  /** When to run: RFC 3339 with any offset, or a Date. @default now */
+  run_at?: string | Date;
+  /** Attempts in all. @default the queue's setting, else 3 */
+  max_attempts?: number;
+  /** Per attempt. @default none */
+  timeout_ms?: number;
+  /** First retry delay; doubles per attempt. @default the queue's setting, else 1000 */
+  backoff_ms?: number;
+  /** Cap on the retry delay. @default the queue's setting, else 300000 */
+  backoff_max_ms?: number;
+  /** Submitting the same key again returns the existing task instead of creating one. */
+  idempotency_key?: string;
+}
+
+/** Filters for listing tasks. */
+export interface TaskFilter {
+  status?: TaskStatus;
+  queue?: string;
+  /** One word matches the handler name; with spaces, the whole command. */
+  command?: string;
+  /** Page size, 1 to 500. @default 50 */
+  limit?: number;
+  /** `next_cursor` of the previous page. */
+  cursor?: string;
+}
+
+/** One page of tasks, newest first. */
+export interface TaskPage {
+  items: Task[];
+  /** Pass back as `cursor` for the next page; null on the last page. */
+  next_cursor: string | null;
+}
+
+/** The answer to a batch submit: one item per task, in order. */
+export interface BatchResult {
+  items: Array<{ id: string; status: TaskStatus; created: boolean }>;
+  /** How many tasks were new (the rest held a known idempotency key). */
+  created: number;
+}
+
+/** A queue with its depth and retry defaults. */
+export interface Queue {
+  name: string;
+  paused: boolean;
+  /** Pending and due now. */
+  due: number;
+  /** Pending with a future run_at, including retries in backoff. */
+  scheduled: number;
+  running: number;
+  dead: number;
+  /** How long the oldest due task has waited. */
+  oldest_due_age_ms: number | null;
+  /** Default for tasks that set none; null means the server default (3). */
+  max_attempts: number | null;
+  /** Default first retry delay; null means the server default (1000). */
+  backoff_ms: number | null;
+  /** Default retry delay cap; null means the server default (300000). */
+  backoff_max_ms: number | null;
+}
+
+/** A queue's retry defaults. Fields left out keep their value; null clears one. */
+export interface QueueSettings {
+  max_attempts?: number | null;
+  backoff_ms?: number | null;
+  backoff_max_ms?: number | null;
+}
+
+/** A worker seen in the last hour. */
+export interface WorkerInfo {
+  id: string;
+  name: string;
+  /** `live`, `silent` (no heartbeat lately) or `disconnected`. */
+  state: string;
+  queues: string[];
+  handlers: string[];
+  /** Runs any command as a shell line (`--allow-shell`). */
+  accepts_any_command: boolean;
+  concurrency: number;
+  running: number;
+  labels: Record<string, string>;
+  version: string | null;
+  coordinator_id: string | null;
+  first_seen_at: string;
+  last_seen_at: string;
+  disconnected_at: string | null;
+}
+
+/** A handler's progress report. */
+export interface TaskProgress {
+  task_id: string;
+  attempt: number;
+  /** 0 to 100. */
+  percent: number;
+  message: string;
+}
+
+/** What {@link TaskQueueClient.watch} yields: the whole task on every change, and progress. */
+export type WatchEvent = { type: 'task'; task: Task } | ({ type: 'progress' } & TaskProgress);
