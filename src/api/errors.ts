@@ -1,8 +1,11 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { TaskQueueError, ValidationError } from '../lib/errors.js';
+import { RateLimitedError, TaskQueueError, ValidationError } from '../lib/errors.js';
 
 const STATUS_BY_CODE: Record<string, number> = {
   validation: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  rate_limited: 429,
   not_found: 404,
   conflict: 409,
   unavailable: 503,
@@ -36,6 +39,9 @@ export function installErrorHandler(app: FastifyInstance, bodyLimit: number): vo
     if (err instanceof TaskQueueError) {
       const status = STATUS_BY_CODE[err.code] ?? 500;
       if (status === 503) void reply.header('retry-after', '2');
+      if (err instanceof RateLimitedError)
+        void reply.header('retry-after', String(err.retryAfterS));
+      if (status === 401) void reply.header('www-authenticate', 'Bearer');
       const body: ErrorBody = { error: { code: err.code, message: err.message } };
       if (err instanceof ValidationError && err.field) body.error.field = err.field;
       return reply.code(status).send(body);

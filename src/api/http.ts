@@ -5,6 +5,10 @@ import type { Logger } from 'pino';
 import type { Db } from '../store/db.js';
 import { formatSchemaErrors, installErrorHandler } from './errors.js';
 import type { EventHub } from './events.js';
+import { installAccessControl } from './access.js';
+import type { Authenticator } from './auth.js';
+import { RateLimiter } from './rate-limit.js';
+import { isLoopback } from '../config/index.js';
 import { registerEventRoutes } from './routes-events.js';
 import { registerHealthRoutes } from './routes-health.js';
 import { registerQueueRoutes } from './routes-queues.js';
@@ -23,6 +27,15 @@ export interface HttpApiOptions {
   bodyLimit?: number;
   /** Live events for the SSE routes; the caller starts and stops it. */
   events: EventHub;
+  auth: Authenticator;
+  /** Default requests per second per caller; null: unlimited. */
+  rateLimit: number | null;
+  /** Queue-depth backpressure: submits to a queue with this many due tasks get 429. */
+  maxQueueDepth: number | null;
+  /** The host the server binds. */
+  host: string;
+  /** PEM certificate and key: serve HTTPS. */
+  tls?: { cert: string; key: string } | undefined;
 }
 
 /**
@@ -31,14 +44,20 @@ export interface HttpApiOptions {
  */
 export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInstance> {
   const bodyLimit = options.bodyLimit ?? 1048576;
-  const app: FastifyInstance = Fastify({
+  const app = Fastify({
+    ...(options.tls ? { https: options.tls } : {}),
     loggerInstance: options.logger.child({ component: 'http' }) as FastifyBaseLogger,
     disableRequestLogging: true,
     bodyLimit,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: false } },
     schemaErrorFormatter: formatSchemaErrors,
-  });
+  }) as unknown as FastifyInstance;
   installErrorHandler(app, bodyLimit);
+  installAccessControl(app, {
+    auth: options.auth,
+    limiter: new RateLimiter(options.rateLimit),
+    loopbackOnly: isLoopback(options.host),
+  });
 
   // The seed's README posts with `curl -d`, which says x-www-form-urlencoded. Read every
   // body as JSON whatever its declared type; a body that is not JSON gets a clear 400.
@@ -64,6 +83,16 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'Create one with `taskq token create`.',
+          },
+        },
+      },
+      security: [{ bearer: [] }],
       info: {
         title: `Task Queue API (${options.service})`,
         version: VERSION,
@@ -82,7 +111,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  const api = new TasksApi(options.db);
+  const api = new TasksApi(options.db, { maxQueueDepth: options.maxQueueDepth });
   registerSeedRoutes(app, api);
   registerTaskRoutes(app, api, Math.max(bodyLimit, 32 * 1048576));
   registerEventRoutes(app, options.db, api, options.events);

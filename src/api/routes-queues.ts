@@ -101,6 +101,7 @@ export function registerQueueRoutes(app: FastifyInstance, db: Db): void {
   app.put<{ Params: { name: string }; Body: QueueSettingsInput }>(
     '/v1/queues/:name',
     {
+      config: { action: 'admin' },
       schema: {
         tags: ['queues'],
         summary: "Set a queue's retry defaults",
@@ -128,6 +129,7 @@ export function registerQueueRoutes(app: FastifyInstance, db: Db): void {
     app.post<{ Params: { name: string } }>(
       `/v1/queues/:name/${action}`,
       {
+        config: { action: 'admin' },
         schema: {
           tags: ['queues'],
           summary:

@@ -1,6 +1,7 @@
 import {
   ConflictError,
   NotFoundError,
+  RateLimitedError,
   UnavailableError,
   ValidationError,
   isTransientDbError,
@@ -17,7 +18,7 @@ import {
   type Task,
   type TaskStatus,
 } from '../store/tasks.js';
-import { isQueuePaused } from '../store/queues.js';
+import { countDue, isQueuePaused } from '../store/queues.js';
 import { hasCapableWorker } from '../store/workers.js';
 import { checkSchema } from './check.js';
 import { LIMITS, SubmitTaskBody, type SubmitTaskInput } from './schemas.js';
@@ -38,11 +39,39 @@ export interface TaskDetail {
  * TaskService), so each rule lives once. Database outages surface as UnavailableError.
  */
 export class TasksApi {
-  constructor(private readonly db: Db) {}
+  private readonly depthCache = new Map<string, { at: number; depth: number }>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly options: { maxQueueDepth?: number | null } = {},
+  ) {}
+
+  /**
+   * Backpressure: refuses new work for a queue that already holds `maxQueueDepth` due tasks.
+   * The depth is counted (up to the limit) at most once a second per queue.
+   * @throws RateLimitedError (429) telling the client when to come back.
+   */
+  private async checkDepth(queue: string, adding: number): Promise<void> {
+    const limit = this.options.maxQueueDepth;
+    if (!limit) return;
+    let cached = this.depthCache.get(queue);
+    if (!cached || Date.now() - cached.at > 1000) {
+      cached = { at: Date.now(), depth: await this.guard(() => countDue(this.db, queue, limit)) };
+      this.depthCache.set(queue, cached);
+    }
+    if (cached.depth + adding > limit) {
+      throw new RateLimitedError(
+        `queue '${queue}' holds ${cached.depth} due tasks (limit ${limit}); retry later`,
+        5,
+      );
+    }
+    cached.depth += adding;
+  }
 
   /** Stores a task; with a known idempotency key, returns the existing one. */
   async submit(input: SubmitTaskInput): Promise<{ task: Task; created: boolean }> {
     const row = prepareTask(checkSchema(SubmitTaskBody, input));
+    await this.checkDepth(row.queue, 1);
     return this.guard(() => insertTask(this.db, row));
   }
 
@@ -65,6 +94,9 @@ export class TasksApi {
         throw err;
       }
     });
+    const perQueue = new Map<string, number>();
+    for (const r of rows) perQueue.set(r.queue, (perQueue.get(r.queue) ?? 0) + 1);
+    for (const [queue, n] of perQueue) await this.checkDepth(queue, n);
     return this.guard(() => insertTasks(this.db, rows));
   }
 

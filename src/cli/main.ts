@@ -4,6 +4,7 @@ import { VERSION } from '../lib/version.js';
 import { registerClientCommands } from './client-commands.js';
 import { registerDevCommand } from './dev.js';
 import { registerServiceCommands } from './services.js';
+import { registerTokenCommands } from './tokens.js';
 import { registerWorkerCommand } from './worker.js';
 
 const program = new Command()
@@ -16,5 +17,6 @@ registerDevCommand(program);
 registerServiceCommands(program);
 registerWorkerCommand(program);
 registerClientCommands(program);
+registerTokenCommands(program);
 
 await program.parseAsync(process.argv);

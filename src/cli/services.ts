@@ -5,7 +5,7 @@ import { createDb } from '../store/db.js';
 import { latestVersion, migrate } from '../store/migrate.js';
 import { createLogger } from './logger.js';
 import { fail, runUntilSignalled } from './lifecycle.js';
-import { databaseUrl, int, loadConfigFile, optionReader, pick } from './options.js';
+import { databaseUrl, loadConfigFile, optionReader, pick } from './options.js';
 
 interface ServiceFlags {
   config?: string;
@@ -34,7 +34,20 @@ export function registerServiceCommands(program: Command): void {
       'a leader that stops renewing loses the role after this (or TASKQ_LEADER_TTL)',
     )
     .option('--no-listen', 'do not LISTEN for wake-ups (PgBouncer in transaction mode); poll only')
-    .option('--insecure', 'allow binding a non-loopback address without authentication')
+    .option(
+      '--rate-limit <n>',
+      'requests per second per token or address (or TASKQ_RATE_LIMIT); default unlimited',
+    )
+    .option(
+      '--max-queue-depth <n>',
+      'answer 429 to submits for a queue holding this many due tasks (or TASKQ_MAX_QUEUE_DEPTH)',
+    )
+    .option(
+      '--tls-cert <file>',
+      'PEM certificate: serve HTTPS (and gRPC over TLS) (or TASKQ_TLS_CERT)',
+    )
+    .option('--tls-key <file>', 'PEM private key for --tls-cert (or TASKQ_TLS_KEY)')
+    .option('--insecure', 'allow binding a non-loopback address without any API token')
     .action(async (f: ServiceFlags & { listen: boolean }) => {
       try {
         const file = loadConfigFile(f.config);
@@ -52,6 +65,10 @@ export function registerServiceCommands(program: Command): void {
           heartbeatMs: opt.duration('heartbeat', 'TASKQ_HEARTBEAT'),
           pollMs: opt.duration('poll', 'TASKQ_POLL'),
           leaderTtlMs: opt.duration('leaderTtl', 'TASKQ_LEADER_TTL'),
+          rateLimit: opt.int('rateLimit', 'TASKQ_RATE_LIMIT'),
+          maxQueueDepth: opt.int('maxQueueDepth', 'TASKQ_MAX_QUEUE_DEPTH'),
+          tlsCert: opt.string('tlsCert', 'TASKQ_TLS_CERT'),
+          tlsKey: opt.string('tlsKey', 'TASKQ_TLS_KEY'),
           listen:
             f.listen === false
               ? false
@@ -77,22 +94,32 @@ export function registerServiceCommands(program: Command): void {
     .option('--schema <name>', 'schema holding the tables (or TASKQ_SCHEMA)')
     .option('--host <address>', 'interface to bind (or TASKQ_HOST)')
     .option('--port <port>', 'REST port (or TASKQ_SCHEDULER_PORT)')
-    .option('--insecure', 'allow binding a non-loopback address without authentication')
-    .action(async (f: ServiceFlags & { port?: string }) => {
+    .option(
+      '--rate-limit <n>',
+      'requests per second per token or address (or TASKQ_RATE_LIMIT); default unlimited',
+    )
+    .option(
+      '--max-queue-depth <n>',
+      'answer 429 to submits for a queue holding this many due tasks (or TASKQ_MAX_QUEUE_DEPTH)',
+    )
+    .option('--tls-cert <file>', 'PEM certificate: serve HTTPS (or TASKQ_TLS_CERT)')
+    .option('--tls-key <file>', 'PEM private key for --tls-cert (or TASKQ_TLS_KEY)')
+    .option('--insecure', 'allow binding a non-loopback address without any API token')
+    .action(async (f: ServiceFlags) => {
       try {
         const file = loadConfigFile(f.config);
-        const fs = file.scheduler ?? {};
         const env = process.env;
+        const opt = optionReader(f, file.scheduler ?? {}, 'scheduler');
         const log = createLogger();
         const scheduler = new Scheduler({
           databaseUrl: databaseUrl(f.databaseUrl, file) as string,
           schema: pick(f.schema, env.TASKQ_SCHEMA, file.schema),
-          host: pick(f.host, env.TASKQ_HOST, fs.host as string | undefined),
-          httpPort: pick(
-            int(f.port, '--port'),
-            int(env.TASKQ_SCHEDULER_PORT, 'TASKQ_SCHEDULER_PORT'),
-            fs.port as number | undefined,
-          ),
+          host: opt.string('host', 'TASKQ_HOST'),
+          httpPort: opt.int('port', 'TASKQ_SCHEDULER_PORT'),
+          rateLimit: opt.int('rateLimit', 'TASKQ_RATE_LIMIT'),
+          maxQueueDepth: opt.int('maxQueueDepth', 'TASKQ_MAX_QUEUE_DEPTH'),
+          tlsCert: opt.string('tlsCert', 'TASKQ_TLS_CERT'),
+          tlsKey: opt.string('tlsKey', 'TASKQ_TLS_KEY'),
           insecure: f.insecure ?? (env.TASKQ_INSECURE === 'true' ? true : undefined),
           logger: log,
         });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
@@ -47,9 +48,20 @@ interface WorkerFlags {
   name?: string;
   builtins: boolean;
   drainTimeout?: string;
+  token?: string;
+  tlsCa?: string;
 }
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+function readOptionalFile(path: string | undefined, flag: string): string | undefined {
+  if (!path) return undefined;
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${flag}: cannot read ${path}: ${(err as Error).message}`);
+  }
+}
 
 /** `taskq worker`. */
 export function registerWorkerCommand(program: Command): void {
@@ -77,6 +89,11 @@ export function registerWorkerCommand(program: Command): void {
     )
     .option('--no-builtins', 'do not serve the built-in echo and sleep handlers')
     .option('--name <name>', 'shown in the workers list')
+    .option('--token <token>', 'API token with the worker role (or TASKQ_TOKEN)')
+    .option(
+      '--tls-ca <file>',
+      'PEM CA to trust for https:// coordinator addresses (or TASKQ_TLS_CA)',
+    )
     .option(
       '--drain-timeout <duration>',
       'on SIGTERM, how long to finish tasks in hand (default 30s)',
@@ -102,6 +119,11 @@ export function registerWorkerCommand(program: Command): void {
           queues: pick(list(f.queues), list(env.TASKQ_QUEUES), fw.queues as string[] | undefined),
           name: pick(f.name, env.TASKQ_WORKER_NAME, fw.name as string | undefined),
           builtins: f.builtins,
+          token: pick(f.token, env.TASKQ_TOKEN, fw.token as string | undefined),
+          tlsCa: readOptionalFile(
+            pick(f.tlsCa, env.TASKQ_TLS_CA, fw.tlsCa as string | undefined),
+            '--tls-ca',
+          ),
           shell: f.allowShell
             ? {
                 timeoutMs: duration(f.shellTimeout, '--shell-timeout'),

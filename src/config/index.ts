@@ -20,6 +20,20 @@ export const DatabaseOptionsSchema = Type.Object({
   schema: Type.String({ pattern: '^[a-z_][a-z0-9_]{0,39}$', default: 'taskq' }),
 });
 
+/** Options of the REST API that both services serve. */
+function apiOptions() {
+  return {
+    /** Requests per second per token (or address); a token's own limit wins. @default unlimited */
+    rateLimit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+    /** Submits to a queue holding this many due tasks get 429. @default unlimited */
+    maxQueueDepth: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000 })),
+    /** PEM certificate file: serve HTTPS (and gRPC over TLS on the coordinator). */
+    tlsCert: Type.Optional(Type.String({ minLength: 1 })),
+    /** PEM private key file for tlsCert. */
+    tlsKey: Type.Optional(Type.String({ minLength: 1 })),
+  };
+}
+
 /** Options for a coordinator process. */
 export const CoordinatorOptionsSchema = Type.Object({
   ...DatabaseOptionsSchema.properties,
@@ -49,6 +63,7 @@ export const CoordinatorOptionsSchema = Type.Object({
   bodyLimit: Type.Integer({ minimum: 1024, maximum: 64 * 1048576, default: 1048576 }),
   /** Database pool size. @default 10 */
   poolSize: Type.Integer({ minimum: 2, maximum: 200, default: 10 }),
+  ...apiOptions(),
 });
 
 /** Options for a scheduler (REST API) process. */
@@ -60,6 +75,7 @@ export const SchedulerOptionsSchema = Type.Object({
   insecure: Type.Boolean({ default: false }),
   bodyLimit: Type.Integer({ minimum: 1024, maximum: 64 * 1048576, default: 1048576 }),
   poolSize: Type.Integer({ minimum: 2, maximum: 200, default: 10 }),
+  ...apiOptions(),
 });
 
 export type CoordinatorOptions = Partial<Static<typeof CoordinatorOptionsSchema>> &
@@ -101,14 +117,14 @@ export function resolveCoordinatorOptions(input: CoordinatorOptions): ResolvedCo
       `invalid coordinator options: leaderTtlMs (${o.leaderTtlMs}) must be at least twice leaderRenewMs (${o.leaderRenewMs})`,
     );
   }
-  checkBinding(o.host, o.insecure);
+  checkTls(o);
   return o;
 }
 
 /** Scheduler options with defaults, checked. */
 export function resolveSchedulerOptions(input: SchedulerOptions): ResolvedSchedulerOptions {
   const o = resolveOptions(SchedulerOptionsSchema, input, 'scheduler');
-  checkBinding(o.host, o.insecure);
+  checkTls(o);
   return o;
 }
 
@@ -117,11 +133,23 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
-function checkBinding(host: string, insecure: boolean): void {
-  if (!isLoopback(host) && !insecure) {
+function checkTls(o: { tlsCert?: string | undefined; tlsKey?: string | undefined }): void {
+  if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) {
+    throw new ConfigError('TLS needs both --tls-cert and --tls-key');
+  }
+}
+
+/**
+ * Refuses to serve an unauthenticated API beyond this machine: binding a non-loopback
+ * address needs at least one API token, or an explicit --insecure.
+ * @throws ConfigError saying what to do.
+ */
+export function checkBinding(host: string, insecure: boolean, tokensExist: boolean): void {
+  if (!isLoopback(host) && !insecure && !tokensExist) {
     throw new ConfigError(
       `refusing to bind ${host} without authentication: anyone who can reach it could submit tasks. ` +
-        `Bind 127.0.0.1, or pass --insecure if a trusted network or proxy guards it.`,
+        'Create a token first (taskq token create --name admin --role admin), bind 127.0.0.1, ' +
+        'or pass --insecure if a trusted network or proxy guards it.',
     );
   }
 }

@@ -1,13 +1,17 @@
+import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
+import { Authenticator } from '../api/auth.js';
 import { EventHub } from '../api/events.js';
+import { authInterceptor } from '../api/grpc-auth.js';
 import { buildHttpApi } from '../api/http.js';
 import { registerTaskService } from '../api/grpc-tasks.js';
 import { TasksApi } from '../api/tasks-api.js';
 import {
+  checkBinding,
   resolveCoordinatorOptions,
   type CoordinatorOptions,
   type ResolvedCoordinatorOptions,
@@ -15,6 +19,7 @@ import {
 import type { CoordinatorMessage } from '../gen/taskqueue/v1/worker_pb.js';
 import type { Channel } from '../lib/channel.js';
 import { createDb, type Db } from '../store/db.js';
+import { authEnabled } from '../store/tokens.js';
 import { migrate } from '../store/migrate.js';
 import { Listener } from '../store/notify.js';
 import { cancelChannel, wakeChannel } from '../store/tasks.js';
@@ -51,7 +56,7 @@ export class Coordinator {
   private readonly log: Logger;
   private db: Db | undefined;
   private http: FastifyInstance | undefined;
-  private grpc: http2.Http2Server | undefined;
+  private grpc: http2.Http2Server | http2.Http2SecureServer | undefined;
   private listener: Listener | undefined;
   private dispatcher: Dispatcher | undefined;
   private completer: Completer | undefined;
@@ -101,6 +106,12 @@ export class Coordinator {
       logger: this.log,
     }));
     await migrate(db);
+    checkBinding(o.host, o.insecure, await authEnabled(db));
+    const auth = new Authenticator(db);
+    const tls =
+      o.tlsCert && o.tlsKey
+        ? { cert: readFileSync(o.tlsCert, 'utf8'), key: readFileSync(o.tlsKey, 'utf8') }
+        : undefined;
 
     this.dispatcher = new Dispatcher(db, this.registry, {
       leaseMs: o.leaseMs,
@@ -152,10 +163,11 @@ export class Coordinator {
       this.listener.start();
     }
 
-    const tasksApi = new TasksApi(db);
+    const tasksApi = new TasksApi(db, { maxQueueDepth: o.maxQueueDepth ?? null });
     const events = (this.events = new EventHub(db, this.log));
     events.start();
     const handler = connectNodeAdapter({
+      interceptors: [authInterceptor(auth)],
       routes: (router) => {
         registerWorkerService(router, {
           db,
@@ -172,7 +184,7 @@ export class Coordinator {
         registerTaskService(router, tasksApi, events);
       },
     });
-    this.grpc = http2.createServer({}, handler);
+    this.grpc = tls ? http2.createSecureServer(tls, handler) : http2.createServer({}, handler);
     this.grpc.on('session', (s) => {
       this.h2Sessions.add(s);
       s.once('close', () => this.h2Sessions.delete(s));
@@ -185,6 +197,11 @@ export class Coordinator {
       service: 'coordinator',
       bodyLimit: o.bodyLimit,
       events,
+      auth,
+      rateLimit: o.rateLimit ?? null,
+      maxQueueDepth: o.maxQueueDepth ?? null,
+      host: o.host,
+      tls,
     });
     await this.http.listen({ port: o.httpPort, host: o.host });
     const addr = this.http.server.address();
@@ -256,7 +273,11 @@ export class Coordinator {
   }
 }
 
-function listen(server: http2.Http2Server, port: number, host: string): Promise<number> {
+function listen(
+  server: http2.Http2Server | http2.Http2SecureServer,
+  port: number,
+  host: string,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -37,6 +37,29 @@ export class ConflictError extends TaskQueueError {
   }
 }
 
+/** No credentials, or credentials that are unknown, expired or revoked. */
+export class UnauthenticatedError extends TaskQueueError {
+  constructor(message: string) {
+    super('unauthenticated', message);
+  }
+}
+
+/** Valid credentials whose role does not allow the operation. */
+export class ForbiddenError extends TaskQueueError {
+  constructor(message: string) {
+    super('forbidden', message);
+  }
+}
+
+/** Too many requests (rate limit or queue backpressure). Retry after `retryAfterS` seconds. */
+export class RateLimitedError extends TaskQueueError {
+  readonly retryAfterS: number;
+  constructor(message: string, retryAfterS: number) {
+    super('rate_limited', message);
+    this.retryAfterS = retryAfterS;
+  }
+}
+
 /** PostgreSQL cannot be reached right now. Callers may retry. */
 export class UnavailableError extends TaskQueueError {
   constructor(message: string, options?: { cause?: unknown }) {

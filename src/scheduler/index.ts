@@ -1,13 +1,17 @@
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
+import { readFileSync } from 'node:fs';
+import { Authenticator } from '../api/auth.js';
 import { EventHub } from '../api/events.js';
 import { buildHttpApi } from '../api/http.js';
 import {
+  checkBinding,
   resolveSchedulerOptions,
   type ResolvedSchedulerOptions,
   type SchedulerOptions,
 } from '../config/index.js';
 import { createDb, type Db } from '../store/db.js';
+import { authEnabled } from '../store/tokens.js';
 import { migrate } from '../store/migrate.js';
 
 /**
@@ -43,6 +47,7 @@ export class Scheduler {
       logger: this.log,
     });
     await migrate(this.db);
+    checkBinding(o.host, o.insecure, await authEnabled(this.db));
     this.events = new EventHub(this.db, this.log);
     this.events.start();
     this.http = await buildHttpApi({
@@ -51,6 +56,14 @@ export class Scheduler {
       service: 'scheduler',
       bodyLimit: o.bodyLimit,
       events: this.events,
+      auth: new Authenticator(this.db),
+      rateLimit: o.rateLimit ?? null,
+      maxQueueDepth: o.maxQueueDepth ?? null,
+      host: o.host,
+      tls:
+        o.tlsCert && o.tlsKey
+          ? { cert: readFileSync(o.tlsCert, 'utf8'), key: readFileSync(o.tlsKey, 'utf8') }
+          : undefined,
     });
     await this.http.listen({ port: o.httpPort, host: o.host });
     const addr = this.http.server.address();

@@ -62,10 +62,12 @@ export class Listener {
         this.client = client;
         this.connected = true;
         this.options.onConnect?.();
-        await Promise.race([
-          lost,
-          new Promise((r) => this.abort.signal.addEventListener('abort', r)),
-        ]);
+        // stop() may have come while connecting: then the abort already fired.
+        const stopped = new Promise<void>((r) => {
+          if (this.abort.signal.aborted) r();
+          else this.abort.signal.addEventListener('abort', () => r(), { once: true });
+        });
+        await Promise.race([lost, stopped]);
       } catch (err) {
         if (!this.stopped)
           this.options.logger?.warn(

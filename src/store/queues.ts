@@ -118,3 +118,14 @@ export async function isQueuePaused(db: Db, queue: string): Promise<boolean> {
   );
   return rows[0]?.paused ?? false;
 }
+
+/** Due pending tasks in `queue`, counted up to `cap` (so the cost is bounded). */
+export async function countDue(db: Db, queue: string, cap: number): Promise<number> {
+  const { rows } = await db.pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM (
+       SELECT 1 FROM ${db.s}.tasks WHERE status = 'pending' AND queue = $1 AND scheduled_at <= now() LIMIT $2
+     ) due`,
+    [queue, cap],
+  );
+  return rows[0]?.n ?? 0;
+}

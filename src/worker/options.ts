@@ -23,6 +23,10 @@ export interface WorkerOptions {
    */
   shell?: boolean | ShellOptions;
   logger?: Logger;
+  /** API token with the worker (or admin) role, when the coordinators require one. */
+  token?: string;
+  /** PEM CA certificate(s) to trust for https:// coordinator addresses (self-signed setups). */
+  tlsCa?: string;
   /** First reconnect delay; doubles, with jitter, up to reconnectMaxMs. @default 100 */
   reconnectMinMs?: number;
   /** @default 5000 */
@@ -40,6 +44,8 @@ export interface ResolvedWorkerOptions {
   shell: ShellOptions | false;
   reconnectMinMs: number;
   reconnectMaxMs: number;
+  token: string | undefined;
+  tlsCa: string | undefined;
 }
 
 const QUEUE = /^[A-Za-z0-9_.:-]{1,64}$/;
@@ -77,6 +83,8 @@ export function resolveWorkerOptions(o: WorkerOptions): ResolvedWorkerOptions {
     shell: o.shell === true ? {} : (o.shell ?? false),
     reconnectMinMs: o.reconnectMinMs ?? 100,
     reconnectMaxMs: o.reconnectMaxMs ?? 5000,
+    token: o.token,
+    tlsCa: o.tlsCa,
   };
 }
 

@@ -220,11 +220,24 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
   private client(address: string): Client<typeof WorkerService> {
     let c = this.clients.get(address);
     if (!c) {
-      const sessions = new Http2SessionManager(address, {
-        pingIntervalMs: 5000,
-        pingTimeoutMs: 5000,
+      const sessions = new Http2SessionManager(
+        address,
+        { pingIntervalMs: 5000, pingTimeoutMs: 5000 },
+        this.options.tlsCa ? { ca: this.options.tlsCa } : {},
+      );
+      const token = this.options.token;
+      const transport = createGrpcTransport({
+        baseUrl: address,
+        sessionManager: sessions,
+        interceptors: token
+          ? [
+              (next) => (req) => {
+                req.header.set('authorization', `Bearer ${token}`);
+                return next(req);
+              },
+            ]
+          : [],
       });
-      const transport = createGrpcTransport({ baseUrl: address, sessionManager: sessions });
       this.clients.set(address, (c = { client: createClient(WorkerService, transport), sessions }));
     }
     return c.client;

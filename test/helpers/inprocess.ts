@@ -1,5 +1,6 @@
 import { Coordinator } from '../../src/coordinator/index.js';
 import { Scheduler } from '../../src/scheduler/index.js';
+import type { CoordinatorOptions, SchedulerOptions } from '../../src/config/index.js';
 import { Worker, type WorkerOptions } from '../../src/worker/index.js';
 import type { Db } from '../../src/store/db.js';
 import { databaseUrl } from './db.js';
@@ -8,7 +9,13 @@ import { track } from './resources.js';
 /** A coordinator in this process on free ports, tracked by the leak check. */
 export async function inProcessCoordinator(
   db: Db,
-  opts: { scope?: 'test' | 'file'; leaseMs?: number; heartbeatMs?: number; pollMs?: number } = {},
+  opts: {
+    scope?: 'test' | 'file';
+    leaseMs?: number;
+    heartbeatMs?: number;
+    pollMs?: number;
+    extra?: Partial<CoordinatorOptions>;
+  } = {},
 ): Promise<Coordinator> {
   const c = new Coordinator({
     databaseUrl: databaseUrl(),
@@ -18,6 +25,7 @@ export async function inProcessCoordinator(
     leaseMs: opts.leaseMs ?? 2000,
     heartbeatMs: opts.heartbeatMs ?? 500,
     ...(opts.pollMs ? { pollMs: opts.pollMs } : {}),
+    ...opts.extra,
   });
   let open = true;
   track(
@@ -36,14 +44,9 @@ export async function inProcessCoordinator(
 export async function inProcessScheduler(
   db: Db,
   scope: 'test' | 'file' = 'test',
-  bodyLimit?: number,
+  extra: Partial<SchedulerOptions> = {},
 ): Promise<Scheduler> {
-  const s = new Scheduler({
-    databaseUrl: databaseUrl(),
-    schema: db.schema,
-    httpPort: 0,
-    ...(bodyLimit ? { bodyLimit } : {}),
-  });
+  const s = new Scheduler({ databaseUrl: databaseUrl(), schema: db.schema, httpPort: 0, ...extra });
   let open = true;
   track(
     { name: 'scheduler', isOpen: () => open, stop: () => s.stop().then(() => void (open = false)) },
