@@ -12,6 +12,7 @@ import { isLoopback } from '../config/index.js';
 import { registerEventRoutes } from './routes-events.js';
 import { registerHealthRoutes } from './routes-health.js';
 import { registerQueueRoutes } from './routes-queues.js';
+import { registerScheduleRoutes } from './routes-schedules.js';
 import { registerSeedRoutes } from './routes-seed.js';
 import { registerTaskRoutes } from './routes-tasks.js';
 import { TasksApi } from './tasks-api.js';
@@ -104,6 +105,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
         { name: 'events', description: 'Live status over Server-Sent Events' },
         { name: 'queues', description: 'Queue depth, settings, pause and resume' },
         { name: 'workers', description: 'Connected workers' },
+        { name: 'schedules', description: 'Cron schedules' },
         { name: 'seed', description: 'The original /schedule and /status routes' },
         { name: 'health', description: 'Liveness and readiness' },
       ],
@@ -116,6 +118,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
   registerTaskRoutes(app, api, Math.max(bodyLimit, 32 * 1048576));
   registerEventRoutes(app, options.db, api, options.events);
   registerQueueRoutes(app, options.db);
+  registerScheduleRoutes(app, options.db);
   registerHealthRoutes(app, options.db);
   return app;
 }

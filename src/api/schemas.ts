@@ -319,3 +319,101 @@ export const WorkerJson = Type.Object({
   last_seen_at: Type.String({ format: 'date-time' }),
   disconnected_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
 });
+
+const MISFIRE = Type.Unsafe<'skip' | 'run_once' | 'run_all'>({
+  type: 'string',
+  enum: ['skip', 'run_once', 'run_all'],
+  description:
+    'After downtime: skip (fire only a tick that is still on time), run_once (fire the latest missed tick once), run_all (fire every missed tick, up to catch_up_limit).',
+});
+
+const scheduleFields = {
+  name: Type.String({
+    minLength: 1,
+    maxLength: 128,
+    pattern: '^[A-Za-z0-9_.:-]+$',
+    description: 'Unique; usable in place of the id.',
+  }),
+  cron: Type.String({
+    minLength: 1,
+    maxLength: 200,
+    description: '5 fields (minute hour day month weekday), or 6 with seconds first.',
+    examples: ['*/5 * * * *'],
+  }),
+  timezone: Type.String({
+    minLength: 1,
+    maxLength: 64,
+    description: 'IANA time zone. Default UTC.',
+  }),
+  command: SubmitTaskBody.properties.command,
+  payload: Type.Unknown({ description: 'Passed to every task the schedule creates.' }),
+  queue: Type.String({ minLength: 1, maxLength: LIMITS.queueLength, pattern: QUEUE_PATTERN }),
+  priority: Type.Integer({ minimum: -LIMITS.priority, maximum: LIMITS.priority }),
+  max_attempts: Type.Union([
+    Type.Integer({ minimum: 1, maximum: LIMITS.maxAttempts }),
+    Type.Null(),
+  ]),
+  timeout_ms: Type.Union([Type.Integer({ minimum: 1, maximum: LIMITS.timeoutMs }), Type.Null()]),
+  misfire: MISFIRE,
+  catch_up_limit: Type.Integer({
+    minimum: 1,
+    maximum: 1000,
+    description: 'Most missed ticks run_all fires. Default 100.',
+  }),
+  paused: Type.Boolean(),
+};
+
+export const CreateScheduleBody = Type.Object(
+  {
+    name: scheduleFields.name,
+    cron: scheduleFields.cron,
+    command: scheduleFields.command,
+    timezone: Type.Optional(scheduleFields.timezone),
+    payload: Type.Optional(scheduleFields.payload),
+    queue: Type.Optional(scheduleFields.queue),
+    priority: Type.Optional(scheduleFields.priority),
+    max_attempts: Type.Optional(scheduleFields.max_attempts),
+    timeout_ms: Type.Optional(scheduleFields.timeout_ms),
+    misfire: Type.Optional(scheduleFields.misfire),
+    catch_up_limit: Type.Optional(scheduleFields.catch_up_limit),
+    paused: Type.Optional(scheduleFields.paused),
+  },
+  { additionalProperties: false },
+);
+export type CreateScheduleInput = Static<typeof CreateScheduleBody>;
+
+export const UpdateScheduleBody = Type.Partial(CreateScheduleBody, { additionalProperties: false });
+export type UpdateScheduleInput = Static<typeof UpdateScheduleBody>;
+
+export const ScheduleJson = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  name: Type.String(),
+  cron: Type.String(),
+  timezone: Type.String(),
+  command: Type.String(),
+  payload: Type.Unknown(),
+  queue: Type.String(),
+  priority: Type.Integer(),
+  max_attempts: Type.Union([Type.Integer(), Type.Null()]),
+  timeout_ms: Type.Union([Type.Integer(), Type.Null()]),
+  misfire: Type.String(),
+  catch_up_limit: Type.Integer(),
+  paused: Type.Boolean(),
+  next_run_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+    description: 'Null while paused.',
+  }),
+  next_runs: Type.Array(Type.String({ format: 'date-time' }), {
+    description: 'The next five ticks.',
+  }),
+  last_run_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  last_task_id: Type.Union([Type.String(), Type.Null()]),
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' }),
+  recent_runs: Type.Optional(
+    Type.Array(Type.Object({ tick: Type.String({ format: 'date-time' }), task_id: Type.String() })),
+  ),
+});
+
+export const ScheduleRefParams = Type.Object({
+  ref: Type.String({ minLength: 1, maxLength: 128, description: 'Schedule id or name.' }),
+});

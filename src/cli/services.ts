@@ -94,6 +94,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--schema <name>', 'schema holding the tables (or TASKQ_SCHEMA)')
     .option('--host <address>', 'interface to bind (or TASKQ_HOST)')
     .option('--port <port>', 'REST port (or TASKQ_SCHEDULER_PORT)')
+    .option('--no-cron', 'serve the API only; do not fire cron schedules here')
     .option(
       '--rate-limit <n>',
       'requests per second per token or address (or TASKQ_RATE_LIMIT); default unlimited',
@@ -116,6 +117,7 @@ export function registerServiceCommands(program: Command): void {
           schema: pick(f.schema, env.TASKQ_SCHEMA, file.schema),
           host: opt.string('host', 'TASKQ_HOST'),
           httpPort: opt.int('port', 'TASKQ_SCHEDULER_PORT'),
+          cron: (f as { cron?: boolean }).cron,
           rateLimit: opt.int('rateLimit', 'TASKQ_RATE_LIMIT'),
           maxQueueDepth: opt.int('maxQueueDepth', 'TASKQ_MAX_QUEUE_DEPTH'),
           tlsCert: opt.string('tlsCert', 'TASKQ_TLS_CERT'),

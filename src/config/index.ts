@@ -72,6 +72,8 @@ export const SchedulerOptionsSchema = Type.Object({
   host: Type.String({ minLength: 1, default: '127.0.0.1' }),
   /** REST port. @default 8081 */
   httpPort: port(8081),
+  /** Run the cron ticker here. Any number of schedulers may; each tick still fires once. @default true */
+  cron: Type.Boolean({ default: true }),
   insecure: Type.Boolean({ default: false }),
   bodyLimit: Type.Integer({ minimum: 1024, maximum: 64 * 1048576, default: 1048576 }),
   poolSize: Type.Integer({ minimum: 2, maximum: 200, default: 10 }),

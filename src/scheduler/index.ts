@@ -11,12 +11,14 @@ import {
   type SchedulerOptions,
 } from '../config/index.js';
 import { createDb, type Db } from '../store/db.js';
+import { CronTicker } from './ticker.js';
 import { authEnabled } from '../store/tokens.js';
 import { migrate } from '../store/migrate.js';
 
 /**
  * The scheduler: the REST API (the seed's /schedule and /status, and /v1) on its own port,
- * storing tasks in PostgreSQL for coordinators to claim. Cron schedules will tick here.
+ * storing tasks in PostgreSQL for coordinators to claim, and the cron ticker that turns
+ * schedules into tasks. Several may run: each cron tick still fires once.
  */
 export class Scheduler {
   readonly options: ResolvedSchedulerOptions;
@@ -24,6 +26,7 @@ export class Scheduler {
   private db: Db | undefined;
   private http: FastifyInstance | undefined;
   private events: EventHub | undefined;
+  private ticker: CronTicker | undefined;
   private stopping: Promise<void> | undefined;
   private port = 0;
 
@@ -68,12 +71,17 @@ export class Scheduler {
     await this.http.listen({ port: o.httpPort, host: o.host });
     const addr = this.http.server.address();
     this.port = typeof addr === 'object' && addr ? addr.port : o.httpPort;
+    if (o.cron) {
+      this.ticker = new CronTicker(this.db, { logger: this.log });
+      this.ticker.start();
+    }
     this.log.info({ httpPort: this.port }, 'scheduler started');
   }
 
   /** Stops taking requests, finishes those in flight, closes the pool. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      await this.ticker?.stop();
       await this.events?.stop();
       await this.http?.close();
       await this.db?.pool.end();

@@ -1,0 +1,139 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { Db } from '../store/db.js';
+import {
+  CreateScheduleBody,
+  ErrorJson,
+  ScheduleJson,
+  ScheduleRefParams,
+  TaskJson,
+  UpdateScheduleBody,
+  type CreateScheduleInput,
+  type UpdateScheduleInput,
+} from './schemas.js';
+import { SchedulesApi, scheduleToJson } from './schedules-api.js';
+import { taskToJson } from './serialize.js';
+
+const errors = {
+  400: ErrorJson,
+  401: ErrorJson,
+  403: ErrorJson,
+  404: ErrorJson,
+  409: ErrorJson,
+  503: ErrorJson,
+};
+
+/** /v1/schedules: cron schedules. */
+export function registerScheduleRoutes(app: FastifyInstance, db: Db): void {
+  const api = new SchedulesApi(db);
+  type Ref = { Params: { ref: string } };
+
+  app.post<{ Body: CreateScheduleInput }>(
+    '/v1/schedules',
+    {
+      config: { action: 'admin' },
+      schema: {
+        tags: ['schedules'],
+        summary: 'Create a cron schedule',
+        body: CreateScheduleBody,
+        response: { 201: ScheduleJson, ...errors },
+      },
+    },
+    async (req, reply) => reply.code(201).send(scheduleToJson(await api.create(req.body))),
+  );
+
+  app.get(
+    '/v1/schedules',
+    {
+      schema: {
+        tags: ['schedules'],
+        summary: 'List schedules',
+        response: { 200: Type.Object({ items: Type.Array(ScheduleJson) }), ...errors },
+      },
+    },
+    async () => ({ items: (await api.list()).map((s) => scheduleToJson(s)) }),
+  );
+
+  app.get<Ref>(
+    '/v1/schedules/:ref',
+    {
+      schema: {
+        tags: ['schedules'],
+        summary: 'One schedule, with its recent runs',
+        params: ScheduleRefParams,
+        response: { 200: ScheduleJson, ...errors },
+      },
+    },
+    async (req) => {
+      const { schedule, runs } = await api.get(req.params.ref);
+      return scheduleToJson(schedule, runs);
+    },
+  );
+
+  app.patch<Ref & { Body: UpdateScheduleInput }>(
+    '/v1/schedules/:ref',
+    {
+      config: { action: 'admin' },
+      schema: {
+        tags: ['schedules'],
+        summary: 'Change a schedule',
+        description:
+          'Fields left out keep their value. A new cron or time zone recomputes the next run from now.',
+        params: ScheduleRefParams,
+        body: UpdateScheduleBody,
+        response: { 200: ScheduleJson, ...errors },
+      },
+    },
+    async (req) => scheduleToJson(await api.update(req.params.ref, req.body)),
+  );
+
+  app.delete<Ref>(
+    '/v1/schedules/:ref',
+    {
+      config: { action: 'admin' },
+      schema: {
+        tags: ['schedules'],
+        summary: 'Delete a schedule (tasks it created stay)',
+        params: ScheduleRefParams,
+        response: { 204: Type.Null(), ...errors },
+      },
+    },
+    async (req, reply) => {
+      await api.remove(req.params.ref);
+      return reply.code(204).send();
+    },
+  );
+
+  for (const action of ['pause', 'resume'] as const) {
+    app.post<Ref>(
+      `/v1/schedules/:ref/${action}`,
+      {
+        config: { action: 'admin' },
+        schema: {
+          tags: ['schedules'],
+          summary:
+            action === 'pause'
+              ? 'Pause a schedule'
+              : 'Resume a schedule (ticks missed while paused are skipped)',
+          params: ScheduleRefParams,
+          response: { 200: ScheduleJson, ...errors },
+        },
+      },
+      async (req) =>
+        scheduleToJson(await api.update(req.params.ref, { paused: action === 'pause' })),
+    );
+  }
+
+  app.post<Ref>(
+    '/v1/schedules/:ref/trigger',
+    {
+      schema: {
+        tags: ['schedules'],
+        summary: "Run a schedule's command now, as a one-off task",
+        params: ScheduleRefParams,
+        response: { 201: TaskJson, ...errors },
+      },
+    },
+    async (req, reply) => reply.code(201).send(taskToJson(await api.trigger(req.params.ref))),
+  );
+}

@@ -1,0 +1,223 @@
+import { v7 as uuidv7 } from 'uuid';
+import { withTransaction, type Db } from './db.js';
+import { eventsChannel } from './events.js';
+import { wakeChannel } from './tasks.js';
+
+export type MisfirePolicy = 'skip' | 'run_once' | 'run_all';
+
+/** A cron schedule. */
+export interface Schedule {
+  id: string;
+  name: string;
+  cron: string;
+  timezone: string;
+  command: string;
+  handler: string;
+  payload: unknown;
+  queue: string;
+  priority: number;
+  maxAttempts: number | null;
+  timeoutMs: number | null;
+  misfire: MisfirePolicy;
+  catchUpLimit: number;
+  paused: boolean;
+  nextRunAt: Date;
+  lastRunAt: Date | null;
+  lastTaskId: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** Fields a schedule is created from. */
+export type NewSchedule = Omit<
+  Schedule,
+  'id' | 'lastRunAt' | 'lastTaskId' | 'createdAt' | 'updatedAt'
+>;
+
+const COLUMNS = `id, name, cron, timezone, command, handler, payload, queue, priority,
+  max_attempts AS "maxAttempts", timeout_ms AS "timeoutMs", misfire, catch_up_limit AS "catchUpLimit",
+  paused, next_run_at AS "nextRunAt", last_run_at AS "lastRunAt", last_task_id AS "lastTaskId",
+  created_at AS "createdAt", updated_at AS "updatedAt"`;
+
+export async function insertSchedule(db: Db, s: NewSchedule): Promise<Schedule> {
+  const { rows } = await db.pool.query<Schedule>(
+    `INSERT INTO ${db.s}.schedules (id, name, cron, timezone, command, handler, payload, queue, priority,
+       max_attempts, timeout_ms, misfire, catch_up_limit, paused, next_run_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13, $14, $15)
+     RETURNING ${COLUMNS}`,
+    [
+      uuidv7(),
+      s.name,
+      s.cron,
+      s.timezone,
+      s.command,
+      s.handler,
+      s.payload === undefined ? null : JSON.stringify(s.payload),
+      s.queue,
+      s.priority,
+      s.maxAttempts,
+      s.timeoutMs,
+      s.misfire,
+      s.catchUpLimit,
+      s.paused,
+      s.nextRunAt,
+    ],
+  );
+  return rows[0] as Schedule;
+}
+
+/** One schedule by id or name. */
+export async function getSchedule(db: Db, idOrName: string): Promise<Schedule | null> {
+  const { rows } = await db.pool.query<Schedule>(
+    `SELECT ${COLUMNS} FROM ${db.s}.schedules WHERE name = $1 OR id::text = $1`,
+    [idOrName],
+  );
+  return rows[0] ?? null;
+}
+
+export async function listSchedules(db: Db): Promise<Schedule[]> {
+  const { rows } = await db.pool.query<Schedule>(
+    `SELECT ${COLUMNS} FROM ${db.s}.schedules ORDER BY name`,
+  );
+  return rows;
+}
+
+/** Replaces the editable fields of a schedule. */
+export async function updateSchedule(db: Db, id: string, s: NewSchedule): Promise<Schedule | null> {
+  const { rows } = await db.pool.query<Schedule>(
+    `UPDATE ${db.s}.schedules SET name = $2, cron = $3, timezone = $4, command = $5, handler = $6,
+       payload = $7::jsonb, queue = $8, priority = $9, max_attempts = $10, timeout_ms = $11, misfire = $12,
+       catch_up_limit = $13, paused = $14, next_run_at = $15, updated_at = now()
+     WHERE id = $1 RETURNING ${COLUMNS}`,
+    [
+      id,
+      s.name,
+      s.cron,
+      s.timezone,
+      s.command,
+      s.handler,
+      s.payload === undefined ? null : JSON.stringify(s.payload),
+      s.queue,
+      s.priority,
+      s.maxAttempts,
+      s.timeoutMs,
+      s.misfire,
+      s.catchUpLimit,
+      s.paused,
+      s.nextRunAt,
+    ],
+  );
+  return rows[0] ?? null;
+}
+
+export async function deleteSchedule(db: Db, id: string): Promise<boolean> {
+  const { rowCount } = await db.pool.query(`DELETE FROM ${db.s}.schedules WHERE id = $1`, [id]);
+  return (rowCount ?? 0) > 0;
+}
+
+/** The earliest next run among active schedules. */
+export async function nextScheduleRun(db: Db): Promise<Date | null> {
+  const { rows } = await db.pool.query<{ next: Date | null }>(
+    `SELECT min(next_run_at) AS next FROM ${db.s}.schedules WHERE NOT paused`,
+  );
+  return rows[0]?.next ?? null;
+}
+
+/** What one firing pass decided for a schedule. */
+export interface FirePlan {
+  /** Ticks to fire now (their tasks run at once). */
+  ticks: Date[];
+  /** The schedule's next tick after `now`. */
+  nextRunAt: Date;
+}
+
+/**
+ * Fires due schedules in one transaction. Due schedules are locked with SKIP LOCKED, so
+ * concurrent schedulers share them out; `plan` decides the ticks (misfire policy) and the
+ * next run. Each tick is claimed in schedule_runs by its (schedule, tick) key before its task
+ * is inserted, so a tick fires exactly once even if two schedulers compute it.
+ *
+ * @param now the clock to use (a parameter so that tests can control it).
+ * @returns the number of tasks created.
+ */
+export async function fireDueSchedules(
+  db: Db,
+  now: Date,
+  plan: (s: Schedule, now: Date) => FirePlan,
+  limit = 100,
+): Promise<number> {
+  return withTransaction(db, async (client) => {
+    const { rows: due } = await client.query<Schedule>(
+      `SELECT ${COLUMNS} FROM ${db.s}.schedules WHERE NOT paused AND next_run_at <= $1
+       ORDER BY next_run_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      [now, limit],
+    );
+    let created = 0;
+    for (const s of due) {
+      const p = plan(s, now);
+      let lastTaskId: string | null = null;
+      for (const tick of p.ticks) {
+        const taskId = uuidv7();
+        const claimed = await client.query(
+          `INSERT INTO ${db.s}.schedule_runs (schedule_id, tick, task_id) VALUES ($1, $2, $3)
+           ON CONFLICT DO NOTHING`,
+          [s.id, tick, taskId],
+        );
+        if (claimed.rowCount !== 1) continue;
+        // Insert the task with the queue's defaults, and announce it like any other submit.
+        // Params: $1 id, $2 queue, $3 command, $4 handler, $5 payload, $6 priority, $7 max_attempts,
+        // $8 timeout_ms, $9 idempotency key, $10 wake channel, $11 events channel, $12 run at (the tick)
+        await client.query(
+          `WITH ins AS (
+             INSERT INTO ${db.s}.tasks (id, queue, command, handler, payload, priority, scheduled_at,
+               max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key)
+             SELECT $1, $2, $3, $4, $5::jsonb, $6, $12, coalesce($7, q.max_attempts, 3), $8,
+               coalesce(q.backoff_base_ms, 1000), coalesce(q.backoff_max_ms, 300000), $9
+             FROM (SELECT 1) AS one LEFT JOIN ${db.s}.queues q ON q.name = $2
+             RETURNING id, queue, scheduled_at, updated_at
+           )
+           SELECT pg_notify($10, (extract(epoch FROM scheduled_at) * 1000)::bigint || ':' || queue),
+                  pg_notify($11, id::text || ',pending,0,' || (extract(epoch FROM updated_at) * 1000)::bigint || ',' || queue)
+           FROM ins`,
+          [
+            taskId,
+            s.queue,
+            s.command,
+            s.handler,
+            s.payload === undefined || s.payload === null ? null : JSON.stringify(s.payload),
+            s.priority,
+            s.maxAttempts,
+            s.timeoutMs,
+            `schedule:${s.id}:${tick.toISOString()}`,
+            wakeChannel(db),
+            eventsChannel(db),
+            tick,
+          ],
+        );
+        lastTaskId = taskId;
+        created++;
+      }
+      await client.query(
+        `UPDATE ${db.s}.schedules SET next_run_at = $2,
+           last_run_at = CASE WHEN $3::uuid IS NULL THEN last_run_at ELSE $4 END,
+           last_task_id = coalesce($3::uuid, last_task_id), updated_at = now()
+         WHERE id = $1`,
+        [s.id, p.nextRunAt, lastTaskId, p.ticks.at(-1) ?? null],
+      );
+    }
+    return created;
+  });
+}
+
+/** Ticks a schedule has fired, newest first. */
+export async function listScheduleRuns(
+  db: Db,
+  scheduleId: string,
+  limit = 20,
+): Promise<Array<{ tick: Date; taskId: string }>> {
+  const { rows } = await db.pool.query<{ tick: Date; taskId: string }>(
+    `SELECT tick, task_id AS "taskId" FROM ${db.s}.schedule_runs WHERE schedule_id = $1 ORDER BY tick DESC LIMIT $2`,
+    [scheduleId, limit],
+  );
+  return rows;
+}
