@@ -31,6 +31,8 @@ function queueToJson(q: QueueInfo) {
     max_attempts: q.maxAttempts,
     backoff_ms: q.backoffBaseMs,
     backoff_max_ms: q.backoffMaxMs,
+    concurrency_limit: q.concurrencyLimit,
+    key_concurrency_limit: q.keyConcurrencyLimit,
   };
 }
 
@@ -69,6 +71,8 @@ export function registerQueueRoutes(app: FastifyInstance, db: Db): void {
         maxAttempts: null,
         backoffBaseMs: null,
         backoffMaxMs: null,
+        concurrencyLimit: null,
+        keyConcurrencyLimit: null,
       },
     );
   };
@@ -104,7 +108,7 @@ export function registerQueueRoutes(app: FastifyInstance, db: Db): void {
       config: { action: 'admin' },
       schema: {
         tags: ['queues'],
-        summary: "Set a queue's retry defaults",
+        summary: "Set a queue's retry defaults and concurrency limits",
         description:
           'Applies to tasks submitted afterwards that set none themselves. Fields left out keep their value; null clears one.',
         params: QueueNameParams,
@@ -119,6 +123,10 @@ export function registerQueueRoutes(app: FastifyInstance, db: Db): void {
           ...(b.max_attempts !== undefined ? { maxAttempts: b.max_attempts } : {}),
           ...(b.backoff_ms !== undefined ? { backoffBaseMs: b.backoff_ms } : {}),
           ...(b.backoff_max_ms !== undefined ? { backoffMaxMs: b.backoff_max_ms } : {}),
+          ...(b.concurrency_limit !== undefined ? { concurrencyLimit: b.concurrency_limit } : {}),
+          ...(b.key_concurrency_limit !== undefined
+            ? { keyConcurrencyLimit: b.key_concurrency_limit }
+            : {}),
         }),
       );
       return one(req.params.name);

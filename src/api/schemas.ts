@@ -84,6 +84,14 @@ export const SubmitTaskBody = Type.Object(
         description: "Cap on the retry delay. Default: the queue's setting, else 300000.",
       }),
     ),
+    concurrency_key: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: LIMITS.idempotencyKeyLength,
+        description:
+          "Tasks sharing a key run at most the queue's key_concurrency_limit at a time (e.g. a customer id). The queue must have that limit.",
+      }),
+    ),
     idempotency_key: Type.Optional(
       Type.String({
         minLength: 1,
@@ -168,6 +176,13 @@ export const TaskJson = Type.Object({
   backoff_max_ms: Type.Integer(),
   worker_id: Type.Union([Type.String(), Type.Null()]),
   idempotency_key: Type.Union([Type.String(), Type.Null()]),
+  concurrency_key: Type.Union([Type.String(), Type.Null()]),
+  progress: Type.Union(
+    [Type.Object({ percent: Type.Number(), message: Type.String() }), Type.Null()],
+    {
+      description: 'The latest progress the running handler reported.',
+    },
+  ),
   result: Type.Unknown(),
   error: Type.Union([Type.String(), Type.Null()]),
   executor: Type.Union([Type.String({ description: '"handler" or "shell"' }), Type.Null()]),
@@ -276,6 +291,13 @@ export const QueueJson = Type.Object({
   backoff_max_ms: Type.Union([Type.Integer(), Type.Null()], {
     description: 'Default retry delay cap; null: 300000.',
   }),
+  concurrency_limit: Type.Union([Type.Integer(), Type.Null()], {
+    description: 'Most tasks running at once, across all workers; null: no limit.',
+  }),
+  key_concurrency_limit: Type.Union([Type.Integer(), Type.Null()], {
+    description:
+      'Most tasks with the same concurrency_key running at once; null: keys not allowed here.',
+  }),
 });
 
 export const QueueNameParams = Type.Object({
@@ -292,6 +314,12 @@ export const QueueSettingsBody = Type.Object(
     ),
     backoff_max_ms: Type.Optional(
       Type.Union([Type.Integer({ minimum: 0, maximum: LIMITS.backoffMs }), Type.Null()]),
+    ),
+    concurrency_limit: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 1, maximum: 1_000_000 }), Type.Null()]),
+    ),
+    key_concurrency_limit: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 1, maximum: 1_000_000 }), Type.Null()]),
     ),
   },
   {

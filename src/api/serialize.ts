@@ -24,6 +24,11 @@ export function taskToJson(
     backoff_max_ms: t.backoffMaxMs,
     worker_id: t.workerId,
     idempotency_key: t.idempotencyKey,
+    concurrency_key: t.concurrencyKey,
+    progress:
+      t.progressPercent === null
+        ? null
+        : { percent: t.progressPercent, message: t.progressMessage ?? '' },
     result: t.result,
     error: t.error,
     executor: t.executor,

@@ -56,6 +56,7 @@ export function prepareTask(input: SubmitTaskInput): NewTask {
     backoffBaseMs,
     backoffMaxMs,
     idempotencyKey: input.idempotency_key ?? null,
+    concurrencyKey: input.concurrency_key ?? null,
   };
 }
 

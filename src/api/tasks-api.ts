@@ -18,7 +18,7 @@ import {
   type Task,
   type TaskStatus,
 } from '../store/tasks.js';
-import { countDue, isQueuePaused } from '../store/queues.js';
+import { countDue, isQueuePaused, keyConcurrencyLimit } from '../store/queues.js';
 import { hasCapableWorker } from '../store/workers.js';
 import { checkSchema } from './check.js';
 import { LIMITS, SubmitTaskBody, type SubmitTaskInput } from './schemas.js';
@@ -47,6 +47,19 @@ export class TasksApi {
   ) {}
 
   /**
+   * A concurrency key is only meaningful in a queue that limits keys; anywhere else it would
+   * silently limit nothing.
+   * @throws ValidationError naming concurrency_key and saying what to do.
+   */
+  private async checkKeyed(queue: string): Promise<void> {
+    if ((await this.guard(() => keyConcurrencyLimit(this.db, queue))) !== null) return;
+    throw new ValidationError(
+      `concurrency_key needs a per-key limit on queue '${queue}': set one with PUT /v1/queues/${queue} {"key_concurrency_limit": N}`,
+      'concurrency_key',
+    );
+  }
+
+  /**
    * Backpressure: refuses new work for a queue that already holds `maxQueueDepth` due tasks.
    * The depth is counted (up to the limit) at most once a second per queue.
    * @throws RateLimitedError (429) telling the client when to come back.
@@ -71,6 +84,7 @@ export class TasksApi {
   /** Stores a task; with a known idempotency key, returns the existing one. */
   async submit(input: SubmitTaskInput): Promise<{ task: Task; created: boolean }> {
     const row = prepareTask(checkSchema(SubmitTaskBody, input));
+    if (row.concurrencyKey !== null) await this.checkKeyed(row.queue);
     await this.checkDepth(row.queue, 1);
     return this.guard(() => insertTask(this.db, row));
   }
@@ -96,6 +110,9 @@ export class TasksApi {
     });
     const perQueue = new Map<string, number>();
     for (const r of rows) perQueue.set(r.queue, (perQueue.get(r.queue) ?? 0) + 1);
+    for (const q of new Set(rows.filter((r) => r.concurrencyKey !== null).map((r) => r.queue))) {
+      await this.checkKeyed(q);
+    }
     for (const [queue, n] of perQueue) await this.checkDepth(queue, n);
     return this.guard(() => insertTasks(this.db, rows));
   }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { describeError } from '../lib/errors.js';
-import { claimDue, nextDueAt } from '../store/claim.js';
+import { claimDue, limitedQueues, nextDueAt } from '../store/claim.js';
 import { releaseClaims } from '../store/leases.js';
 import type { Db } from '../store/db.js';
 import type { ClaimedTask } from '../store/tasks.js';
@@ -51,6 +51,8 @@ export class Dispatcher {
   /** Database clock minus ours, measured on each next-due query. */
   private clockOffsetMs = 0;
   private queueRotation = 0;
+  /** Queues with concurrency limits, refreshed on every poll. */
+  private limited = new Set<string>();
   private idle: Promise<void> = Promise.resolve();
 
   constructor(
@@ -80,6 +82,16 @@ export class Dispatcher {
   wake(): void {
     this.wakeSeq++;
     this.kick();
+  }
+
+  /**
+   * Tasks finished. A limited queue's last claim may have stopped at its limit rather than
+   * at its end, so a finished task of one is a reason to look again.
+   */
+  finished(queues: Iterable<string>): void {
+    for (const q of queues) {
+      if (this.limited.has(q)) return this.wake();
+    }
   }
 
   /** Workers returned credits: claim for groups not known to be empty. */
@@ -115,6 +127,10 @@ export class Dispatcher {
   private async refreshNextDue(): Promise<void> {
     if (this.stopped) return;
     try {
+      const limited = await limitedQueues(this.db);
+      // A queue that just got a limit is skipped by the unlimited claim: claim it the other way.
+      if ([...limited].some((q) => !this.limited.has(q))) this.wakeSeq++;
+      this.limited = limited;
       const before = Date.now();
       const { next, dbNow } = await nextDueAt(this.db);
       const after = Date.now();
@@ -171,6 +187,7 @@ export class Dispatcher {
           handlers: group.handlers,
           slots,
           leaseMs: this.options.leaseMs,
+          limited: this.limited.has(queue),
         });
         await this.deliver(claimed);
         if (claimed.length === slots.length) exhausted = false;

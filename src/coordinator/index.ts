@@ -124,6 +124,7 @@ export class Coordinator {
       logger: this.log,
       onCompleted: (done) => {
         this.stats.completed += done.length;
+        this.dispatcher?.finished(done.map((d) => d.queue));
         // Retries come back pending with a due time: arm the timer (or claim now if due).
         for (const d of done)
           if (d.status === 'pending') this.dispatcher?.dueSoon(d.scheduledAt.getTime());

@@ -76,7 +76,7 @@ export async function completeBatch(db: Db, results: AttemptResult[]): Promise<C
         FROM done
         ON CONFLICT DO NOTHING
       ), ${notifyChangesCte('done', '$10')}
-      SELECT id, attempt, status, scheduled_at AS "scheduledAt"
+      SELECT id, attempt, status, scheduled_at AS "scheduledAt", queue
       FROM done, (SELECT count(*) FROM notified) AS n`,
     values: [
       results.map((r) => r.id),

@@ -24,17 +24,17 @@ export async function insertTask(db: Db, t: NewTask): Promise<{ task: Task; crea
   // Params: $1 id, $2 queue, $3 command, $4 handler, $5 payload (json text), $6 priority,
   // $7 run_at (null = now), $8 max_attempts, $9 timeout_ms, $10 backoff_base_ms,
   // $11 backoff_max_ms (nulls take the queue's setting, then the default), $12 idempotency_key,
-  // $13 wake channel, $14 events channel
+  // $13 wake channel, $14 events channel, $15 concurrency_key
   const { rows } = await db.pool.query<TaskRow>({
     name: `taskq_insert_${db.schema}`,
     text: `
       WITH ins AS (
         INSERT INTO ${db.s}.tasks (id, queue, command, handler, payload, priority, scheduled_at,
-          max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key)
+          max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key, concurrency_key)
         SELECT $1, $2, $3, $4, $5::jsonb, $6, coalesce($7::timestamptz, now()),
           coalesce($8, q.max_attempts, ${DEFAULT_MAX_ATTEMPTS}), $9,
           coalesce($10, q.backoff_base_ms, ${DEFAULT_BACKOFF_BASE_MS}),
-          coalesce($11, q.backoff_max_ms, ${DEFAULT_BACKOFF_MAX_MS}), $12
+          coalesce($11, q.backoff_max_ms, ${DEFAULT_BACKOFF_MAX_MS}), $12, $15
         FROM (SELECT 1) AS one LEFT JOIN ${db.s}.queues q ON q.name = $2
         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING ${TASK_COLUMNS}
@@ -59,6 +59,7 @@ export async function insertTask(db: Db, t: NewTask): Promise<{ task: Task; crea
       t.idempotencyKey,
       wakeChannel(db),
       eventsChannel(db),
+      t.concurrencyKey,
     ],
   });
   const row = rows[0];
@@ -92,22 +93,24 @@ export async function insertTasks(db: Db, tasks: NewTask[]): Promise<BatchInsert
   // Insert a batch of tasks, then one NOTIFY per queue with its earliest due time.
   // Params: $1 ids, $2 queues, $3 commands, $4 handlers, $5 payloads (json text), $6 priorities,
   // $7 run_at (null = now), $8 max_attempts, $9 timeout_ms, $10 backoff_base_ms,
-  // $11 backoff_max_ms, $12 idempotency keys, $13 wake channel, $14 events channel
+  // $11 backoff_max_ms, $12 idempotency keys, $13 wake channel, $14 events channel,
+  // $15 concurrency keys
   const { rows } = await db.pool.query<{ id: string; status: Task['status'] }>({
     name: `taskq_insert_batch_${db.schema}`,
     text: `
       WITH input AS (
         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],
-          $7::timestamptz[], $8::int[], $9::int[], $10::int[], $11::int[], $12::text[])
+          $7::timestamptz[], $8::int[], $9::int[], $10::int[], $11::int[], $12::text[], $15::text[])
           WITH ORDINALITY AS i(id, queue, command, handler, payload, priority, run_at, max_attempts,
-            timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key, ord)
+            timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key, concurrency_key, ord)
       ), ins AS (
         INSERT INTO ${db.s}.tasks (id, queue, command, handler, payload, priority, scheduled_at,
-          max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key)
+          max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key, concurrency_key)
         SELECT i.id, i.queue, i.command, i.handler, i.payload::jsonb, i.priority,
           coalesce(i.run_at, now()), coalesce(i.max_attempts, q.max_attempts, ${DEFAULT_MAX_ATTEMPTS}),
           i.timeout_ms, coalesce(i.backoff_base_ms, q.backoff_base_ms, ${DEFAULT_BACKOFF_BASE_MS}),
-          coalesce(i.backoff_max_ms, q.backoff_max_ms, ${DEFAULT_BACKOFF_MAX_MS}), i.idempotency_key
+          coalesce(i.backoff_max_ms, q.backoff_max_ms, ${DEFAULT_BACKOFF_MAX_MS}), i.idempotency_key,
+          i.concurrency_key
         FROM input i LEFT JOIN ${db.s}.queues q ON q.name = i.queue
         ORDER BY i.ord
         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -134,6 +137,7 @@ export async function insertTasks(db: Db, tasks: NewTask[]): Promise<BatchInsert
       tasks.map((t) => t.idempotencyKey),
       wakeChannel(db),
       eventsChannel(db),
+      tasks.map((t) => t.concurrencyKey),
     ],
   });
   const inserted = new Map(rows.map((r) => [r.id, r.status]));

@@ -16,6 +16,8 @@ export interface QueueInfo {
   maxAttempts: number | null;
   backoffBaseMs: number | null;
   backoffMaxMs: number | null;
+  concurrencyLimit: number | null;
+  keyConcurrencyLimit: number | null;
 }
 
 /** Settings a queue can carry. Null clears a setting (back to the default). */
@@ -23,6 +25,10 @@ export interface QueueSettings {
   maxAttempts?: number | null;
   backoffBaseMs?: number | null;
   backoffMaxMs?: number | null;
+  /** Most tasks of the queue running at once, across all workers. */
+  concurrencyLimit?: number | null;
+  /** Most tasks with the same concurrency_key running at once. */
+  keyConcurrencyLimit?: number | null;
 }
 
 /**
@@ -42,6 +48,8 @@ export async function listQueues(db: Db, name?: string): Promise<QueueInfo[]> {
     max_attempts: number | null;
     backoff_base_ms: number | null;
     backoff_max_ms: number | null;
+    concurrency_limit: number | null;
+    key_concurrency_limit: number | null;
   }>(
     `WITH depth AS (
        SELECT queue,
@@ -56,7 +64,8 @@ export async function listQueues(db: Db, name?: string): Promise<QueueInfo[]> {
      )
      SELECT coalesce(d.queue, q.name) AS name, q.paused, coalesce(d.due, 0) AS due,
        coalesce(d.scheduled, 0) AS scheduled, coalesce(d.running, 0) AS running,
-       coalesce(d.dead, 0) AS dead, d.oldest_due_ms, q.max_attempts, q.backoff_base_ms, q.backoff_max_ms
+       coalesce(d.dead, 0) AS dead, d.oldest_due_ms, q.max_attempts, q.backoff_base_ms, q.backoff_max_ms,
+       q.concurrency_limit, q.key_concurrency_limit
      FROM depth d FULL JOIN (SELECT * FROM ${db.s}.queues WHERE $1::text IS NULL OR name = $1) q ON q.name = d.queue
      ORDER BY 1`,
     [name ?? null],
@@ -72,6 +81,8 @@ export async function listQueues(db: Db, name?: string): Promise<QueueInfo[]> {
     maxAttempts: r.max_attempts,
     backoffBaseMs: r.backoff_base_ms,
     backoffMaxMs: r.backoff_max_ms,
+    concurrencyLimit: r.concurrency_limit,
+    keyConcurrencyLimit: r.key_concurrency_limit,
   }));
 }
 
@@ -84,30 +95,35 @@ export async function updateQueue(
   name: string,
   s: QueueSettings & { paused?: boolean },
 ): Promise<void> {
-  // Params: $1 name, $2 paused, $3/$5/$7 "was the field given", $4 max_attempts, $6 backoff base, $8 backoff max
+  // A field given (even as null) is set; one left undefined keeps its value.
+  const fields: Array<[string, unknown]> = [
+    ['max_attempts', s.maxAttempts],
+    ['backoff_base_ms', s.backoffBaseMs],
+    ['backoff_max_ms', s.backoffMaxMs],
+    ['concurrency_limit', s.concurrencyLimit],
+    ['key_concurrency_limit', s.keyConcurrencyLimit],
+  ].filter(([, v]) => v !== undefined) as Array<[string, unknown]>;
+  const values: unknown[] = [name, s.paused ?? null, ...fields.map(([, v]) => v)];
+  const cols = fields.map(([c]) => c);
   await db.pool.query(
-    `INSERT INTO ${db.s}.queues AS q (name, paused, max_attempts, backoff_base_ms, backoff_max_ms)
-     VALUES ($1, coalesce($2, false), $4, $6, $8)
-     ON CONFLICT (name) DO UPDATE SET
-       paused = coalesce($2, q.paused),
-       max_attempts = CASE WHEN $3 THEN $4 ELSE q.max_attempts END,
-       backoff_base_ms = CASE WHEN $5 THEN $6 ELSE q.backoff_base_ms END,
-       backoff_max_ms = CASE WHEN $7 THEN $8 ELSE q.backoff_max_ms END,
-       updated_at = now()`,
-    [
-      name,
-      s.paused ?? null,
-      s.maxAttempts !== undefined,
-      s.maxAttempts ?? null,
-      s.backoffBaseMs !== undefined,
-      s.backoffBaseMs ?? null,
-      s.backoffMaxMs !== undefined,
-      s.backoffMaxMs ?? null,
-    ],
+    `INSERT INTO ${db.s}.queues AS q (name, paused${cols.map((c) => `, ${c}`).join('')})
+     VALUES ($1, coalesce($2::boolean, false)${cols.map((_, i) => `, $${i + 3}`).join('')})
+     ON CONFLICT (name) DO UPDATE SET paused = coalesce($2::boolean, q.paused),
+       ${cols.map((c) => `${c} = excluded.${c}, `).join('')}updated_at = now()`,
+    values,
   );
   if (s.paused === false) {
     await db.pool.query(`SELECT pg_notify($1, $2)`, [wakeChannel(db), `${Date.now()}:${name}`]);
   }
+}
+
+/** The queue's per-key concurrency limit, or null. */
+export async function keyConcurrencyLimit(db: Db, queue: string): Promise<number | null> {
+  const { rows } = await db.pool.query<{ n: number | null }>(
+    `SELECT key_concurrency_limit AS n FROM ${db.s}.queues WHERE name = $1`,
+    [queue],
+  );
+  return rows[0]?.n ?? null;
 }
 
 /** Whether `queue` is paused. */

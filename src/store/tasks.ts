@@ -50,6 +50,7 @@ export interface Task {
   /** Latest progress the running attempt reported (0 to 100), if any. */
   progressPercent: number | null;
   progressMessage: string | null;
+  concurrencyKey: string | null;
 }
 
 /** A validated task to insert. */
@@ -70,6 +71,8 @@ export interface NewTask {
   /** Null: the queue's setting, else 300000. */
   backoffMaxMs: number | null;
   idempotencyKey: string | null;
+  /** Limits how many tasks with the same key run at once (the queue's key_concurrency_limit). */
+  concurrencyKey: string | null;
 }
 
 /** What a claim hands to a worker. */
@@ -112,6 +115,7 @@ export interface CompletedAttempt extends AttemptRef {
   status: TaskStatus;
   /** For a retry (status pending): when it is due again. */
   scheduledAt: Date;
+  queue: string;
 }
 
 /** A task returned to pending (or dead) by the reaper. */
@@ -124,7 +128,7 @@ export interface ReapedTask extends AttemptRef {
 export const TASK_COLUMNS = `id, queue, command, handler, payload, priority, status, scheduled_at, attempt,
   max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, worker_id, lease_expires_at,
   idempotency_key, result, error, executor, picked_at, started_at, completed_at, failed_at,
-  cancelled_at, created_at, updated_at, progress_percent, progress_message`;
+  cancelled_at, created_at, updated_at, progress_percent, progress_message, concurrency_key`;
 
 /** A tasks row as pg returns it. */
 export interface TaskRow {
@@ -156,6 +160,7 @@ export interface TaskRow {
   updated_at: Date;
   progress_percent: number | null;
   progress_message: string | null;
+  concurrency_key: string | null;
 }
 
 /** A row as the domain type. */
@@ -189,6 +194,7 @@ export function toTask(r: TaskRow): Task {
     updatedAt: r.updated_at,
     progressPercent: r.progress_percent,
     progressMessage: r.progress_message,
+    concurrencyKey: r.concurrency_key,
   };
 }
 

@@ -132,7 +132,7 @@ describe('completeBatch (fencing)', () => {
       ok(t.id, 2, { from: 'fresh' }),
     ]);
     expect(done).toEqual([
-      { id: t.id, attempt: 2, status: 'succeeded', scheduledAt: expect.any(Date) },
+      { id: t.id, attempt: 2, status: 'succeeded', scheduledAt: expect.any(Date), queue },
     ]);
     const after = await getTask(db, t.id);
     expect(after).toMatchObject({
