@@ -6,6 +6,7 @@ import type { Db } from '../store/db.js';
 import { formatSchemaErrors, installErrorHandler } from './errors.js';
 import type { EventHub } from './events.js';
 import { installAccessControl } from './access.js';
+import { installValidators } from './validation.js';
 import type { Authenticator } from './auth.js';
 import { RateLimiter } from './rate-limit.js';
 import { isLoopback } from '../config/index.js';
@@ -50,10 +51,10 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
     loggerInstance: options.logger.child({ component: 'http' }) as FastifyBaseLogger,
     disableRequestLogging: true,
     bodyLimit,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: false } },
     schemaErrorFormatter: formatSchemaErrors,
   }) as unknown as FastifyInstance;
   installErrorHandler(app, bodyLimit);
+  installValidators(app);
   installAccessControl(app, {
     auth: options.auth,
     limiter: new RateLimiter(options.rateLimit),
@@ -83,7 +84,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
 
   await app.register(swagger, {
     openapi: {
-      openapi: '3.0.3',
+      openapi: '3.1.0',
       components: {
         securitySchemes: {
           bearer: {
