@@ -21,8 +21,8 @@ async function call(method: string, path: string, body?: object) {
     ...(body ? { body: JSON.stringify(body) } : {}),
   });
   const text = await res.text();
-  const body: any = text ? JSON.parse(text) : null;
-  return { status: res.status, body };
+  const json: any = text ? JSON.parse(text) : null;
+  return { status: res.status, body: json };
 }
 
 async function tasksOf(
