@@ -78,7 +78,8 @@ export function relativeTime(iso: string | null | undefined, now = Date.now()): 
     if (s < 60) return `${s}s`;
     if (s < 3600) return `${Math.floor(s / 60)}m`;
     if (s < 86_400) return `${Math.floor(s / 3600)}h`;
-    return `${Math.floor(s / 86_400)}d`;
+    if (s < 365 * 86_400) return `${Math.floor(s / 86_400)}d`;
+    return `${Math.floor(s / (365 * 86_400))}y`;
   };
   return diff > 0 ? `${coarse(diff)} ago` : `in ${coarse(-diff)}`;
 }

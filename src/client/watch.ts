@@ -8,8 +8,10 @@ export interface WatchOptions {
   /** Stops the watch: the iterator then throws the signal's reason. */
   signal?: AbortSignal;
   /**
-   * Connection attempts in a row that may fail (refused, dropped before any event, 503) before
-   * the watch gives up. A connection that delivers an event resets the count.
+   * Reconnects in a row that may fail (refused, dropped before any event, 503) before the
+   * watch gives up. A connection that delivers an event resets the count. The first
+   * connection is not retried beyond the client's usual 503/429 retries: a server that never
+   * answered is reported at once.
    * @default 10
    */
   maxReconnects?: number;
@@ -41,6 +43,7 @@ export async function* watchTask(
   let lastTaskEventId: string | undefined;
   let retryMs = 1_000;
   let failures = 0;
+  let connected = false;
   for (;;) {
     opts.signal?.throwIfAborted();
     const conn = new AbortController();
@@ -63,6 +66,7 @@ export async function* watchTask(
         stream: true,
       });
       if (!res.body) throw new ConnectionError(transport.options.baseUrl, 'empty event stream');
+      connected = true;
       touch();
       const messages = readSse(res.body as unknown as AsyncIterable<Uint8Array>, {
         onActivity: touch,
@@ -85,6 +89,8 @@ export async function* watchTask(
       if (opts.signal?.aborted) throw opts.signal.reason;
       if (err instanceof ApiError && err.status !== 503 && err.status !== 429) throw err;
       if (err instanceof SyntaxError) throw err;
+      // A server that never answered is reported at once; reconnecting is for streams that dropped.
+      if (!connected) throw err;
       lastError = err;
     } finally {
       clearTimeout(idle);
