@@ -73,7 +73,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
   const quiet = (): Promise<number | null> =>
     options.mode === 'smoke'
       ? Promise.resolve(null)
-      : waitForQuiet(0.25, options.mode === 'quick' ? 10_000 : 60_000);
+      : waitForQuiet(0.25, options.mode === 'quick' ? 3000 : 60_000);
   try {
     const environment = await describeEnvironment(db.pool);
     const each = async <T>(

@@ -120,6 +120,7 @@ class GraphileSession implements QueueSession {
           [Math.min(left, 100_000)],
         );
       }
+      await c.query(`ANALYZE ${this.s}._private_jobs`);
     });
   }
 

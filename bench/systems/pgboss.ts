@@ -1,5 +1,7 @@
 import PgBoss from 'pg-boss';
+import pg from 'pg';
 import { dropSchema, inTransaction } from '../lib/database.js';
+import { sleep } from '../lib/timing.js';
 import type { HandlerKind, QueueSession, SessionContext, SessionRoles, TaskSpec } from './types.js';
 
 /**
@@ -18,8 +20,16 @@ const QUEUES: HandlerKind[] = ['noop', 'stamp'];
 
 /** Opens a pg-boss session: one PgBoss instance in this process, its schema created. */
 export async function openPgBoss(ctx: SessionContext, roles: SessionRoles): Promise<QueueSession> {
-  const boss = new PgBoss({ connectionString: ctx.url, schema: ctx.schema });
-  const session = new PgBossSession(ctx, roles, boss);
+  // pg-boss's own pool, made here (same size, 10) so that it outlives stop(): pg-boss closes
+  // its pool while a worker's fetch can still be queued for a client, and pg-pool never
+  // settles a queued request once ending, which leaves pg-boss waiting for that worker forever.
+  const pool = new pg.Pool({ connectionString: ctx.url, max: 10, application_name: 'pgboss' });
+  pool.on('error', () => undefined);
+  const boss = new PgBoss({
+    schema: ctx.schema,
+    db: { executeSql: (text: string, values?: unknown[]) => pool.query(text, values) },
+  });
+  const session = new PgBossSession(ctx, roles, boss, pool);
   boss.on('error', (err: Error) => session.recordError(err));
   await boss.start();
   for (const q of QUEUES) await boss.createQueue(q);
@@ -37,6 +47,7 @@ class PgBossSession implements QueueSession {
     private readonly ctx: SessionContext,
     private readonly roles: SessionRoles,
     private readonly boss: PgBoss,
+    private readonly pool: pg.Pool,
   ) {
     this.s = `"${ctx.schema}"`;
   }
@@ -96,6 +107,7 @@ class PgBossSession implements QueueSession {
          WHERE q.name = $1`,
         ['noop', n],
       );
+      await c.query(`ANALYZE ${this.s}.job`);
     });
   }
 
@@ -140,7 +152,16 @@ class PgBossSession implements QueueSession {
   }
 
   async close(): Promise<void> {
+    if (this.roles.workers) await this.boss.offWork(this.roles.workers);
     await this.boss.stop({ graceful: true, wait: true, timeout: 10_000 });
+    // Completions are fire-and-forget in pg-boss: let the last ones land.
+    const deadline = Date.now() + 10_000;
+    while (this.pool.waitingCount > 0 || this.pool.idleCount < this.pool.totalCount) {
+      if (Date.now() > deadline) break;
+      await sleep(50);
+    }
+    await sleep(PGBOSS_SETUP.pollingIntervalSeconds * 1000 + 100);
+    await this.pool.end();
     await dropSchema(this.ctx.pool, this.ctx.schema);
     if (this.lastError) throw this.lastError;
   }

@@ -7,13 +7,14 @@ import type { QueueSession, SessionContext, SessionRoles, TaskSpec } from './typ
 
 /**
  * How our side runs in the bench: worker processes over gRPC to one coordinator, with the
- * coordinator's defaults (pool 10, lease 5 s, heartbeat 1 s, poll 1 s). Two processes of 50
- * slots each measured best on two cores among the shapes tried (see docs/performance.md).
- * BENCH_TASKQ_WORKERS and BENCH_TASKQ_CONCURRENCY override them for tuning.
+ * coordinator's defaults (pool 10, lease 5 s, heartbeat 1 s, poll 1 s). Two processes of 200
+ * slots drained fastest on two cores among the shapes tried (1×200, 2×50, 2×200, 2×500;
+ * see docs/performance.md): a claim takes at most the free slots, so more slots mean fewer,
+ * larger claims. BENCH_TASKQ_WORKERS and BENCH_TASKQ_CONCURRENCY override them for tuning.
  */
 export const TASKQ_SETUP = {
   workers: envInt('BENCH_TASKQ_WORKERS', 2),
-  concurrency: envInt('BENCH_TASKQ_CONCURRENCY', 50),
+  concurrency: envInt('BENCH_TASKQ_CONCURRENCY', 200),
 };
 
 const HANDLERS = fileURLToPath(new URL('../handlers.mjs', import.meta.url));
@@ -198,6 +199,7 @@ export async function insertTaskqBacklog(
      FROM generate_series(1, $1::int) AS g`,
     [n, Date.now()],
   );
+  await client.query(`ANALYZE "${schema}".tasks`);
   // Channel <schema>_wake, payload <due ms>:<queue>. Without it coordinators still find the
   // tasks on their 1 s poll.
   await client.query(

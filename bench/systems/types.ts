@@ -43,7 +43,9 @@ export interface QueueSession {
   addOne(task: TaskSpec): Promise<void>;
   /**
    * Loads `n` due no-op tasks in one transaction with SQL (generate_series), bypassing the
-   * client API: the backlog is set-up, not what is measured. Resolves after the commit.
+   * client API, and ANALYZEs the table in the same transaction (as autovacuum soon would),
+   * so no system plans its fetch on empty-table statistics. The backlog is set-up, not what
+   * is measured. Resolves after the commit.
    */
   loadBacklog(n: number): Promise<void>;
   /** Starts the consumers named in the roles and waits until they are ready for work. */
