@@ -22,7 +22,7 @@ export interface AccessOptions {
   loopbackOnly: boolean;
 }
 
-const PUBLIC = /^\/(healthz|readyz|docs)(\/|$)|^\/$/;
+const PUBLIC = /^\/(healthz|readyz|docs|ui|metrics)(\/|$)|^\/$/;
 
 /**
  * Authentication, authorization, rate limiting and browser checks for every route.

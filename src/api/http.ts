@@ -14,6 +14,7 @@ import { registerEventRoutes } from './routes-events.js';
 import { registerHealthRoutes } from './routes-health.js';
 import { registerQueueRoutes } from './routes-queues.js';
 import { registerScheduleRoutes } from './routes-schedules.js';
+import { registerStatsRoutes } from './routes-stats.js';
 import { registerSeedRoutes } from './routes-seed.js';
 import { registerTaskRoutes } from './routes-tasks.js';
 import { TasksApi } from './tasks-api.js';
@@ -120,6 +121,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
   registerEventRoutes(app, options.db, api, options.events);
   registerQueueRoutes(app, options.db);
   registerScheduleRoutes(app, options.db);
+  registerStatsRoutes(app, options.db);
   registerHealthRoutes(app, options.db);
   return app;
 }

@@ -7,6 +7,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { Authenticator } from '../api/auth.js';
 import { EventHub } from '../api/events.js';
 import { authInterceptor } from '../api/grpc-auth.js';
+import { registerDashboard } from '../api/dashboard.js';
 import { buildHttpApi } from '../api/http.js';
 import { registerTaskService } from '../api/grpc-tasks.js';
 import { TasksApi } from '../api/tasks-api.js';
@@ -204,6 +205,7 @@ export class Coordinator {
       host: o.host,
       tls,
     });
+    await registerDashboard(this.http);
     await this.http.listen({ port: o.httpPort, host: o.host });
     const addr = this.http.server.address();
     this.ports.http = typeof addr === 'object' && addr ? addr.port : o.httpPort;

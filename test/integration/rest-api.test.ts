@@ -392,6 +392,7 @@ describe('service routes', () => {
         '/v1/queues/{name}/resume',
         '/v1/workers',
         '/v1/events',
+        '/v1/stats',
         '/v1/schedules',
         '/v1/schedules/{ref}',
         '/v1/schedules/{ref}/pause',
