@@ -1,0 +1,122 @@
+/** Hooks shared by the pages: polling, a ticking clock, the connection state. */
+import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
+import { getConnection, subscribeConnection, type Connection } from './api';
+import { subscribeLive, type LiveEvent } from './live';
+
+export function useConnection(): Connection {
+  return useSyncExternalStore(subscribeConnection, getConnection);
+}
+
+/** Date.now(), re-rendered every `ms`, for relative times ("3 s ago"). */
+export function useNow(ms = 1000): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const t = window.setInterval(() => setNow(Date.now()), ms);
+    return () => window.clearInterval(t);
+  }, [ms]);
+  return now;
+}
+
+export interface Loaded<T> {
+  data: T | null;
+  error: unknown;
+  loading: boolean;
+  /** Loads again now (after an action, or on a live event). */
+  reload: () => void;
+}
+
+/**
+ * Loads `load()` now, again every `intervalMs` (0: never), on `reload()`, and whenever the
+ * connection recovers or the token changes. Never two loads at once: a reload asked for
+ * during a load runs right after it. The last good data stays shown while an error is up.
+ */
+export function usePoll<T>(
+  load: () => Promise<T>,
+  intervalMs: number,
+  deps: readonly unknown[],
+): Loaded<T> {
+  const [data, setData] = useState<T | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [loading, setLoading] = useState(true);
+  const { generation } = useConnection();
+  const kick = useRef<() => void>(() => undefined);
+  const loadRef = useRef(load);
+  loadRef.current = load;
+
+  useEffect(() => {
+    let alive = true;
+    let running = false;
+    let again = false;
+    let timer: number | null = null;
+    setData(null);
+    setLoading(true);
+    const run = async (): Promise<void> => {
+      if (running) {
+        again = true;
+        return;
+      }
+      running = true;
+      if (timer !== null) window.clearTimeout(timer);
+      try {
+        const d = await loadRef.current();
+        if (alive) {
+          setData(d);
+          setError(null);
+        }
+      } catch (err) {
+        if (alive) setError(err);
+      } finally {
+        running = false;
+        if (alive) {
+          setLoading(false);
+          if (again) {
+            again = false;
+            void run();
+          } else if (intervalMs > 0) {
+            timer = window.setTimeout(() => void run(), intervalMs);
+          }
+        }
+      }
+    };
+    kick.current = () => void run();
+    void run();
+    return () => {
+      alive = false;
+      if (timer !== null) window.clearTimeout(timer);
+    };
+    // `deps` name what the load depends on; the load itself is read through a ref.
+  }, [...deps, generation, intervalMs]);
+
+  const reload = useCallback(() => kick.current(), []);
+  return { data, error, loading, reload };
+}
+
+/** Calls `fn` for each live event from /v1/events while the component is mounted. */
+export function useLiveEvents(fn: (e: LiveEvent) => void): void {
+  const ref = useRef(fn);
+  ref.current = fn;
+  useEffect(() => subscribeLive((e) => ref.current(e)), []);
+}
+
+/**
+ * Returns a function that calls `fn` at most once per `ms`, trailing: many events in a burst
+ * cause one reload.
+ */
+export function useDebounced(fn: () => void, ms: number): () => void {
+  const ref = useRef(fn);
+  ref.current = fn;
+  const timer = useRef<number | null>(null);
+  useEffect(
+    () => () => {
+      if (timer.current !== null) window.clearTimeout(timer.current);
+    },
+    [],
+  );
+  return useCallback(() => {
+    if (timer.current !== null) return;
+    timer.current = window.setTimeout(() => {
+      timer.current = null;
+      ref.current();
+    }, ms);
+  }, [ms]);
+}

@@ -1,0 +1,118 @@
+/** Queues: depth, age of the oldest due task, limits, pause and resume. */
+import type { ReactNode } from 'react';
+import { api } from '../api';
+import { COLORS, StackedBar } from '../charts';
+import { count, duration } from '../format';
+import { useDebounced, useLiveEvents, usePoll } from '../hooks';
+import { Link } from '../router';
+import type { Queue } from '../types';
+import { ActionButton, Empty, ErrorNote, Loading, PageHeader } from '../ui';
+
+export function Queues(): ReactNode {
+  // Polled (a future task becoming due sends no event) and reloaded on task events.
+  const queues = usePoll(() => api<{ items: Queue[] }>('GET', '/v1/queues'), 5000, []);
+  const reload = useDebounced(queues.reload, 1000);
+  useLiveEvents(reload);
+
+  const items = queues.data?.items ?? [];
+  const max = Math.max(1, ...items.map((q) => q.due + q.scheduled + q.running + q.dead));
+  const toggle = (q: Queue) => async (): Promise<void> => {
+    await api<Queue>(
+      'POST',
+      `/v1/queues/${encodeURIComponent(q.name)}/${q.paused ? 'resume' : 'pause'}`,
+    );
+    queues.reload();
+  };
+
+  return (
+    <>
+      <PageHeader title="Queues" />
+      <ErrorNote error={queues.error} what="Could not load the queues" />
+      {!queues.data ? (
+        queues.loading ? (
+          <Loading />
+        ) : null
+      ) : items.length === 0 ? (
+        <Empty title="No queues yet">
+          A queue appears with its first task (the default queue is <code>default</code>) or its
+          first setting (<code>PUT /v1/queues/:name</code>).
+        </Empty>
+      ) : (
+        <div className="table-wrap">
+          <table className="queues">
+            <thead>
+              <tr>
+                <th>Queue</th>
+                <th>State</th>
+                <th className="num">Due</th>
+                <th className="num">Scheduled</th>
+                <th className="num">Running</th>
+                <th className="num">Dead</th>
+                <th>Depth</th>
+                <th className="num">Oldest due</th>
+                <th>Concurrency</th>
+                <th>Retries</th>
+                <th />
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((q) => (
+                <tr key={q.name} data-queue={q.name} className={q.paused ? 'paused' : ''}>
+                  <td>
+                    <Link to={`tasks?queue=${encodeURIComponent(q.name)}`}>{q.name}</Link>
+                  </td>
+                  <td>
+                    <span className={`badge ${q.paused ? 'state-paused' : 'state-active'}`}>
+                      {q.paused ? 'paused' : 'active'}
+                    </span>
+                  </td>
+                  <td className="num">{count(q.due)}</td>
+                  <td className="num">{count(q.scheduled)}</td>
+                  <td className="num">{count(q.running)}</td>
+                  <td className="num">
+                    {q.dead > 0 ? (
+                      <Link to={`tasks?queue=${encodeURIComponent(q.name)}&status=dead`}>
+                        {count(q.dead)}
+                      </Link>
+                    ) : (
+                      0
+                    )}
+                  </td>
+                  <td>
+                    <StackedBar
+                      max={max}
+                      parts={[
+                        { label: 'due', value: q.due, color: COLORS.due },
+                        { label: 'scheduled', value: q.scheduled, color: COLORS.scheduled },
+                        { label: 'running', value: q.running, color: COLORS.running },
+                        { label: 'dead', value: q.dead, color: COLORS.dead },
+                      ]}
+                    />
+                  </td>
+                  <td className={`num ${(q.oldest_due_age_ms ?? 0) > 60_000 ? 'warn-text' : ''}`}>
+                    {q.oldest_due_age_ms === null ? '—' : duration(q.oldest_due_age_ms)}
+                  </td>
+                  <td>
+                    {q.concurrency_limit === null ? 'no limit' : `${q.concurrency_limit} at once`}
+                    {q.key_concurrency_limit === null ? '' : `, ${q.key_concurrency_limit} per key`}
+                  </td>
+                  <td>
+                    {q.max_attempts ?? 3} attempts, {duration(q.backoff_ms ?? 1000)} →{' '}
+                    {duration(q.backoff_max_ms ?? 300_000)}
+                  </td>
+                  <td>
+                    <ActionButton
+                      label={q.paused ? 'Resume' : 'Pause'}
+                      kind={q.paused ? 'primary' : 'plain'}
+                      run={toggle(q)}
+                    />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </>
+  );
+}
