@@ -18,7 +18,15 @@ const QUEUE_FIELDS = {
   max_attempts: '--max-attempts',
   backoff_ms: '--backoff',
   backoff_max_ms: '--backoff-max',
+  concurrency_limit: '--concurrency-limit',
+  key_concurrency_limit: '--key-concurrency-limit',
 };
+
+/** A limit flag: a whole number, or `none` to lift the limit. */
+function limitFlag(value: string | undefined, flag: string): number | null | undefined {
+  if (value === 'none' || value === 'default') return null;
+  return intFlag(value, flag, 1, 1_000_000);
+}
 
 const out = (text: string): boolean => process.stdout.write(text);
 const printJson = (value: unknown): boolean => out(`${JSON.stringify(value, null, 2)}\n`);
@@ -27,6 +35,19 @@ const tableWidth = (): { maxWidth?: number } =>
 
 const setting = (v: number | null, show: (n: number) => string): string =>
   v === null ? 'default' : show(v);
+
+/** The retry delays: `default`, or first..cap with the server's values filling gaps. */
+function backoffText(q: Queue): string {
+  if (q.backoff_ms === null && q.backoff_max_ms === null) return 'default';
+  return `${formatDuration(q.backoff_ms ?? 1000)}..${formatDuration(q.backoff_max_ms ?? 300_000)}`;
+}
+
+/** The concurrency limits: `-` for none, else the queue's and the per-key one. */
+function limitText(q: Queue): string {
+  const key = q.key_concurrency_limit === null ? '' : `${q.key_concurrency_limit} per key`;
+  if (q.concurrency_limit === null) return key || '-';
+  return key ? `${q.concurrency_limit}, ${key}` : String(q.concurrency_limit);
+}
 
 function queuesTable(items: Queue[]): string {
   const color = useColor(process.stdout);
@@ -39,8 +60,8 @@ function queuesTable(items: Queue[]): string {
     String(q.dead),
     q.oldest_due_age_ms === null ? '-' : formatDuration(q.oldest_due_age_ms),
     setting(q.max_attempts, String),
-    setting(q.backoff_ms, formatDuration),
-    setting(q.backoff_max_ms, formatDuration),
+    backoffText(q),
+    limitText(q),
   ]);
   const right = 'right' as const;
   return table(
@@ -54,12 +75,12 @@ function queuesTable(items: Queue[]): string {
       'oldest due',
       'max attempts',
       'backoff',
-      'backoff max',
+      'limit',
     ],
     rows,
     {
       color,
-      align: ['left', 'left', right, right, right, right, right, right, right, right],
+      align: ['left', 'left', right, right, right, right, right, right, right],
       ...tableWidth(),
     },
   );
@@ -68,7 +89,7 @@ function queuesTable(items: Queue[]): string {
 function queueLine(q: Queue): string {
   return (
     `queue ${q.name}: ${q.paused ? 'paused' : 'active'}; ${q.due} due, ${q.scheduled} scheduled, ${q.running} running, ${q.dead} dead; ` +
-    `max attempts ${setting(q.max_attempts, String)}, backoff ${setting(q.backoff_ms, formatDuration)}, backoff max ${setting(q.backoff_max_ms, formatDuration)}\n`
+    `max attempts ${setting(q.max_attempts, String)}, backoff ${backoffText(q)}, limit ${limitText(q)}\n`
   );
 }
 
@@ -117,10 +138,21 @@ export function registerAdminCommands(program: Command): void {
     .argument('<name>', 'queue name')
     .option('--max-attempts <n>', 'attempts in all, 1 to 100, or `default`')
     .option('--backoff <duration>', 'first retry delay, e.g. 500ms or 2s, or `default`')
-    .option('--backoff-max <duration>', 'cap on the retry delay, e.g. 5m, or `default`');
+    .option('--backoff-max <duration>', 'cap on the retry delay, e.g. 5m, or `default`')
+    .option('--concurrency-limit <n>', 'most tasks running at once across all workers, or `none`')
+    .option(
+      '--key-concurrency-limit <n>',
+      'most tasks with the same concurrency key running at once, or `none`',
+    );
   clientOptions(usageErrors(set)).action(async (name: string, _o, cmd: Command) => {
     const f = flagsOf<
-      ClientFlags & { maxAttempts?: string; backoff?: string; backoffMax?: string }
+      ClientFlags & {
+        maxAttempts?: string;
+        backoff?: string;
+        backoffMax?: string;
+        concurrencyLimit?: string;
+        keyConcurrencyLimit?: string;
+      }
     >(cmd);
     try {
       const settings: QueueSettings = {};
@@ -133,8 +165,14 @@ export function registerAdminCommands(program: Command): void {
       if (backoff !== undefined) settings.backoff_ms = backoff;
       const backoffMax = settingFlag(f.backoffMax, '--backoff-max');
       if (backoffMax !== undefined) settings.backoff_max_ms = backoffMax;
+      const limit = limitFlag(f.concurrencyLimit, '--concurrency-limit');
+      if (limit !== undefined) settings.concurrency_limit = limit;
+      const keyLimit = limitFlag(f.keyConcurrencyLimit, '--key-concurrency-limit');
+      if (keyLimit !== undefined) settings.key_concurrency_limit = keyLimit;
       if (Object.keys(settings).length === 0)
-        throw new UsageError('nothing to set: give --max-attempts, --backoff or --backoff-max');
+        throw new UsageError(
+          'nothing to set: give --max-attempts, --backoff, --backoff-max, --concurrency-limit or --key-concurrency-limit',
+        );
       const q = await clientFor(f).setQueue(name, settings);
       if (f.json) printJson(q);
       else out(queueLine(q));

@@ -31,6 +31,7 @@ const SUBMIT_FIELDS: FieldFlags = {
   max_attempts: '--max-attempts',
   timeout_ms: '--timeout',
   idempotency_key: '--idempotency-key',
+  concurrency_key: '--concurrency-key',
 };
 const LIST_FIELDS: FieldFlags = {
   status: '--status',
@@ -109,10 +110,9 @@ function taskDetails(t: Task, color: boolean): string {
     (a) =>
       `  #${a.attempt} ${a.outcome}${a.worker_id ? ` on ${shortId(a.worker_id)}` : ''} ${relativeTime(a.finished_at)}${a.error ? `: ${a.error}` : ''}`,
   );
-  const progress =
-    typeof t.progress_percent === 'number'
-      ? `${t.progress_percent}%${t.progress_message ? ` ${t.progress_message}` : ''}`
-      : undefined;
+  const progress = t.progress
+    ? `${t.progress.percent}%${t.progress.message ? ` ${t.progress.message}` : ''}`
+    : undefined;
   return (
     details([
       ['id', t.id],
@@ -130,7 +130,8 @@ function taskDetails(t: Task, color: boolean): string {
       ['started', t.started_at ? `${t.started_at} (${relativeTime(t.started_at)})` : undefined],
       ['finished', finishedAt(t)],
       ['worker', t.worker_id ?? undefined],
-      ['key', t.idempotency_key ?? undefined],
+      ['idempotency key', t.idempotency_key ?? undefined],
+      ['concurrency key', t.concurrency_key ?? undefined],
       [
         'result',
         t.result === null || t.result === undefined ? undefined : compactJson(t.result, 500),
@@ -161,6 +162,10 @@ export function registerTaskCommands(program: Command): void {
     .option('--max-attempts <n>', "attempts in all (default: the queue's, else 3)")
     .option('--timeout <duration>', 'per attempt, e.g. 30s or 5m (default: none)')
     .option('--idempotency-key <key>', 'submitting the same key again returns the existing task')
+    .option(
+      '--concurrency-key <key>',
+      "tasks sharing a key run at most the queue's key concurrency limit at a time",
+    )
     .option('-w, --wait', 'follow the task until it finishes; exit 0 if it succeeded, 1 if not');
   clientOptions(usageErrors(submit)).action(async (words: string[], _o, cmd: Command) => {
     const f = flagsOf<
@@ -172,6 +177,7 @@ export function registerTaskCommands(program: Command): void {
         maxAttempts?: string;
         timeout?: string;
         idempotencyKey?: string;
+        concurrencyKey?: string;
         wait?: boolean;
       }
     >(cmd);
@@ -189,6 +195,7 @@ export function registerTaskCommands(program: Command): void {
       const timeout = durationFlag(f.timeout, '--timeout', 1);
       if (timeout !== undefined) body.timeout_ms = timeout;
       if (f.idempotencyKey !== undefined) body.idempotency_key = f.idempotencyKey;
+      if (f.concurrencyKey !== undefined) body.concurrency_key = f.concurrencyKey;
       const client = clientFor(f);
       const { task, created } = await client.submitDetailed(body);
       if (!f.wait) {

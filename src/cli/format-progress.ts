@@ -41,8 +41,12 @@ export class TaskProgressView {
       this.message = '';
     }
     this.task = task;
-    if (typeof task.progress_percent === 'number') this.percent = task.progress_percent;
-    if (task.progress_message) this.message = task.progress_message;
+    // The stored progress shows where a task already running stands; after that, progress
+    // events are newer than what a later status change carries.
+    if (task.progress && this.percent === undefined) {
+      this.percent = task.progress.percent;
+      this.message = task.progress.message;
+    }
     this.render();
   }
 

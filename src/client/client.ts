@@ -3,7 +3,9 @@ import { Transport, type FetchFunction } from './http.js';
 import {
   isTerminal,
   type BatchResult,
+  type CreateSchedule,
   type Queue,
+  type Schedule,
   type QueueSettings,
   type SubmitTask,
   type Task,
@@ -44,6 +46,7 @@ export interface CallOptions {
 
 const path = (id: string): string => `/v1/tasks/${encodeURIComponent(id)}`;
 const queuePath = (name: string): string => `/v1/queues/${encodeURIComponent(name)}`;
+const schedulePath = (ref: string): string => `/v1/schedules/${encodeURIComponent(ref)}`;
 
 function toBody(task: SubmitTask): Omit<SubmitTask, 'run_at'> & { run_at?: string } {
   const { run_at, ...rest } = task;
@@ -178,6 +181,50 @@ export class TaskQueueClient {
     return this.call<Queue>('POST', `${queuePath(name)}/resume`, opts);
   }
 
+  /** Every cron schedule. */
+  async schedules(opts: CallOptions = {}): Promise<Schedule[]> {
+    return (await this.call<{ items: Schedule[] }>('GET', '/v1/schedules', opts)).items;
+  }
+
+  /** One schedule, by id or name, with its recent runs. @throws ApiError 404 when unknown */
+  schedule(ref: string, opts: CallOptions = {}): Promise<Schedule> {
+    return this.call<Schedule>('GET', schedulePath(ref), opts);
+  }
+
+  /** Creates a cron schedule. @throws ApiError 400 for a bad cron or time zone, 409 for a taken name */
+  createSchedule(schedule: CreateSchedule, opts: CallOptions = {}): Promise<Schedule> {
+    return this.call<Schedule>('POST', '/v1/schedules', opts, schedule);
+  }
+
+  /** Changes the fields given of a schedule (by id or name). */
+  updateSchedule(
+    ref: string,
+    changes: Partial<CreateSchedule>,
+    opts: CallOptions = {},
+  ): Promise<Schedule> {
+    return this.call<Schedule>('PATCH', schedulePath(ref), opts, changes);
+  }
+
+  /** Deletes a schedule; the tasks it created stay. */
+  async deleteSchedule(ref: string, opts: CallOptions = {}): Promise<void> {
+    await this.call<undefined>('DELETE', schedulePath(ref), opts);
+  }
+
+  /** Pauses a schedule: no ticks until it is resumed. */
+  pauseSchedule(ref: string, opts: CallOptions = {}): Promise<Schedule> {
+    return this.call<Schedule>('POST', `${schedulePath(ref)}/pause`, opts);
+  }
+
+  /** Resumes a paused schedule; ticks missed while paused are skipped. */
+  resumeSchedule(ref: string, opts: CallOptions = {}): Promise<Schedule> {
+    return this.call<Schedule>('POST', `${schedulePath(ref)}/resume`, opts);
+  }
+
+  /** Runs a schedule's command now, as a one-off task, and returns that task. */
+  triggerSchedule(ref: string, opts: CallOptions = {}): Promise<Task> {
+    return this.call<Task>('POST', `${schedulePath(ref)}/trigger`, opts);
+  }
+
   /** Workers seen in the last hour, live ones first. */
   async workers(opts: CallOptions = {}): Promise<WorkerInfo[]> {
     return (await this.call<{ items: WorkerInfo[] }>('GET', '/v1/workers', opts)).items;
@@ -204,7 +251,8 @@ export class TaskQueueClient {
     opts: {
       timeoutMs?: number;
       signal?: AbortSignal;
-      /** @deprecated unused */ intervalMs?: number;
+      /** @deprecated Ignored: waitFor follows the event stream instead of polling. */
+      intervalMs?: number;
     } = {},
   ): Promise<Task> {
     const timeoutMs = opts.timeoutMs ?? 60_000;

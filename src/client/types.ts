@@ -43,6 +43,10 @@ export interface Task {
   backoff_max_ms: number;
   worker_id: string | null;
   idempotency_key: string | null;
+  /** Tasks sharing a key run at most the queue's `key_concurrency_limit` at a time. */
+  concurrency_key: string | null;
+  /** The latest progress the running attempt reported, or null. */
+  progress: { percent: number; message: string } | null;
   result: unknown;
   error: string | null;
   /** `handler` or `shell`, once a result is stored. */
@@ -58,10 +62,6 @@ export interface Task {
   waiting_for?: string;
   /** Finished attempts (single-task answers and `task` events only). */
   attempts?: TaskAttempt[];
-  /** The running attempt's latest progress, on servers that send it. */
-  progress_percent?: number | null;
-  /** The running attempt's latest progress message, on servers that send it. */
-  progress_message?: string | null;
 }
 
 /** What POST /v1/tasks takes. Fields left out get the queue's or the server's default. */
@@ -86,6 +86,11 @@ export interface SubmitTask {
   backoff_max_ms?: number;
   /** Submitting the same key again returns the existing task instead of creating one. */
   idempotency_key?: string;
+  /**
+   * Tasks sharing a key (a customer id, say) run at most the queue's `key_concurrency_limit`
+   * at a time. The queue must have that limit.
+   */
+  concurrency_key?: string;
 }
 
 /** Filters for listing tasks. */
@@ -132,13 +137,19 @@ export interface Queue {
   backoff_ms: number | null;
   /** Default retry delay cap; null means the server default (300000). */
   backoff_max_ms: number | null;
+  /** Most tasks running at once, across all workers; null: no limit. */
+  concurrency_limit: number | null;
+  /** Most tasks with the same concurrency_key running at once; null: keys not allowed here. */
+  key_concurrency_limit: number | null;
 }
 
-/** A queue's retry defaults. Fields left out keep their value; null clears one. */
+/** A queue's settings. Fields left out keep their value; null clears one. */
 export interface QueueSettings {
   max_attempts?: number | null;
   backoff_ms?: number | null;
   backoff_max_ms?: number | null;
+  concurrency_limit?: number | null;
+  key_concurrency_limit?: number | null;
 }
 
 /** A worker seen in the last hour. */
@@ -172,3 +183,55 @@ export interface TaskProgress {
 
 /** What {@link TaskQueueClient.watch} yields: the whole task on every change, and progress. */
 export type WatchEvent = { type: 'task'; task: Task } | ({ type: 'progress' } & TaskProgress);
+
+/** What to do about ticks missed while no scheduler ran. */
+export type MisfirePolicy = 'skip' | 'run_once' | 'run_all';
+
+/** What POST /v1/schedules takes. */
+export interface CreateSchedule {
+  /** Unique; usable in place of the id. */
+  name: string;
+  /** 5 fields (minute hour day month weekday), or 6 with seconds first. */
+  cron: string;
+  /** The command of every task the schedule creates. */
+  command: string;
+  /** IANA time zone. @default 'UTC' */
+  timezone?: string;
+  payload?: unknown;
+  queue?: string;
+  priority?: number;
+  max_attempts?: number | null;
+  timeout_ms?: number | null;
+  /** @default the server's ('skip') */
+  misfire?: MisfirePolicy;
+  /** Most missed ticks `run_all` fires. @default 100 */
+  catch_up_limit?: number;
+  paused?: boolean;
+}
+
+/** A cron schedule. */
+export interface Schedule {
+  id: string;
+  name: string;
+  cron: string;
+  timezone: string;
+  command: string;
+  payload: unknown;
+  queue: string;
+  priority: number;
+  max_attempts: number | null;
+  timeout_ms: number | null;
+  misfire: string;
+  catch_up_limit: number;
+  paused: boolean;
+  /** Null while paused. */
+  next_run_at: string | null;
+  /** The next five ticks. */
+  next_runs: string[];
+  last_run_at: string | null;
+  last_task_id: string | null;
+  created_at: string;
+  updated_at: string;
+  /** Recent ticks and the tasks they created (single-schedule answers only). */
+  recent_runs?: Array<{ tick: string; task_id: string }>;
+}

@@ -1,7 +1,8 @@
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -264,12 +265,16 @@ describe('taskq queues and workers', () => {
       '5',
       '--backoff',
       '2s',
+      '--key-concurrency-limit',
+      '2',
     ]);
     expect(set.code).toBe(0);
-    expect(set.stdout).toMatch(/max attempts 5, backoff 2s, backoff max default/);
+    expect(set.stdout).toMatch(/max attempts 5, backoff 2s\.\.5m, limit 2 per key\n$/);
     const table = await taskq(['queues']);
-    expect(table.stdout).toMatch(/^QUEUE +STATE +DUE +SCHEDULED/);
-    expect(table.stdout).toMatch(/^cli-admin +paused +0 +1 +0 +0 +- +5 +2s +default$/m);
+    expect(table.stdout).toMatch(
+      /^QUEUE +STATE +DUE +SCHEDULED +RUNNING +DEAD +OLDEST DUE +MAX ATTEMPTS +BACKOFF +LIMIT$/m,
+    );
+    expect(table.stdout).toMatch(/^cli-admin +paused +0 +1 +0 +0 +- +5 +2s\.\.5m +2 per key$/m);
     const json = await taskq(['queues', '--json']);
     expect(JSON.parse(json.stdout).items).toContainEqual(
       expect.objectContaining({
@@ -291,6 +296,32 @@ describe('taskq queues and workers', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^ID +NAME +STATE +RUNNING +LAST SEEN +QUEUES +HANDLERS$/m);
     expect(r.stdout).toMatch(/^…[0-9a-f]{8} +cli-worker +live +\d+\/4 +\S.* +cli +.*steps/m);
+  });
+});
+
+describe('taskq against a server that says no', () => {
+  it('sends --token as a Bearer token, and explains a 401 with exit 2', async () => {
+    const seen: Array<string | undefined> = [];
+    const server = createHttpServer((req, res) => {
+      seen.push(req.headers.authorization);
+      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer' });
+      res.end(JSON.stringify({ error: { code: 'unauthenticated', message: 'unknown token' } }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const r = await taskq(['workers', '--url', url, '--token', 's3cret']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(
+        'taskq: unknown token; pass an API token with --token or TASKQ_TOKEN\n',
+      );
+      const fromEnv = await taskq(['queues', '--url', url], { TASKQ_TOKEN: 'from-env' });
+      expect(fromEnv.code).toBe(2);
+      expect(seen).toEqual(['Bearer s3cret', 'Bearer from-env']);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 });
 

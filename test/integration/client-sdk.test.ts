@@ -71,6 +71,8 @@ const TASK: Task = {
   backoff_max_ms: 300000,
   worker_id: null,
   idempotency_key: null,
+  concurrency_key: null,
+  progress: null,
   result: null,
   error: null,
   executor: null,
@@ -186,6 +188,14 @@ describe('queues and workers', () => {
     expect((await tq.submit({ command: 'y', queue: 'sdk-q', run_at: later() })).max_attempts).toBe(
       7,
     );
+    const limited = await tq.setQueue('sdk-q', { concurrency_limit: 2, key_concurrency_limit: 1 });
+    expect(limited).toMatchObject({
+      concurrency_limit: 2,
+      key_concurrency_limit: 1,
+      max_attempts: 7,
+    });
+    const keyed = await tq.submit({ command: 'z', queue: 'sdk-q', concurrency_key: 'customer-9' });
+    expect(keyed.concurrency_key).toBe('customer-9');
   });
 
   it('lists a connected worker with its handlers', async () => {
@@ -195,6 +205,34 @@ describe('queues and workers', () => {
     const me = (await tq.workers()).find((w) => w.name === 'sdk-worker');
     expect(me).toMatchObject({ state: 'live', queues: ['sdk-w'] });
     expect(me?.handlers).toContain('thing');
+  });
+});
+
+describe('schedules', () => {
+  it('creates, lists, pauses, resumes, triggers and deletes a cron schedule', async () => {
+    const created = await tq.createSchedule({
+      name: 'sdk-nightly',
+      cron: '0 3 * * *',
+      timezone: 'Europe/Paris',
+      command: 'report nightly',
+      queue: 'sdk-sched',
+    });
+    expect(created).toMatchObject({ name: 'sdk-nightly', cron: '0 3 * * *', paused: false });
+    expect(created.next_runs).toHaveLength(5);
+    expect((await tq.schedules()).map((s) => s.name)).toContain('sdk-nightly');
+    expect((await tq.pauseSchedule('sdk-nightly')).next_run_at).toBeNull();
+    expect((await tq.resumeSchedule(created.id)).paused).toBe(false);
+    expect((await tq.updateSchedule('sdk-nightly', { priority: 3 })).priority).toBe(3);
+    const task = await tq.triggerSchedule('sdk-nightly');
+    expect(task).toMatchObject({ command: 'report nightly', queue: 'sdk-sched', priority: 3 });
+    await tq.deleteSchedule('sdk-nightly');
+    expect(await tq.schedule('sdk-nightly').catch((e: unknown) => e)).toMatchObject({
+      status: 404,
+    });
+    const bad = await tq
+      .createSchedule({ name: 'sdk-bad', cron: 'every day', command: 'x' })
+      .catch((e: unknown) => e);
+    expect(bad).toMatchObject({ status: 400, field: 'cron' });
   });
 });
 
