@@ -19,6 +19,7 @@ import { registerSeedRoutes } from './routes-seed.js';
 import { registerTaskRoutes } from './routes-tasks.js';
 import { TasksApi } from './tasks-api.js';
 import { VERSION } from '../lib/version.js';
+import type { Metrics } from '../observability/metrics.js';
 
 /** Options for {@link buildHttpApi}. */
 export interface HttpApiOptions {
@@ -37,6 +38,8 @@ export interface HttpApiOptions {
   maxQueueDepth: number | null;
   /** The host the server binds. */
   host: string;
+  /** Served at /metrics; counts submits. */
+  metrics: Metrics;
   /** PEM certificate and key: serve HTTPS. */
   tls?: { cert: string; key: string } | undefined;
 }
@@ -115,7 +118,14 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  const api = new TasksApi(options.db, { maxQueueDepth: options.maxQueueDepth });
+  const api = new TasksApi(options.db, {
+    maxQueueDepth: options.maxQueueDepth,
+    metrics: options.metrics,
+  });
+  const registry = options.metrics.registry;
+  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) =>
+    reply.type(registry.contentType).send(await registry.metrics()),
+  );
   registerSeedRoutes(app, api);
   registerTaskRoutes(app, api, Math.max(bodyLimit, 32 * 1048576));
   registerEventRoutes(app, options.db, api, options.events);

@@ -20,6 +20,7 @@ import {
 } from '../store/tasks.js';
 import { countDue, isQueuePaused, keyConcurrencyLimit } from '../store/queues.js';
 import { hasCapableWorker } from '../store/workers.js';
+import type { Metrics } from '../observability/metrics.js';
 import { checkSchema } from './check.js';
 import { LIMITS, SubmitTaskBody, type SubmitTaskInput } from './schemas.js';
 import { checkTaskId, prepareTask } from './submit.js';
@@ -43,7 +44,7 @@ export class TasksApi {
 
   constructor(
     private readonly db: Db,
-    private readonly options: { maxQueueDepth?: number | null } = {},
+    private readonly options: { maxQueueDepth?: number | null; metrics?: Metrics } = {},
   ) {}
 
   /**
@@ -86,7 +87,10 @@ export class TasksApi {
     const row = prepareTask(checkSchema(SubmitTaskBody, input));
     if (row.concurrencyKey !== null) await this.checkKeyed(row.queue);
     await this.checkDepth(row.queue, 1);
-    return this.guard(() => insertTask(this.db, row));
+    const out = await this.guard(() => insertTask(this.db, row));
+    if (out.created)
+      this.options.metrics?.submitted.inc({ queue: row.queue, handler: row.handler });
+    return out;
   }
 
   /**
@@ -114,7 +118,15 @@ export class TasksApi {
       await this.checkKeyed(q);
     }
     for (const [queue, n] of perQueue) await this.checkDepth(queue, n);
-    return this.guard(() => insertTasks(this.db, rows));
+    const out = await this.guard(() => insertTasks(this.db, rows));
+    const submitted = this.options.metrics?.submitted;
+    if (submitted)
+      out.forEach(
+        (r, i) =>
+          r.created &&
+          submitted.inc({ queue: rows[i]?.queue ?? '', handler: rows[i]?.handler ?? '' }),
+      );
+    return out;
   }
 
   /**

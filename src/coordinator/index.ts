@@ -31,14 +31,7 @@ import { LeaderElector } from './leadership.js';
 import { LeaseKeeper } from './leases.js';
 import { Reaper } from './reaper.js';
 import { Registry } from './registry.js';
-
-/** Counters a coordinator keeps about itself (exposed as metrics later). */
-export interface CoordinatorStats {
-  dispatched: number;
-  completed: number;
-  staleResultsRejected: number;
-  reaped: number;
-}
+import { Metrics, recordCompleted, recordReaped } from '../observability/metrics.js';
 
 /**
  * The coordinator: workers' gRPC streams, dispatch, completion, leases and the reaper, plus
@@ -48,12 +41,8 @@ export interface CoordinatorStats {
 export class Coordinator {
   readonly id = uuidv7();
   readonly options: ResolvedCoordinatorOptions;
-  readonly stats: CoordinatorStats = {
-    dispatched: 0,
-    completed: 0,
-    staleResultsRejected: 0,
-    reaped: 0,
-  };
+  /** Prometheus metrics, served at /metrics; set once started. */
+  metrics: Metrics | undefined;
   private readonly log: Logger;
   private db: Db | undefined;
   private http: FastifyInstance | undefined;
@@ -109,6 +98,9 @@ export class Coordinator {
     await migrate(db);
     checkBinding(o.host, o.insecure, await authEnabled(db));
     const auth = new Authenticator(db);
+    const metrics = (this.metrics = new Metrics('coordinator', db));
+    metrics.probes.workers = () => this.registry.size;
+    metrics.probes.leader = () => Boolean(this.leadership?.current());
     const tls =
       o.tlsCert && o.tlsKey
         ? { cert: readFileSync(o.tlsCert, 'utf8'), key: readFileSync(o.tlsKey, 'utf8') }
@@ -119,18 +111,25 @@ export class Coordinator {
       pollMs: o.pollMs,
       silentAfterMs: o.heartbeatMs * 2.5,
       logger: this.log,
-      onDispatched: (t) => (this.stats.dispatched += t.length),
+      onDispatched: (tasks) => {
+        const now = Date.now();
+        for (const t of tasks)
+          metrics.dispatchLatency.observe(
+            { queue: t.queue },
+            Math.max(0, now - t.scheduledAt.getTime()) / 1000,
+          );
+      },
     });
     this.completer = new Completer(db, this.registry, {
       logger: this.log,
       onCompleted: (done) => {
-        this.stats.completed += done.length;
+        recordCompleted(metrics, done);
         this.dispatcher?.finished(done.map((d) => d.queue));
         // Retries come back pending with a due time: arm the timer (or claim now if due).
         for (const d of done)
           if (d.status === 'pending') this.dispatcher?.dueSoon(d.scheduledAt.getTime());
       },
-      onRejected: (refs) => (this.stats.staleResultsRejected += refs.length),
+      onRejected: (refs) => metrics.staleResults.inc(refs.length),
     });
     this.leases = new LeaseKeeper(db, this.registry, {
       leaseMs: o.leaseMs,
@@ -149,7 +148,7 @@ export class Coordinator {
       logger: this.log,
       leadership: this.leadership,
       onReaped: (t) => {
-        this.stats.reaped += t.length;
+        recordReaped(metrics, t);
         this.dispatcher?.wake();
       },
     });
@@ -165,7 +164,7 @@ export class Coordinator {
       this.listener.start();
     }
 
-    const tasksApi = new TasksApi(db, { maxQueueDepth: o.maxQueueDepth ?? null });
+    const tasksApi = new TasksApi(db, { maxQueueDepth: o.maxQueueDepth ?? null, metrics });
     const events = (this.events = new EventHub(db, this.log));
     events.start();
     const handler = connectNodeAdapter({
@@ -204,6 +203,7 @@ export class Coordinator {
       maxQueueDepth: o.maxQueueDepth ?? null,
       host: o.host,
       tls,
+      metrics,
     });
     await registerDashboard(this.http);
     await this.http.listen({ port: o.httpPort, host: o.host });

@@ -12,6 +12,7 @@ import {
 } from '../config/index.js';
 import { createDb, type Db } from '../store/db.js';
 import { CronTicker } from './ticker.js';
+import { Metrics } from '../observability/metrics.js';
 import { authEnabled } from '../store/tokens.js';
 import { migrate } from '../store/migrate.js';
 
@@ -63,6 +64,7 @@ export class Scheduler {
       rateLimit: o.rateLimit ?? null,
       maxQueueDepth: o.maxQueueDepth ?? null,
       host: o.host,
+      metrics: new Metrics('scheduler', this.db),
       tls:
         o.tlsCert && o.tlsKey
           ? { cert: readFileSync(o.tlsCert, 'utf8'), key: readFileSync(o.tlsKey, 'utf8') }

@@ -95,7 +95,7 @@ export async function reapExpired(db: Db, term: LeaderTerm, limit: number): Prom
           failed_at = now(), lease_expires_at = NULL, updated_at = now()
         FROM expired
         WHERE t.id = expired.id
-        RETURNING t.id, t.attempt, t.status, t.updated_at, t.queue, t.worker_id, t.picked_at,
+        RETURNING t.id, t.attempt, t.status, t.updated_at, t.queue, t.handler, t.worker_id, t.picked_at,
           t.started_at, t.error
       ), history AS (
         INSERT INTO ${db.s}.task_attempts
@@ -103,7 +103,8 @@ export async function reapExpired(db: Db, term: LeaderTerm, limit: number): Prom
         SELECT id, attempt, worker_id, picked_at, started_at, now(), 'lease_expired', error, $4 FROM done
         ON CONFLICT DO NOTHING
       ), ${notifyChangesCte('done', '$5')}
-      SELECT id, attempt, status, worker_id AS "workerId" FROM done, (SELECT count(*) FROM notified) AS n`,
+      SELECT id, attempt, status, worker_id AS "workerId", queue, handler
+      FROM done, (SELECT count(*) FROM notified) AS n`,
     values: [limit, term.role, term.holder, term.epoch, eventsChannel(db)],
   });
   return rows;

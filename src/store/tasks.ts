@@ -116,12 +116,19 @@ export interface CompletedAttempt extends AttemptRef {
   /** For a retry (status pending): when it is due again. */
   scheduledAt: Date;
   queue: string;
+  handler: string;
+  /** When the handler started (clamped to the task's own timeline), if known. */
+  startedAt: Date | null;
+  /** For a failed attempt: 'error' or 'timeout'. */
+  failure: 'error' | 'timeout' | null;
 }
 
 /** A task returned to pending (or dead) by the reaper. */
 export interface ReapedTask extends AttemptRef {
   status: TaskStatus;
   workerId: string | null;
+  queue: string;
+  handler: string;
 }
 
 /** Every column of tasks, in the order TaskRow expects. */

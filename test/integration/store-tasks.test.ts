@@ -132,7 +132,16 @@ describe('completeBatch (fencing)', () => {
       ok(t.id, 2, { from: 'fresh' }),
     ]);
     expect(done).toEqual([
-      { id: t.id, attempt: 2, status: 'succeeded', scheduledAt: expect.any(Date), queue },
+      {
+        id: t.id,
+        attempt: 2,
+        status: 'succeeded',
+        scheduledAt: expect.any(Date),
+        queue,
+        handler: 'echo',
+        startedAt: expect.any(Date),
+        failure: null,
+      },
     ]);
     const after = await getTask(db, t.id);
     expect(after).toMatchObject({
@@ -212,7 +221,9 @@ describe('leases', () => {
     expect(extended).toEqual([{ id: a.id, attempt: 1 }]);
     await new Promise((r) => setTimeout(r, 400));
     const reaped = await reapExpired(db, term, 100);
-    expect(reaped).toEqual([{ id: b.id, attempt: 1, status: 'dead', workerId: 'w' }]);
+    expect(reaped).toEqual([
+      { id: b.id, attempt: 1, status: 'dead', workerId: 'w', queue, handler: 'echo' },
+    ]);
     expect((await getTask(db, a.id))?.status).toBe('running');
     const bAfter = await getTask(db, b.id);
     expect(bAfter?.error).toMatch(/lease expired/);

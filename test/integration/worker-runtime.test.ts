@@ -118,14 +118,16 @@ describe('worker SDK', () => {
           }),
       ),
     );
-    const rejectedBefore = coordinator.stats.staleResultsRejected;
+    const rejected = async () =>
+      (await coordinator.metrics!.staleResults.get()).values[0]?.value ?? 0;
+    const rejectedBefore = await rejected();
     const { task } = await api.submit({ command: 'long', queue: q });
     await until(async () => (await api.get(task.id)).task.status === 'running');
     const cancelled = await api.cancel(task.id);
     expect(cancelled.status).toBe('cancelled');
     await until(() => reason !== '');
     expect(reason).toBe('cancelled');
-    await until(() => coordinator.stats.staleResultsRejected > rejectedBefore);
+    await until(async () => (await rejected()) > rejectedBefore);
     const d = await api.get(task.id);
     expect(d.task).toMatchObject({ status: 'cancelled', result: null });
   });
