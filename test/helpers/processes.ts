@@ -19,6 +19,8 @@ export class TaskqProcess {
   exitCode: number | null = null;
   exitSignal: NodeJS.Signals | null = null;
   readonly exited: Promise<void>;
+  /** After exit, once its output has been read to the end. */
+  readonly closed: Promise<void>;
 
   constructor(
     readonly name: string,
@@ -48,6 +50,7 @@ export class TaskqProcess {
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
+    this.closed = once(child, 'close').then(() => undefined);
     this.exited = once(child, 'exit').then(([code, signal]) => {
       this.exitCode = code as number | null;
       this.exitSignal = signal as NodeJS.Signals | null;
@@ -80,6 +83,16 @@ export class TaskqProcess {
           clearTimeout(timer);
           resolve(l);
         },
+      });
+      // A process that exits never prints it: say so at once, with its last words. ('close'
+      // comes after the last output is read, unlike 'exit'.)
+      void this.closed.then(() => {
+        clearTimeout(timer);
+        reject(
+          new Error(
+            `${this.name} exited (${this.exitCode ?? this.exitSignal}) while a test waited for its log. Output:\n${this.output.slice(-30).join('\n')}`,
+          ),
+        );
       });
     });
   }
