@@ -2,11 +2,11 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { databaseUrlFromEnv } from '../config/index.js';
-import { Coordinator } from '../coordinator/index.js';
+import type { Coordinator } from '../coordinator/index.js';
 import { ConfigError } from '../lib/errors.js';
-import { Scheduler } from '../scheduler/index.js';
-import { EmbeddedPostgres } from '../store/embedded.js';
-import { Worker } from '../worker/worker.js';
+import type { Scheduler } from '../scheduler/index.js';
+import type { EmbeddedPostgres } from '../store/embedded.js';
+import type { Worker } from '../worker/worker.js';
 import { createLogger } from './logger.js';
 import { fail, runUntilSignalled } from './lifecycle.js';
 import { int } from './options.js';
@@ -65,6 +65,12 @@ async function dev(f: DevFlags): Promise<void> {
   const workers: Worker[] = [];
 
   const start = async (): Promise<void> => {
+    const [{ EmbeddedPostgres }, { Coordinator }, { Scheduler }, { Worker }] = await Promise.all([
+      import('../store/embedded.js'),
+      import('../coordinator/index.js'),
+      import('../scheduler/index.js'),
+      import('../worker/worker.js'),
+    ]);
     let url = databaseUrlFromEnv();
     if (url) {
       log.info('using the PostgreSQL in DATABASE_URL');

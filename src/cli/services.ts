@@ -1,8 +1,4 @@
 import type { Command } from 'commander';
-import { Coordinator } from '../coordinator/index.js';
-import { Scheduler } from '../scheduler/index.js';
-import { createDb } from '../store/db.js';
-import { latestVersion, migrate } from '../store/migrate.js';
 import { createLogger } from './logger.js';
 import { fail, runUntilSignalled } from './lifecycle.js';
 import { databaseUrl, loadConfigFile, optionReader, pick } from './options.js';
@@ -55,6 +51,8 @@ export function registerServiceCommands(program: Command): void {
         const opt = optionReader(f, file.coordinator ?? {}, 'coordinator');
         const log = createLogger();
         const listenEnv = env.TASKQ_LISTEN === undefined ? undefined : env.TASKQ_LISTEN !== 'false';
+        // Loaded when run, so the other commands start fast.
+        const { Coordinator } = await import('../coordinator/index.js');
         const coordinator = new Coordinator({
           databaseUrl: databaseUrl(f.databaseUrl, file) as string,
           schema: pick(f.schema, env.TASKQ_SCHEMA, file.schema),
@@ -112,6 +110,7 @@ export function registerServiceCommands(program: Command): void {
         const env = process.env;
         const opt = optionReader(f, file.scheduler ?? {}, 'scheduler');
         const log = createLogger();
+        const { Scheduler } = await import('../scheduler/index.js');
         const scheduler = new Scheduler({
           databaseUrl: databaseUrl(f.databaseUrl, file) as string,
           schema: pick(f.schema, env.TASKQ_SCHEMA, file.schema),
@@ -144,6 +143,8 @@ export function registerServiceCommands(program: Command): void {
     .action(async (f: ServiceFlags) => {
       try {
         const file = loadConfigFile(f.config);
+        const { createDb } = await import('../store/db.js');
+        const { latestVersion, migrate } = await import('../store/migrate.js');
         const db = createDb({
           url: databaseUrl(f.databaseUrl, file) as string,
           schema: pick(f.schema, process.env.TASKQ_SCHEMA, file.schema),

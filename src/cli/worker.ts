@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { ConfigError } from '../lib/errors.js';
 import type { Handler } from '../worker/types.js';
-import { Worker } from '../worker/worker.js';
+import type { Worker } from '../worker/worker.js';
 import { createLogger } from './logger.js';
 import { fail, runUntilSignalled } from './lifecycle.js';
 import { duration, int, list, loadConfigFile, pick } from './options.js';
@@ -105,6 +105,7 @@ export function registerWorkerCommand(program: Command): void {
         const env = process.env;
         const log = createLogger();
         const shellAllow = list(f.shellAllow);
+        const { Worker } = await import('../worker/worker.js');
         const worker = new Worker({
           coordinators: pick(
             list(f.coordinator),
