@@ -1,13 +1,16 @@
 import type { Command } from 'commander';
 import { registerAdminCommands } from './client-admin.js';
+import { registerScheduleCommands } from './client-schedules.js';
 import { registerTaskCommands } from './client-tasks.js';
 
 /**
  * The client commands, built on the `task-queue/client` SDK: `submit`, `status`, `ls`,
- * `cancel`, `retry`, `queues` (with `pause`, `resume`, `set`) and `workers`. Each takes
+ * `cancel`, `retry`, `queues` (with `pause`, `resume`, `set`), `workers` and `schedules` (with
+ * `add`, `rm`, `pause`, `resume`, `trigger`). Each takes
  * `--url` (TASKQ_URL), `--token` (TASKQ_TOKEN) and `--json`.
  */
 export function registerClientCommands(program: Command): void {
   registerTaskCommands(program);
   registerAdminCommands(program);
+  registerScheduleCommands(program);
 }

@@ -202,7 +202,7 @@ export interface CreateSchedule {
   priority?: number;
   max_attempts?: number | null;
   timeout_ms?: number | null;
-  /** @default the server's ('skip') */
+  /** @default the server's ('run_once') */
   misfire?: MisfirePolicy;
   /** Most missed ticks `run_all` fires. @default 100 */
   catch_up_limit?: number;
