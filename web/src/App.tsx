@@ -47,9 +47,13 @@ export function App(): ReactNode {
         <span className="spacer" />
         <span
           className={`live-dot ${live ? 'on' : 'off'}`}
-          title={live ? 'Receiving live events' : 'Live events disconnected; reconnecting'}
+          title={
+            live
+              ? 'Receiving live events'
+              : 'The live event stream is not connected: pages poll the API until it is'
+          }
         >
-          {live ? 'live' : 'offline'}
+          {live ? 'live' : 'polling'}
         </span>
         {conn.token ? (
           <button type="button" className="btn plain small" onClick={() => setToken(null)}>

@@ -2,7 +2,25 @@
  * Charts drawn as plain SVG. Each has a fixed viewBox and scales to its container's width,
  * so text keeps its proportions. Every mark has a <title>, the browser's own tooltip.
  */
-import type { ReactNode } from 'react';
+import { useLayoutEffect, useRef, useState, type ReactNode, type RefObject } from 'react';
+
+/** The width of a chart's box in CSS pixels, so the SVG is drawn 1:1 and text keeps its size. */
+function useWidth(initial: number): [RefObject<HTMLDivElement | null>, number] {
+  const ref = useRef<HTMLDivElement>(null);
+  const [width, setWidth] = useState(initial);
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    setWidth(Math.max(240, Math.round(el.clientWidth)));
+    const ro = new ResizeObserver((entries) => {
+      const w = entries[0]?.contentRect.width;
+      if (w) setWidth(Math.max(240, Math.round(w)));
+    });
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
+  return [ref, width];
+}
 
 /** A "nice" upper bound for an axis: 1, 2, 2.5 or 5 times a power of ten, at least `min`. */
 export function niceMax(v: number, min = 1): number {
@@ -37,7 +55,7 @@ export function LineChart(props: {
   height?: number;
   label: string;
 }): ReactNode {
-  const W = 640;
+  const [box, W] = useWidth(640);
   const H = props.height ?? 200;
   const n = props.times.length;
   const iw = W - PAD.left - PAD.right;
@@ -60,51 +78,62 @@ export function LineChart(props: {
   }
   const yTicks = [0, max / 2, max];
   return (
-    <svg className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={props.label}>
-      {yTicks.map((v) => (
-        <g key={v}>
-          <line className="gridline" x1={PAD.left} x2={W - PAD.right} y1={y(v)} y2={y(v)} />
-          <text className="axis" x={PAD.left - 6} y={y(v) + 4} textAnchor="end">
-            {tickLabel(v)}
-          </text>
-        </g>
-      ))}
-      {xTicks.map((t) => (
-        <text key={t.label} className="axis" x={t.at} y={H - 6} textAnchor="middle">
-          {t.label}
-        </text>
-      ))}
-      {props.series.map((s) => {
-        if (n === 0) return null;
-        const pts = s.values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`);
-        const area = `M${x(0)},${y(0)} L${pts.join(' L')} L${x(n - 1)},${y(0)} Z`;
-        return (
-          <g key={s.name}>
-            <path d={area} fill={s.color} opacity={0.12} />
-            <polyline points={pts.join(' ')} fill="none" stroke={s.color} strokeWidth={2} />
+    <div ref={box} className="chart-box">
+      <svg
+        className="chart"
+        width={W}
+        height={H}
+        viewBox={`0 0 ${W} ${H}`}
+        role="img"
+        aria-label={props.label}
+      >
+        {yTicks.map((v) => (
+          <g key={v}>
+            <line className="gridline" x1={PAD.left} x2={W - PAD.right} y1={y(v)} y2={y(v)} />
+            <text className="axis" x={PAD.left - 6} y={y(v) + 4} textAnchor="end">
+              {tickLabel(v)}
+            </text>
           </g>
-        );
-      })}
-      {props.times.map((t, i) => {
-        const w = n <= 1 ? iw : iw / (n - 1);
-        return (
-          <rect
-            key={t}
-            className="hover"
-            x={x(i) - w / 2}
-            y={PAD.top}
-            width={w}
-            height={ih}
-            fill="transparent"
-          >
-            <title>
-              {new Date(t).toLocaleTimeString()}
-              {props.series.map((s) => `\n${s.name}: ${tickLabel(s.values[i] ?? 0)} ${props.unit}`)}
-            </title>
-          </rect>
-        );
-      })}
-    </svg>
+        ))}
+        {xTicks.map((t) => (
+          <text key={t.label} className="axis" x={t.at} y={H - 6} textAnchor="middle">
+            {t.label}
+          </text>
+        ))}
+        {props.series.map((s) => {
+          if (n === 0) return null;
+          const pts = s.values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`);
+          const area = `M${x(0)},${y(0)} L${pts.join(' L')} L${x(n - 1)},${y(0)} Z`;
+          return (
+            <g key={s.name}>
+              <path d={area} fill={s.color} opacity={0.12} />
+              <polyline points={pts.join(' ')} fill="none" stroke={s.color} strokeWidth={2} />
+            </g>
+          );
+        })}
+        {props.times.map((t, i) => {
+          const w = n <= 1 ? iw : iw / (n - 1);
+          return (
+            <rect
+              key={t}
+              className="hover"
+              x={x(i) - w / 2}
+              y={PAD.top}
+              width={w}
+              height={ih}
+              fill="transparent"
+            >
+              <title>
+                {new Date(t).toLocaleTimeString()}
+                {props.series.map(
+                  (s) => `\n${s.name}: ${tickLabel(s.values[i] ?? 0)} ${props.unit}`,
+                )}
+              </title>
+            </rect>
+          );
+        })}
+      </svg>
+    </div>
   );
 }
 
@@ -123,7 +152,7 @@ export function BarChart(props: {
   height?: number;
   format?: (v: number) => string;
 }): ReactNode {
-  const W = 640;
+  const [box, W] = useWidth(640);
   const H = props.height ?? 200;
   const fmt = props.format ?? tickLabel;
   const top = 22;
@@ -175,10 +204,19 @@ export function BarChart(props: {
     if (gi < props.groups.length - 1) cx += gap;
   });
   return (
-    <svg className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={props.label}>
-      <line className="gridline" x1={10} x2={W - 10} y1={top + ih} y2={top + ih} />
-      {marks}
-    </svg>
+    <div ref={box} className="chart-box">
+      <svg
+        className="chart"
+        width={W}
+        height={H}
+        viewBox={`0 0 ${W} ${H}`}
+        role="img"
+        aria-label={props.label}
+      >
+        <line className="gridline" x1={10} x2={W - 10} y1={top + ih} y2={top + ih} />
+        {marks}
+      </svg>
+    </div>
   );
 }
 

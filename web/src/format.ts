@@ -9,9 +9,11 @@ export function duration(ms: number | null | undefined): string {
   if (abs < 60_000) return `${Math.round(ms / 1000)} s`;
   const s = Math.round(abs / 1000);
   const sign = ms < 0 ? '-' : '';
-  if (s < 3600) return `${sign}${Math.floor(s / 60)} min ${s % 60} s`;
-  if (s < 86_400) return `${sign}${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
-  return `${sign}${Math.floor(s / 86_400)} d ${Math.floor((s % 86_400) / 3600)} h`;
+  const two = (a: number, ua: string, b: number, ub: string): string =>
+    `${sign}${a} ${ua}${b ? ` ${b} ${ub}` : ''}`;
+  if (s < 3600) return two(Math.floor(s / 60), 'min', s % 60, 's');
+  if (s < 86_400) return two(Math.floor(s / 3600), 'h', Math.floor((s % 3600) / 60), 'min');
+  return two(Math.floor(s / 86_400), 'd', Math.floor((s % 86_400) / 3600), 'h');
 }
 
 /** "12 s ago", "in 3 min", "just now". */

@@ -1,10 +1,15 @@
 /** Hooks shared by the pages: polling, a ticking clock, the connection state. */
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import { getConnection, subscribeConnection, type Connection } from './api';
-import { subscribeLive, type LiveEvent } from './live';
+import { isLiveOpen, subscribeLive, subscribeLiveState, type LiveEvent } from './live';
 
 export function useConnection(): Connection {
   return useSyncExternalStore(subscribeConnection, getConnection);
+}
+
+/** Whether the shared /v1/events stream is open; pages poll instead while it is not. */
+export function useLiveOpen(): boolean {
+  return useSyncExternalStore(subscribeLiveState, isLiveOpen);
 }
 
 /** Date.now(), re-rendered every `ms`, for relative times ("3 s ago"). */
@@ -26,9 +31,10 @@ export interface Loaded<T> {
 }
 
 /**
- * Loads `load()` now, again every `intervalMs` (0: never), on `reload()`, and whenever the
- * connection recovers or the token changes. Never two loads at once: a reload asked for
- * during a load runs right after it. The last good data stays shown while an error is up.
+ * Loads `load()` now, again every `intervalMs` (0: never; it may change without a reload),
+ * on `reload()`, and whenever the connection recovers or the token changes. Never two loads
+ * at once: a reload asked for during a load runs right after it. The last good data stays
+ * shown while an error is up.
  */
 export function usePoll<T>(
   load: () => Promise<T>,
@@ -42,6 +48,9 @@ export function usePoll<T>(
   const kick = useRef<() => void>(() => undefined);
   const loadRef = useRef(load);
   loadRef.current = load;
+  const every = useRef(intervalMs);
+  every.current = intervalMs;
+  const schedule = useRef<() => void>(() => undefined);
 
   useEffect(() => {
     let alive = true;
@@ -72,20 +81,27 @@ export function usePoll<T>(
           if (again) {
             again = false;
             void run();
-          } else if (intervalMs > 0) {
-            timer = window.setTimeout(() => void run(), intervalMs);
+          } else {
+            schedule.current();
           }
         }
       }
     };
     kick.current = () => void run();
+    schedule.current = () => {
+      if (timer !== null) window.clearTimeout(timer);
+      timer = every.current > 0 ? window.setTimeout(() => void run(), every.current) : null;
+    };
     void run();
     return () => {
       alive = false;
       if (timer !== null) window.clearTimeout(timer);
     };
     // `deps` name what the load depends on; the load itself is read through a ref.
-  }, [...deps, generation, intervalMs]);
+  }, [...deps, generation]);
+
+  // A new interval takes effect from now, without a reload.
+  useEffect(() => schedule.current(), [intervalMs]);
 
   const reload = useCallback(() => kick.current(), []);
   return { data, error, loading, reload };

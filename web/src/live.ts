@@ -148,12 +148,14 @@ export function watchTask(
   onTask: (t: Task) => void,
   onProgress: (p: ProgressEvent) => void,
   resync: () => void,
+  onState: (open: boolean) => void,
 ): () => void {
   const s = new LiveStream(
     `/v1/tasks/${encodeURIComponent(id)}/events`,
     {},
     { task: (d) => onTask(d as Task), progress: (d) => onProgress(d as ProgressEvent) },
     resync,
+    onState,
   );
   return () => s.close();
 }

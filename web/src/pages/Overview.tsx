@@ -74,7 +74,8 @@ function OverviewBody(props: { stats: Stats; history: DepthPoint[] }): ReactNode
   const times = s.series.map((p) => Date.parse(p.t));
   const total = s.series.reduce((n, p) => n + p.succeeded, 0);
   const failed = s.series.reduce((n, p) => n + p.failed, 0);
-  const last = s.series.slice(-3);
+  // The three buckets before the current one, which is still filling.
+  const last = s.series.slice(-4, -1);
   const recentRate = last.length
     ? last.reduce((n, p) => n + perS(p.succeeded), 0) / last.length
     : 0;
@@ -170,7 +171,7 @@ function OverviewBody(props: { stats: Stats; history: DepthPoint[] }): ReactNode
         />
       </Card>
 
-      <Card title="Depth over time" aside="since this page opened" className="wide">
+      <Card title="Depth over time" aside="since this page opened">
         {props.history.length < 2 ? (
           <Empty title="Collecting…">A point every 2 seconds.</Empty>
         ) : (

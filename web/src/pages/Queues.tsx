@@ -66,10 +66,16 @@ export function Queues(): ReactNode {
                       {q.paused ? 'paused' : 'active'}
                     </span>
                   </td>
-                  <td className="num">{count(q.due)}</td>
-                  <td className="num">{count(q.scheduled)}</td>
-                  <td className="num">{count(q.running)}</td>
-                  <td className="num">
+                  <td className="num" data-col="due">
+                    {count(q.due)}
+                  </td>
+                  <td className="num" data-col="scheduled">
+                    {count(q.scheduled)}
+                  </td>
+                  <td className="num" data-col="running">
+                    {count(q.running)}
+                  </td>
+                  <td className="num" data-col="dead">
                     {q.dead > 0 ? (
                       <Link to={`tasks?queue=${encodeURIComponent(q.name)}&status=dead`}>
                         {count(q.dead)}

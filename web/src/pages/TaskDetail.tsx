@@ -22,7 +22,13 @@ import {
 
 export function TaskDetail(props: { id: string }): ReactNode {
   const { id } = props;
-  const loaded = usePoll(() => api<Task>('GET', `/v1/tasks/${encodeURIComponent(id)}`), 0, [id]);
+  // Follows the task's event stream; polls only while the stream is not open.
+  const [streaming, setStreaming] = useState(false);
+  const loaded = usePoll(
+    () => api<Task>('GET', `/v1/tasks/${encodeURIComponent(id)}`),
+    streaming ? 0 : 3000,
+    [id],
+  );
   const workers = usePoll(() => api<{ items: Worker[] }>('GET', '/v1/workers'), 10_000, []);
   const [live, setLive] = useState<Task | null>(null);
   const [progress, setProgress] = useState<{ percent: number; message: string } | null>(null);
@@ -35,6 +41,7 @@ export function TaskDetail(props: { id: string }): ReactNode {
       (t) => setLive((cur) => (cur && cur.updated_at > t.updated_at ? cur : t)),
       (p) => setProgress({ percent: p.percent, message: p.message }),
       () => loaded.reload(),
+      setStreaming,
     );
     // The stream depends on the id only; reload is stable.
   }, [id, loaded.reload]);

@@ -6,7 +6,7 @@
 import { useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { ApiError, api, errorMessage } from '../api';
 import { relative, shortId, timestamp } from '../format';
-import { useDebounced, useLiveEvents, useNow, usePoll } from '../hooks';
+import { useDebounced, useLiveEvents, useLiveOpen, useNow, usePoll } from '../hooks';
 import { Link, navigate, useRoute } from '../router';
 import { TASK_STATUSES, type Queue, type Task, type TaskPage } from '../types';
 import { Empty, ErrorNote, Loading, PageHeader, StatusBadge } from '../ui';
@@ -40,6 +40,8 @@ export function Tasks(): ReactNode {
     setCursor(null);
   }, [status, queue, command]);
 
+  // Live events keep the page current; without them (a proxy that drops the stream) it polls.
+  const liveOpen = useLiveOpen();
   const page = usePoll(
     () => {
       const q = new URLSearchParams({ limit: String(PAGE_SIZE) });
@@ -49,7 +51,7 @@ export function Tasks(): ReactNode {
       if (cursor) q.set('cursor', cursor);
       return api<TaskPage>('GET', `/v1/tasks?${q.toString()}`);
     },
-    0,
+    liveOpen ? 0 : 5000,
     [status, queue, command, cursor],
   );
   const queues = usePoll(() => api<{ items: Queue[] }>('GET', '/v1/queues'), 30_000, []);

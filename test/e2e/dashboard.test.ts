@@ -1,0 +1,375 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createToken } from '../../src/store/tokens.js';
+import { childEnv, startCoordinator, startScheduler, startWorker } from '../helpers/cluster.js';
+import { useSchema } from '../helpers/db.js';
+import { startTaskq, type TaskqProcess } from '../helpers/processes.js';
+
+/**
+ * The dashboard as a user sees it: a real coordinator (serving the built dashboard at /ui/),
+ * a scheduler and workers as child processes, and Debian's Chromium driven by playwright-core.
+ * Each test asserts what is on the page and what the API then says. The screenshots in
+ * docs/screenshots are taken here, with real data on the pages.
+ *
+ * Needs /usr/bin/chromium (Debian package `chromium`); without it the file is skipped.
+ */
+
+const CHROMIUM = '/usr/bin/chromium';
+const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium)
+  process.stderr.write(
+    `dashboard e2e tests skipped: ${CHROMIUM} not found (install Debian's chromium package)\n`,
+  );
+
+const SHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
+const UI_TIMEOUT = 30_000;
+
+const db = await useSchema();
+let coordinator: { proc: TaskqProcess; grpcPort: number; httpPort: number };
+let base = '';
+let browser: Browser;
+let page: Page;
+/** Sent with every API call of the test once the token test has switched authentication on. */
+let adminToken: string | null = null;
+
+async function api(method: string, path: string, body?: unknown): Promise<any> {
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (adminToken) headers.authorization = `Bearer ${adminToken}`;
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const json = res.status === 204 ? null : await res.json();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+const submit = (body: object): Promise<any> => api('POST', '/v1/tasks', body);
+const getTask = (id: string): Promise<any> => api('GET', `/v1/tasks/${id}`);
+
+/** Polls the API until `pred` holds; the error names the last state seen. */
+async function until<T>(
+  what: string,
+  read: () => Promise<T>,
+  pred: (v: T) => boolean,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (pred(v)) return v;
+    if (Date.now() > deadline)
+      throw new Error(`${what}: not reached in ${timeoutMs} ms; last: ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Waits until the page shows `text` (inside `selector`, when given). */
+async function see(text: string | RegExp, selector = 'body'): Promise<void> {
+  await page.locator(selector, { hasText: text }).first().waitFor({ timeout: UI_TIMEOUT });
+}
+
+async function open(path: string): Promise<void> {
+  await page.goto(`${base}/ui/${path}`, { waitUntil: 'domcontentloaded' });
+}
+
+async function shot(name: string): Promise<void> {
+  await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
+}
+
+describe.skipIf(!hasChromium)('dashboard in a browser', () => {
+  beforeAll(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    coordinator = await startCoordinator(db.schema, { scope: 'file' });
+    base = `http://127.0.0.1:${coordinator.httpPort}`;
+    await startWorker(db.schema, coordinator.grpcPort, {
+      scope: 'file',
+      name: 'worker-a',
+      queue: 'default,reports',
+      concurrency: 4,
+    });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+    page = await browser.newPage({ viewport: { width: 1360, height: 860 } });
+    // The page's own errors go to the test's output, to explain a failure.
+    page.on('pageerror', (err) => process.stderr.write(`page error: ${err.message}\n`));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') process.stderr.write(`page console: ${msg.text()}\n`);
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('serves the dashboard at /ui/ and redirects / there', async () => {
+    const res = await fetch(`${base}/`, { redirect: 'manual' });
+    expect(res.status).toBe(302);
+    expect(res.headers.get('location')).toBe('/ui/');
+    await page.goto(`${base}/`);
+    await see('Overview', 'h1');
+    await see('Throughput');
+    // A deep link is answered with the app too.
+    await open('workers');
+    await see('worker-a', 'table.workers');
+  });
+
+  it('shows a submitted task in the table and follows it to succeeded without a reload', async () => {
+    await open('tasks');
+    await see('Tasks', 'h1');
+    await page.evaluate('window.__sameDocument = true');
+    const task = await submit({ command: 'hold', payload: { ms: 1500 } });
+    const row = `tr[data-task-id="${task.id}"]`;
+    await page.locator(row).waitFor({ timeout: UI_TIMEOUT });
+    expect(await page.locator(row).textContent()).toContain('hold');
+    await page.locator(row, { hasText: 'succeeded' }).waitFor({ timeout: UI_TIMEOUT });
+    expect((await getTask(task.id)).status).toBe('succeeded');
+    expect(await page.evaluate('window.__sameDocument')).toBe(true);
+  });
+
+  it('cancels a running task from its page', async () => {
+    // `hold` ignores its abort signal: the worker finishes it later, and the result is dropped.
+    const task = await submit({ command: 'hold', payload: { ms: 45_000 } });
+    await until(
+      'running',
+      () => getTask(task.id),
+      (t) => t.status === 'running',
+    );
+    await open(`tasks/${task.id}`);
+    await see('running', '.detail-head');
+    await see('running, no progress reported');
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    const t = await until(
+      'cancelled',
+      () => getTask(task.id),
+      (t) => t.status === 'cancelled',
+    );
+    expect(t.cancelled_at).not.toBeNull();
+    await see('cancelled', '.detail-head');
+    await see('cancelled', '.timeline');
+    await page.getByRole('button', { name: 'Retry' }).waitFor({ timeout: UI_TIMEOUT });
+  });
+
+  it('retries a dead task from its page, and it runs again as attempt 2', async () => {
+    const task = await submit({
+      command: 'fail',
+      payload: { message: 'card declined' },
+      max_attempts: 1,
+    });
+    await until(
+      'dead',
+      () => getTask(task.id),
+      (t) => t.status === 'dead',
+    );
+    await open(`tasks/${task.id}`);
+    await see('dead', '.detail-head');
+    await see('card declined', '.card');
+    await page.getByRole('button', { name: 'Retry' }).click();
+    const again = await until(
+      'attempt 2 finished',
+      () => getTask(task.id),
+      (t) => t.attempts.some((a: any) => a.attempt === 2),
+    );
+    expect(again.attempt).toBeGreaterThanOrEqual(2);
+    expect(again.attempts[0]).toMatchObject({ attempt: 1, outcome: 'failed' });
+    expect(again.attempts[1]).toMatchObject({
+      attempt: 2,
+      outcome: 'failed',
+      error: 'card declined',
+    });
+    // The page follows the task live: the second attempt shows up without a reload.
+    await page
+      .locator('.card table tbody tr', { hasText: 'card declined' })
+      .nth(1)
+      .waitFor({ timeout: UI_TIMEOUT });
+  });
+
+  it('creates a schedule from the form, naming the bad field inline', async () => {
+    await startScheduler(db.schema, 'file');
+    await open('schedules');
+    await see('No schedules yet');
+    await page.locator('input[name="name"]').fill('nightly-report');
+    await page.locator('input[name="cron"]').fill('every night');
+    await page.locator('input[name="command"]').fill('stamp nightly');
+    await page.locator('input[name="timezone"]').fill('Europe/Paris');
+    await page.getByRole('button', { name: 'Create schedule' }).click();
+    await see(/cron/i, 'label.invalid .field-error');
+    expect((await api('GET', '/v1/schedules')).items).toEqual([]);
+    await page.locator('input[name="cron"]').fill('30 2 * * *');
+    await page.getByRole('button', { name: 'Create schedule' }).click();
+    await see('nightly-report', 'table.schedules');
+    const [s] = (await api('GET', '/v1/schedules')).items;
+    expect(s).toMatchObject({
+      name: 'nightly-report',
+      cron: '30 2 * * *',
+      timezone: 'Europe/Paris',
+    });
+    // A second schedule that ticks every 10 seconds, then trigger and pause from the page.
+    await api('POST', '/v1/schedules', {
+      name: 'heartbeat',
+      cron: '*/10 * * * * *',
+      command: 'stamp tick',
+    });
+    await see('heartbeat', 'table.schedules');
+    const hb = page.locator('tr[data-schedule="heartbeat"]');
+    await hb.getByRole('button', { name: 'Trigger' }).click();
+    await see('Triggered heartbeat');
+    await page
+      .locator('tr[data-schedule="nightly-report"]')
+      .getByRole('button', { name: 'Pause' })
+      .click();
+    await until(
+      'paused',
+      () => api('GET', '/v1/schedules/nightly-report'),
+      (x) => x.paused === true,
+    );
+    await see('paused', 'tr[data-schedule="nightly-report"]');
+  });
+
+  it('pauses and resumes a queue from the queues page', async () => {
+    // A queue is listed once it has settings or unfinished tasks.
+    await api('PUT', '/v1/queues/reports', { concurrency_limit: 2, max_attempts: 5 });
+    await open('queues');
+    const row = page.locator('tr[data-queue="reports"]');
+    await row.waitFor({ timeout: UI_TIMEOUT });
+    await see('2 at once', 'tr[data-queue="reports"]');
+    await row.getByRole('button', { name: 'Pause' }).click();
+    await until(
+      'paused',
+      () => api('GET', '/v1/queues/reports'),
+      (q) => q.paused === true,
+    );
+    await see('paused', 'tr[data-queue="reports"]');
+    // Tasks of a paused queue wait, and the page shows them arrive.
+    await submit({ command: 'stamp', queue: 'reports' });
+    await submit({ command: 'stamp', queue: 'reports' });
+    await see(/^2$/, 'tr[data-queue="reports"] td[data-col="due"]');
+    await row.getByRole('button', { name: 'Resume' }).click();
+    await until(
+      'resumed',
+      () => api('GET', '/v1/queues/reports'),
+      (q) => q.paused === false,
+    );
+    await until(
+      'drained',
+      () => api('GET', '/v1/queues/reports'),
+      (q) => q.due === 0,
+    );
+    await see(/^0$/, 'tr[data-queue="reports"] td[data-col="due"]');
+  });
+
+  it('takes a screenshot of every page, with real data on it', async () => {
+    // A worker that comes and goes, so the workers page shows a disconnected one.
+    const gone = await startWorker(db.schema, coordinator.grpcPort, {
+      name: 'worker-b',
+      queue: 'images',
+    });
+    await gone.proc.stop();
+    // Throughput: a spread of quick tasks, some failures, a few still running and waiting.
+    const quick = Array.from({ length: 40 }, (_, i) => ({
+      command: i % 9 === 0 ? 'fail' : 'stamp',
+      queue: i % 3 === 0 ? 'reports' : 'default',
+      max_attempts: 1,
+    }));
+    await api('POST', '/v1/tasks/batch', { tasks: quick });
+    await submit({ command: 'hold', payload: { ms: 20_000 } });
+    await submit({ command: 'resize photo.png', queue: 'images', payload: { width: 800 } });
+    await submit({
+      command: 'stamp later',
+      run_at: new Date(Date.now() + 3_600_000).toISOString(),
+      idempotency_key: 'later-1',
+    });
+    await until(
+      'tasks done',
+      () => api('GET', '/v1/stats?window=300&bucket=5'),
+      (s) => s.series.reduce((n: number, p: any) => n + p.succeeded, 0) >= 30,
+    );
+
+    await open('');
+    await see('Throughput');
+    // The depth-over-time chart appears after two polls.
+    await page.locator('svg[aria-label="Due, scheduled and running tasks over time"]').waitFor({
+      timeout: UI_TIMEOUT,
+    });
+    await page.locator('.kpi', { hasText: 'Failed attempts' }).waitFor({ timeout: UI_TIMEOUT });
+    await shot('overview');
+
+    await open('tasks');
+    await see('stamp', 'table.tasks');
+    await shot('tasks');
+
+    const [running] = (await api('GET', '/v1/tasks?status=running&command=hold')).items;
+    expect(running).toBeDefined();
+    await open(`tasks/${running.id}`);
+    await see('running', '.detail-head');
+    await shot('task-detail');
+
+    await open('queues');
+    await see('images', 'table.queues');
+    await shot('queues');
+
+    await open('workers');
+    await see('disconnected', 'tr[data-worker="worker-b"]');
+    await see('live', 'tr[data-worker="worker-a"]');
+    await shot('workers');
+
+    await open('schedules');
+    await see('heartbeat', 'table.schedules');
+    await shot('schedules');
+  });
+
+  it('asks for a token once tokens exist, and says when its role cannot act', async () => {
+    adminToken = (await createToken(db, { name: 'ui-admin', role: 'admin' })).token;
+    const reader = (await createToken(db, { name: 'ui-reader', role: 'read' })).token;
+    // The server caches "are tokens in use" for up to 2 s.
+    await until(
+      'auth on',
+      () => fetch(`${base}/v1/queues`).then((r) => r.status),
+      (s) => s === 401,
+    );
+    await open('queues');
+    await see('Sign in', 'h1');
+    await page.locator('input[name="token"]').fill('tq_wrong');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await see('The token was refused');
+    await page.locator('input[name="token"]').fill(reader);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const row = page.locator('tr[data-queue="reports"]');
+    await row.waitFor({ timeout: UI_TIMEOUT });
+    await row.getByRole('button', { name: 'Pause' }).click();
+    await see("Your token's role cannot do this.", 'tr[data-queue="reports"]');
+    expect((await api('GET', '/v1/queues/reports')).paused).toBe(false);
+    // The token is kept: a reload needs no new sign-in, and the tasks table still follows
+    // new tasks (over the event stream, or by polling while the stream is refused).
+    await page.reload();
+    await row.waitFor({ timeout: UI_TIMEOUT });
+    await open('tasks');
+    await see('Tasks', 'h1');
+    const t = await submit({ command: 'stamp', queue: 'reports' });
+    await page
+      .locator(`tr[data-task-id="${t.id}"]`, { hasText: 'succeeded' })
+      .waitFor({ timeout: UI_TIMEOUT });
+  });
+
+  it('shows a banner while the API is unreachable, and recovers when it is back', async () => {
+    await open('workers');
+    await see('worker-a', 'table.workers');
+    const port = coordinator.httpPort;
+    await coordinator.proc.stop();
+    await see('The API cannot be reached', '.banner');
+    const again = startTaskq(
+      'coordinator-again',
+      ['coordinator', '--grpc-port', '0', '--http-port', String(port)],
+      childEnv(db.schema),
+    );
+    await again.waitForMsg('coordinator started');
+    await page.locator('.banner').waitFor({ state: 'detached', timeout: UI_TIMEOUT });
+    await see('worker-a', 'table.workers');
+  });
+});
