@@ -77,8 +77,9 @@ async function open(path: string): Promise<void> {
   await page.goto(`${base}/ui/${path}`, { waitUntil: 'domcontentloaded' });
 }
 
-async function shot(name: string): Promise<void> {
-  await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
+/** Saves docs/screenshots/<name>.png: the whole page, or only the window for long lists. */
+async function shot(name: string, fullPage = true): Promise<void> {
+  await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage });
 }
 
 describe.skipIf(!hasChromium)('dashboard in a browser', () => {
@@ -302,7 +303,7 @@ describe.skipIf(!hasChromium)('dashboard in a browser', () => {
 
     await open('tasks');
     await see('stamp', 'table.tasks');
-    await shot('tasks');
+    await shot('tasks', false);
 
     const [running] = (await api('GET', '/v1/tasks?status=running&command=hold')).items;
     expect(running).toBeDefined();

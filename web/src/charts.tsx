@@ -106,7 +106,7 @@ export function LineChart(props: {
           const area = `M${x(0)},${y(0)} L${pts.join(' L')} L${x(n - 1)},${y(0)} Z`;
           return (
             <g key={s.name}>
-              <path d={area} fill={s.color} opacity={0.12} />
+              {props.series.length <= 2 ? <path d={area} fill={s.color} opacity={0.12} /> : null}
               <polyline points={pts.join(' ')} fill="none" stroke={s.color} strokeWidth={2} />
             </g>
           );

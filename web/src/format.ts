@@ -35,9 +35,13 @@ export function timestamp(iso: string | null | undefined, ms = false): string {
   return `${date} ${time}${ms ? `.${pad(d.getMilliseconds(), 3)}` : ''}`;
 }
 
-/** The first 8 characters of an id, for tables (the full id is in the title). */
+/**
+ * An id shortened for tables: its last 8 characters (ids are uuid v7, whose first
+ * characters are a timestamp shared by everything created at about the same time).
+ * The full id is in the cell's title.
+ */
 export function shortId(id: string): string {
-  return id.length > 13 ? `${id.slice(0, 8)}…${id.slice(-4)}` : id;
+  return id.length > 12 ? `…${id.slice(-8)}` : id;
 }
 
 /** 1234 → "1,234"; 0.25 → "0.25". */

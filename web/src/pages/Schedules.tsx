@@ -97,17 +97,19 @@ export function Schedules(): ReactNode {
                       <span className="muted">never</span>
                     )}
                   </td>
-                  <td className="actions">
-                    {s.paused ? (
-                      <ActionButton label="Resume" kind="primary" run={act(s, 'resume')} />
-                    ) : (
-                      <ActionButton label="Pause" run={act(s, 'pause')} />
-                    )}
-                    <ActionButton
-                      label="Trigger"
-                      run={trigger(s)}
-                      title="Run the command once now"
-                    />
+                  <td>
+                    <div className="actions">
+                      {s.paused ? (
+                        <ActionButton label="Resume" kind="primary" run={act(s, 'resume')} />
+                      ) : (
+                        <ActionButton label="Pause" run={act(s, 'pause')} />
+                      )}
+                      <ActionButton
+                        label="Trigger"
+                        run={trigger(s)}
+                        title="Run the command once now"
+                      />
+                    </div>
                   </td>
                 </tr>
               ))}

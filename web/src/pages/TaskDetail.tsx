@@ -8,7 +8,7 @@ import { duration, json, relative, timestamp } from '../format';
 import { useNow, usePoll } from '../hooks';
 import { watchTask } from '../live';
 import { Link } from '../router';
-import type { Task, Worker } from '../types';
+import type { Attempt, Task, Worker } from '../types';
 import {
   ActionButton,
   Card,
@@ -230,13 +230,31 @@ function Timeline(props: { task: Task }): ReactNode {
 }
 
 function Attempts(props: { task: Task; names: Map<string, string> }): ReactNode {
-  const list = props.task.attempts ?? [];
+  const t = props.task;
+  const now = useNow(1000);
+  const finished = t.attempts ?? [];
+  // The attempt in progress is not in the list until it finishes: show it from the task.
+  const list: Attempt[] =
+    t.status === 'running' && !finished.some((a) => a.attempt === t.attempt)
+      ? [
+          ...finished,
+          {
+            attempt: t.attempt,
+            worker_id: t.worker_id,
+            picked_at: t.picked_at,
+            started_at: t.started_at,
+            finished_at: '',
+            outcome: 'running',
+            error: null,
+          },
+        ]
+      : finished;
   if (list.length === 0)
     return (
-      <Empty title="No finished attempt yet">
-        {props.task.status === 'running'
-          ? `Attempt ${props.task.attempt} is running.`
-          : 'Attempts appear here as they finish.'}
+      <Empty title="No attempt yet">
+        {t.status === 'pending'
+          ? 'Attempts appear here once a worker picks the task.'
+          : 'The task ended before any attempt ran.'}
       </Empty>
     );
   return (
@@ -261,10 +279,10 @@ function Attempts(props: { task: Task; names: Map<string, string> }): ReactNode 
               <td>{a.worker_id ? <WorkerName id={a.worker_id} names={props.names} /> : '—'}</td>
               <td>{timestamp(a.picked_at, true)}</td>
               <td>{timestamp(a.started_at, true)}</td>
-              <td>{timestamp(a.finished_at, true)}</td>
+              <td>{a.finished_at ? timestamp(a.finished_at, true) : '—'}</td>
               <td className="num">
                 {duration(
-                  Date.parse(a.finished_at) -
+                  (a.finished_at ? Date.parse(a.finished_at) : now) -
                     Date.parse(a.started_at ?? a.picked_at ?? a.finished_at),
                 )}
               </td>

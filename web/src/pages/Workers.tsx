@@ -96,15 +96,17 @@ export function Workers(): ReactNode {
                     </div>
                   </td>
                   <td>{w.queues.length ? w.queues.join(', ') : 'all'}</td>
-                  <td className="running-cell">
-                    <Meter
-                      value={w.running}
-                      max={w.concurrency}
-                      label={`${w.running} of ${w.concurrency} slots`}
-                    />
-                    <span>
-                      {w.running} / {w.concurrency}
-                    </span>
+                  <td>
+                    <div className="running-cell">
+                      <Meter
+                        value={w.running}
+                        max={w.concurrency}
+                        label={`${w.running} of ${w.concurrency} slots`}
+                      />
+                      <span>
+                        {w.running} / {w.concurrency}
+                      </span>
+                    </div>
                   </td>
                   <td title={timestamp(w.last_seen_at, true)}>{relative(w.last_seen_at, now)}</td>
                   <td>
