@@ -1,4 +1,6 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,6 +35,31 @@ let browser: Browser;
 let page: Page;
 /** Sent with every API call of the test once the token test has switched authentication on. */
 let adminToken: string | null = null;
+
+/**
+ * A handler that reports progress, step by step, and honours its abort signal: loaded by a
+ * worker of the `images` queue, so the task page has a progress bar to show.
+ */
+function progressHandlers(): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'taskq-dashboard-')), 'handlers.mjs');
+  writeFileSync(
+    file,
+    `export default {
+  resize: async (payload, ctx) => {
+    for (let i = 1; i <= 20; i++) {
+      ctx.progress(i * 5, 'step ' + i + ' of 20');
+      await new Promise((resolve, reject) => {
+        const t = setTimeout(resolve, payload?.stepMs ?? 1000);
+        ctx.signal.addEventListener('abort', () => { clearTimeout(t); reject(new Error('aborted')); }, { once: true });
+      });
+    }
+    return { resized: ctx.args[0], width: payload?.width };
+  },
+};
+`,
+  );
+  return file;
+}
 
 async function api(method: string, path: string, body?: unknown): Promise<any> {
   const headers: Record<string, string> = {};
@@ -82,7 +109,8 @@ async function shot(name: string, fullPage = true): Promise<void> {
   await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage });
 }
 
-describe.skipIf(!hasChromium)('dashboard in a browser', () => {
+// Generous: the machine has two cores, and other test files run beside this one.
+describe.skipIf(!hasChromium)('dashboard in a browser', { timeout: 120_000 }, () => {
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
     coordinator = await startCoordinator(db.schema, { scope: 'file' });
@@ -269,9 +297,15 @@ describe.skipIf(!hasChromium)('dashboard in a browser', () => {
     // A worker that comes and goes, so the workers page shows a disconnected one.
     const gone = await startWorker(db.schema, coordinator.grpcPort, {
       name: 'worker-b',
-      queue: 'images',
+      queue: 'media',
     });
     await gone.proc.stop();
+    await startWorker(db.schema, coordinator.grpcPort, {
+      name: 'worker-images',
+      queue: 'images',
+      concurrency: 2,
+      extra: ['--handlers', progressHandlers()],
+    });
     // Throughput: a spread of quick tasks, some failures, a few still running and waiting.
     const quick = Array.from({ length: 40 }, (_, i) => ({
       command: i % 9 === 0 ? 'fail' : 'stamp',
@@ -280,11 +314,16 @@ describe.skipIf(!hasChromium)('dashboard in a browser', () => {
     }));
     await api('POST', '/v1/tasks/batch', { tasks: quick });
     await submit({ command: 'hold', payload: { ms: 20_000 } });
-    await submit({ command: 'resize photo.png', queue: 'images', payload: { width: 800 } });
+    const resize = await submit({
+      command: 'resize photo.png',
+      queue: 'images',
+      payload: { width: 800, stepMs: 1000 },
+      idempotency_key: 'photo-42',
+    });
+    await submit({ command: 'transcode video.mp4', queue: 'media' });
     await submit({
       command: 'stamp later',
       run_at: new Date(Date.now() + 3_600_000).toISOString(),
-      idempotency_key: 'later-1',
     });
     await until(
       'tasks done',
@@ -305,14 +344,19 @@ describe.skipIf(!hasChromium)('dashboard in a browser', () => {
     await see('stamp', 'table.tasks');
     await shot('tasks', false);
 
-    const [running] = (await api('GET', '/v1/tasks?status=running&command=hold')).items;
-    expect(running).toBeDefined();
-    await open(`tasks/${running.id}`);
+    // The task page follows the handler's progress events.
+    await open(`tasks/${resize.id}`);
     await see('running', '.detail-head');
+    await see(/step \d+ of 20/, '.progress-box');
+    const before = await page.locator('.progress-text').textContent();
+    await page
+      .locator('.progress-text', { hasNotText: before ?? '' })
+      .waitFor({ timeout: UI_TIMEOUT });
+    await see('photo-42', '.fields');
     await shot('task-detail');
 
     await open('queues');
-    await see('images', 'table.queues');
+    await see('media', 'table.queues');
     await shot('queues');
 
     await open('workers');
@@ -323,6 +367,8 @@ describe.skipIf(!hasChromium)('dashboard in a browser', () => {
     await open('schedules');
     await see('heartbeat', 'table.schedules');
     await shot('schedules');
+    // Let the images worker stop at once: its handler honours the abort.
+    await api('POST', `/v1/tasks/${resize.id}/cancel`);
   });
 
   it('asks for a token once tokens exist, and says when its role cannot act', async () => {
