@@ -98,18 +98,21 @@ async function guard<T>(fn: () => Promise<T>): Promise<T> {
 /** Registers TaskService on a Connect router, backed by the same TasksApi as REST. */
 export function registerTaskService(router: ConnectRouter, api: TasksApi, hub: EventHub): void {
   router.service(TaskService, {
-    submitTask: (req) =>
+    submitTask: (req, ctx) =>
       guard(async () => {
-        const { task, created } = await api.submit({
-          command: req.command,
-          ...(req.payload ? { payload: toJson(ValueSchema, req.payload) } : {}),
-          ...(req.queue ? { queue: req.queue } : {}),
-          ...(req.priority ? { priority: req.priority } : {}),
-          ...(req.runAt ? { run_at: timestampDate(req.runAt).toISOString() } : {}),
-          ...(req.maxAttempts ? { max_attempts: req.maxAttempts } : {}),
-          ...(req.timeoutMs ? { timeout_ms: req.timeoutMs } : {}),
-          ...(req.idempotencyKey ? { idempotency_key: req.idempotencyKey } : {}),
-        });
+        const { task, created } = await api.submit(
+          {
+            command: req.command,
+            ...(req.payload ? { payload: toJson(ValueSchema, req.payload) } : {}),
+            ...(req.queue ? { queue: req.queue } : {}),
+            ...(req.priority ? { priority: req.priority } : {}),
+            ...(req.runAt ? { run_at: timestampDate(req.runAt).toISOString() } : {}),
+            ...(req.maxAttempts ? { max_attempts: req.maxAttempts } : {}),
+            ...(req.timeoutMs ? { timeout_ms: req.timeoutMs } : {}),
+            ...(req.idempotencyKey ? { idempotency_key: req.idempotencyKey } : {}),
+          },
+          ctx.requestHeader.get('traceparent'),
+        );
         return { task: taskToMessage(task), created };
       }),
     getTask: (req) =>

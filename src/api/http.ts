@@ -121,6 +121,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
   const api = new TasksApi(options.db, {
     maxQueueDepth: options.maxQueueDepth,
     metrics: options.metrics,
+    component: options.service,
   });
   const registry = options.metrics.registry;
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) =>

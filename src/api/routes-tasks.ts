@@ -16,6 +16,12 @@ import {
 import { taskToJson } from './serialize.js';
 import type { TasksApi } from './tasks-api.js';
 
+/** The W3C traceparent a caller sent, if any. */
+function traceparent(req: FastifyRequest): string | null {
+  const h = req.headers.traceparent;
+  return typeof h === 'string' ? h : null;
+}
+
 /** Lets a route with a body schema also take no body at all (as `{}`). */
 function emptyBodyAsObject(req: FastifyRequest, _reply: FastifyReply, done: () => void): void {
   req.body ??= {};
@@ -43,7 +49,7 @@ export function registerTaskRoutes(
       },
     },
     async (req, reply) => {
-      const { task, created } = await api.submit(req.body);
+      const { task, created } = await api.submit(req.body, traceparent(req));
       return reply.code(created ? 201 : 200).send(taskToJson(task));
     },
   );
@@ -62,7 +68,7 @@ export function registerTaskRoutes(
       },
     },
     async (req, reply) => {
-      const items = await api.submitBatch(req.body.tasks);
+      const items = await api.submitBatch(req.body.tasks, traceparent(req));
       return reply.code(201).send({ items, created: items.filter((i) => i.created).length });
     },
   );

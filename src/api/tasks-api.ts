@@ -21,6 +21,7 @@ import {
 import { countDue, isQueuePaused, keyConcurrencyLimit } from '../store/queues.js';
 import { hasCapableWorker } from '../store/workers.js';
 import type { Metrics } from '../observability/metrics.js';
+import { SpanKind, failSpan, startSpan, traceparentOf } from '../lib/trace.js';
 import { checkSchema } from './check.js';
 import { LIMITS, SubmitTaskBody, type SubmitTaskInput } from './schemas.js';
 import { checkTaskId, prepareTask } from './submit.js';
@@ -44,7 +45,12 @@ export class TasksApi {
 
   constructor(
     private readonly db: Db,
-    private readonly options: { maxQueueDepth?: number | null; metrics?: Metrics } = {},
+    private readonly options: {
+      maxQueueDepth?: number | null;
+      metrics?: Metrics;
+      /** Which service this is, on the spans it records. */
+      component?: string;
+    } = {},
   ) {}
 
   /**
@@ -83,21 +89,46 @@ export class TasksApi {
   }
 
   /** Stores a task; with a known idempotency key, returns the existing one. */
-  async submit(input: SubmitTaskInput): Promise<{ task: Task; created: boolean }> {
+  async submit(
+    input: SubmitTaskInput,
+    /** The caller's W3C traceparent, if it sent one: the submit span becomes its child. */
+    traceparent?: string | null,
+  ): Promise<{ task: Task; created: boolean }> {
     const row = prepareTask(checkSchema(SubmitTaskBody, input));
     if (row.concurrencyKey !== null) await this.checkKeyed(row.queue);
     await this.checkDepth(row.queue, 1);
-    const out = await this.guard(() => insertTask(this.db, row));
-    if (out.created)
-      this.options.metrics?.submitted.inc({ queue: row.queue, handler: row.handler });
-    return out;
+    const span = startSpan(
+      `taskq.submit ${row.handler}`,
+      traceparent,
+      {
+        'taskq.component': this.options.component ?? 'api',
+        'taskq.queue': row.queue,
+        'taskq.handler': row.handler,
+        'taskq.task_id': row.id,
+      },
+      SpanKind.PRODUCER,
+    );
+    row.traceContext = traceparentOf(span);
+    try {
+      const out = await this.guard(() => insertTask(this.db, row));
+      if (out.created)
+        this.options.metrics?.submitted.inc({ queue: row.queue, handler: row.handler });
+      span.end();
+      return out;
+    } catch (err) {
+      failSpan(span, err);
+      throw err;
+    }
   }
 
   /**
    * Stores many tasks in one statement. Each is checked first; one bad task rejects the
    * whole batch, naming its index, and nothing is stored.
    */
-  async submitBatch(inputs: SubmitTaskInput[]): Promise<BatchInsertResult[]> {
+  async submitBatch(
+    inputs: SubmitTaskInput[],
+    traceparent?: string | null,
+  ): Promise<BatchInsertResult[]> {
     if (inputs.length === 0 || inputs.length > LIMITS.batchSize) {
       throw new ValidationError(`tasks must hold 1 to ${LIMITS.batchSize} tasks`, 'tasks');
     }
@@ -118,7 +149,22 @@ export class TasksApi {
       await this.checkKeyed(q);
     }
     for (const [queue, n] of perQueue) await this.checkDepth(queue, n);
-    const out = await this.guard(() => insertTasks(this.db, rows));
+    const span = startSpan(
+      'taskq.submit batch',
+      traceparent,
+      {
+        'taskq.component': this.options.component ?? 'api',
+        'taskq.tasks': rows.length,
+      },
+      SpanKind.PRODUCER,
+    );
+    const traceContext = traceparentOf(span);
+    for (const r of rows) r.traceContext = traceContext;
+    const out = await this.guard(() => insertTasks(this.db, rows)).catch((err: unknown) => {
+      failSpan(span, err);
+      throw err;
+    });
+    span.end();
     const submitted = this.options.metrics?.submitted;
     if (submitted)
       out.forEach(

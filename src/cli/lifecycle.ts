@@ -61,3 +61,15 @@ export function fail(err: unknown): never {
   );
   process.exit(1);
 }
+
+/**
+ * Turns OpenTelemetry tracing on when OTEL_EXPORTER_OTLP_ENDPOINT is set (the SDK is only
+ * loaded then). Returns the function that flushes it at shutdown.
+ */
+export async function startTracing(service: string): Promise<() => Promise<void>> {
+  if (!process.env.OTEL_EXPORTER_OTLP_ENDPOINT && !process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) {
+    return () => Promise.resolve();
+  }
+  const { initTracing } = await import('../observability/tracing.js');
+  return initTracing(service);
+}

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { createLogger } from './logger.js';
-import { fail, runUntilSignalled } from './lifecycle.js';
+import { fail, runUntilSignalled, startTracing } from './lifecycle.js';
 import { databaseUrl, loadConfigFile, optionReader, pick } from './options.js';
 
 interface ServiceFlags {
@@ -74,10 +74,11 @@ export function registerServiceCommands(program: Command): void {
           insecure: f.insecure ?? (env.TASKQ_INSECURE === 'true' ? true : undefined),
           logger: log,
         });
+        const stopTracing = await startTracing('coordinator');
         await runUntilSignalled(
           log,
           () => coordinator.start(),
-          () => coordinator.stop(),
+          () => coordinator.stop().finally(stopTracing),
         );
       } catch (err) {
         fail(err);
@@ -124,10 +125,11 @@ export function registerServiceCommands(program: Command): void {
           insecure: f.insecure ?? (env.TASKQ_INSECURE === 'true' ? true : undefined),
           logger: log,
         });
+        const stopTracing = await startTracing('scheduler');
         await runUntilSignalled(
           log,
           () => scheduler.start(),
-          () => scheduler.stop(),
+          () => scheduler.stop().finally(stopTracing),
         );
       } catch (err) {
         fail(err);

@@ -6,7 +6,7 @@ import { ConfigError } from '../lib/errors.js';
 import type { Handler } from '../worker/types.js';
 import type { Worker } from '../worker/worker.js';
 import { createLogger } from './logger.js';
-import { fail, runUntilSignalled } from './lifecycle.js';
+import { fail, runUntilSignalled, startTracing } from './lifecycle.js';
 import { duration, int, list, loadConfigFile, pick } from './options.js';
 
 /**
@@ -135,6 +135,7 @@ export function registerWorkerCommand(program: Command): void {
         });
         for (const h of f.handlers ?? []) await loadHandlers(worker, h);
         const drainMs = duration(f.drainTimeout, '--drain-timeout') ?? 30_000;
+        const stopTracing = await startTracing('worker');
         await runUntilSignalled(
           log,
           () => {
@@ -150,7 +151,7 @@ export function registerWorkerCommand(program: Command): void {
             );
             return Promise.resolve();
           },
-          () => worker.stop({ timeoutMs: drainMs }),
+          () => worker.stop({ timeoutMs: drainMs }).finally(stopTracing),
         );
       } catch (err) {
         fail(err);

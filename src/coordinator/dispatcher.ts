@@ -4,6 +4,7 @@ import { claimDue, limitedQueues, nextDueAt } from '../store/claim.js';
 import { releaseClaims } from '../store/leases.js';
 import type { Db } from '../store/db.js';
 import type { ClaimedTask } from '../store/tasks.js';
+import { startSpan, traceparentOf } from '../lib/trace.js';
 import type { Registry, WorkerSession } from './registry.js';
 
 /** Options for {@link Dispatcher}. */
@@ -216,6 +217,7 @@ export class Dispatcher {
     for (const [session, tasks] of perSession) {
       session.send({
         assign: tasks.map((t) => ({
+          traceParent: this.traceDispatch(t, session.info.id),
           ref: { taskId: t.id, attempt: t.attempt },
           command: t.command,
           payloadJson: t.payloadJson ?? '',
@@ -238,6 +240,21 @@ export class Dispatcher {
       this.wakeSeq++;
       this.again = true;
     }
+  }
+
+  /** Records the dispatch of a traced task; returns the traceparent its worker runs under. */
+  private traceDispatch(t: ClaimedTask, workerId: string): string {
+    if (!t.traceContext) return '';
+    const span = startSpan(`taskq.dispatch ${t.command.split(' ', 1)[0] ?? ''}`, t.traceContext, {
+      'taskq.component': 'coordinator',
+      'taskq.task_id': t.id,
+      'taskq.attempt': t.attempt,
+      'taskq.queue': t.queue,
+      'taskq.worker_id': workerId,
+    });
+    const parent = traceparentOf(span) ?? t.traceContext;
+    span.end();
+    return parent;
   }
 
   /** Resolves once the dispatch round in progress (if any) has delivered what it claimed. */

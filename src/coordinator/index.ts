@@ -32,6 +32,8 @@ import { LeaseKeeper } from './leases.js';
 import { Reaper } from './reaper.js';
 import { Registry } from './registry.js';
 import { Metrics, recordCompleted, recordReaped } from '../observability/metrics.js';
+import { startSpan } from '../lib/trace.js';
+import type { CompletedAttempt } from '../store/tasks.js';
 
 /**
  * The coordinator: workers' gRPC streams, dispatch, completion, leases and the reaper, plus
@@ -124,6 +126,7 @@ export class Coordinator {
       logger: this.log,
       onCompleted: (done) => {
         recordCompleted(metrics, done);
+        traceCompleted(done);
         this.dispatcher?.finished(done.map((d) => d.queue));
         // Retries come back pending with a due time: arm the timer (or claim now if due).
         for (const d of done)
@@ -164,7 +167,11 @@ export class Coordinator {
       this.listener.start();
     }
 
-    const tasksApi = new TasksApi(db, { maxQueueDepth: o.maxQueueDepth ?? null, metrics });
+    const tasksApi = new TasksApi(db, {
+      maxQueueDepth: o.maxQueueDepth ?? null,
+      metrics,
+      component: 'coordinator',
+    });
     const events = (this.events = new EventHub(db, this.log));
     events.start();
     const handler = connectNodeAdapter({
@@ -289,4 +296,17 @@ function listen(
       resolve(typeof addr === 'object' && addr ? addr.port : port);
     });
   });
+}
+
+/** Records the completion of traced tasks, as children of their submit spans. */
+function traceCompleted(done: CompletedAttempt[]): void {
+  for (const d of done) {
+    if (!d.traceContext) continue;
+    startSpan(`taskq.complete ${d.handler}`, d.traceContext, {
+      'taskq.component': 'coordinator',
+      'taskq.task_id': d.id,
+      'taskq.attempt': d.attempt,
+      'taskq.status': d.status,
+    }).end();
+  }
 }

@@ -65,7 +65,8 @@ export async function completeBatch(db: Db, results: AttemptResult[]): Promise<C
           updated_at = now()
         FROM input i
         WHERE t.id = i.id AND t.attempt = i.attempt AND t.status = 'running'
-        RETURNING t.id, t.attempt, t.status, t.scheduled_at, t.updated_at, t.queue, t.handler, t.worker_id,
+        RETURNING t.id, t.attempt, t.status, t.scheduled_at, t.updated_at, t.queue, t.handler, t.trace_context,
+          t.worker_id,
           t.picked_at, t.started_at, i.ok, i.failure, i.error
       ), history AS (
         INSERT INTO ${db.s}.task_attempts
@@ -77,7 +78,7 @@ export async function completeBatch(db: Db, results: AttemptResult[]): Promise<C
         ON CONFLICT DO NOTHING
       ), ${notifyChangesCte('done', '$10')}
       SELECT id, attempt, status, scheduled_at AS "scheduledAt", queue, handler,
-        started_at AS "startedAt", failure
+        started_at AS "startedAt", failure, trace_context AS "traceContext"
       FROM done, (SELECT count(*) FROM notified) AS n`,
     values: [
       results.map((r) => r.id),

@@ -24,17 +24,18 @@ export async function insertTask(db: Db, t: NewTask): Promise<{ task: Task; crea
   // Params: $1 id, $2 queue, $3 command, $4 handler, $5 payload (json text), $6 priority,
   // $7 run_at (null = now), $8 max_attempts, $9 timeout_ms, $10 backoff_base_ms,
   // $11 backoff_max_ms (nulls take the queue's setting, then the default), $12 idempotency_key,
-  // $13 wake channel, $14 events channel, $15 concurrency_key
+  // $13 wake channel, $14 events channel, $15 concurrency_key, $16 trace context
   const { rows } = await db.pool.query<TaskRow>({
     name: `taskq_insert_${db.schema}`,
     text: `
       WITH ins AS (
         INSERT INTO ${db.s}.tasks (id, queue, command, handler, payload, priority, scheduled_at,
-          max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key, concurrency_key)
+          max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key, concurrency_key,
+          trace_context)
         SELECT $1, $2, $3, $4, $5::jsonb, $6, coalesce($7::timestamptz, now()),
           coalesce($8, q.max_attempts, ${DEFAULT_MAX_ATTEMPTS}), $9,
           coalesce($10, q.backoff_base_ms, ${DEFAULT_BACKOFF_BASE_MS}),
-          coalesce($11, q.backoff_max_ms, ${DEFAULT_BACKOFF_MAX_MS}), $12, $15
+          coalesce($11, q.backoff_max_ms, ${DEFAULT_BACKOFF_MAX_MS}), $12, $15, $16
         FROM (SELECT 1) AS one LEFT JOIN ${db.s}.queues q ON q.name = $2
         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING ${TASK_COLUMNS}
@@ -60,6 +61,7 @@ export async function insertTask(db: Db, t: NewTask): Promise<{ task: Task; crea
       wakeChannel(db),
       eventsChannel(db),
       t.concurrencyKey,
+      t.traceContext ?? null,
     ],
   });
   const row = rows[0];
@@ -94,23 +96,24 @@ export async function insertTasks(db: Db, tasks: NewTask[]): Promise<BatchInsert
   // Params: $1 ids, $2 queues, $3 commands, $4 handlers, $5 payloads (json text), $6 priorities,
   // $7 run_at (null = now), $8 max_attempts, $9 timeout_ms, $10 backoff_base_ms,
   // $11 backoff_max_ms, $12 idempotency keys, $13 wake channel, $14 events channel,
-  // $15 concurrency keys
+  // $15 concurrency keys, $16 trace contexts
   const { rows } = await db.pool.query<{ id: string; status: Task['status'] }>({
     name: `taskq_insert_batch_${db.schema}`,
     text: `
       WITH input AS (
         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],
-          $7::timestamptz[], $8::int[], $9::int[], $10::int[], $11::int[], $12::text[], $15::text[])
+          $7::timestamptz[], $8::int[], $9::int[], $10::int[], $11::int[], $12::text[], $15::text[], $16::text[])
           WITH ORDINALITY AS i(id, queue, command, handler, payload, priority, run_at, max_attempts,
-            timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key, concurrency_key, ord)
+            timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key, concurrency_key, trace_context, ord)
       ), ins AS (
         INSERT INTO ${db.s}.tasks (id, queue, command, handler, payload, priority, scheduled_at,
-          max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key, concurrency_key)
+          max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key, concurrency_key,
+          trace_context)
         SELECT i.id, i.queue, i.command, i.handler, i.payload::jsonb, i.priority,
           coalesce(i.run_at, now()), coalesce(i.max_attempts, q.max_attempts, ${DEFAULT_MAX_ATTEMPTS}),
           i.timeout_ms, coalesce(i.backoff_base_ms, q.backoff_base_ms, ${DEFAULT_BACKOFF_BASE_MS}),
           coalesce(i.backoff_max_ms, q.backoff_max_ms, ${DEFAULT_BACKOFF_MAX_MS}), i.idempotency_key,
-          i.concurrency_key
+          i.concurrency_key, i.trace_context
         FROM input i LEFT JOIN ${db.s}.queues q ON q.name = i.queue
         ORDER BY i.ord
         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -138,6 +141,7 @@ export async function insertTasks(db: Db, tasks: NewTask[]): Promise<BatchInsert
       wakeChannel(db),
       eventsChannel(db),
       tasks.map((t) => t.concurrencyKey),
+      tasks.map((t) => t.traceContext ?? null),
     ],
   });
   const inserted = new Map(rows.map((r) => [r.id, r.status]));

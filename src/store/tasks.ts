@@ -73,6 +73,8 @@ export interface NewTask {
   idempotencyKey: string | null;
   /** Limits how many tasks with the same key run at once (the queue's key_concurrency_limit). */
   concurrencyKey: string | null;
+  /** W3C traceparent of the submit span, when tracing. */
+  traceContext?: string | null;
 }
 
 /** What a claim hands to a worker. */
@@ -87,6 +89,8 @@ export interface ClaimedTask {
   timeoutMs: number | null;
   maxAttempts: number;
   scheduledAt: Date;
+  /** The submit span's traceparent, when the task was traced. */
+  traceContext: string | null;
 }
 
 /** One attempt as reported by its worker. */
@@ -121,6 +125,7 @@ export interface CompletedAttempt extends AttemptRef {
   startedAt: Date | null;
   /** For a failed attempt: 'error' or 'timeout'. */
   failure: 'error' | 'timeout' | null;
+  traceContext: string | null;
 }
 
 /** A task returned to pending (or dead) by the reaper. */

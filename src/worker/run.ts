@@ -4,6 +4,8 @@ import type { Assignment, ResultSchema } from '../gen/taskqueue/v1/worker_pb.js'
 import { parseCommand } from '../lib/command.js';
 import { describeError } from '../lib/errors.js';
 import { TaskError, type Handler, type TaskContext } from './types.js';
+import { context, trace } from '@opentelemetry/api';
+import { SpanKind, contextOf, failSpan, startSpan } from '../lib/trace.js';
 
 type ResultInit = MessageInitShape<typeof ResultSchema>;
 type Ref = { taskId: string; attempt: number };
@@ -65,6 +67,8 @@ export function runTask(a: Assignment, deps: RunDeps): RunningTask {
   const report = (outcome: { ok: true; value: unknown } | { ok: false; error: unknown }): void => {
     if (reported) return;
     reported = true;
+    if (outcome.ok) span.end();
+    else failSpan(span, outcome.error);
     const base = {
       ref,
       executor,
@@ -138,10 +142,24 @@ export function runTask(a: Assignment, deps: RunDeps): RunningTask {
   };
 
   deps.onStarted(ref, startedAtMs);
+  // The handler runs inside the task's trace (when it has one), so its own spans nest.
+  const span = startSpan(
+    `taskq.run ${name}`,
+    a.traceParent || null,
+    {
+      'taskq.component': 'worker',
+      'taskq.task_id': ref.taskId,
+      'taskq.attempt': ref.attempt,
+      'taskq.executor': executor,
+    },
+    SpanKind.CONSUMER,
+  );
   const work = (async () => {
     if (!fn) throw new TaskError(`this worker has no handler '${name}'`);
     const payload: unknown = a.payloadJson ? JSON.parse(a.payloadJson) : null;
-    return await fn(payload, ctx);
+    return await context.with(trace.setSpan(contextOf(a.traceParent || null), span), () =>
+      fn(payload, ctx),
+    );
   })();
   const aborted = new Promise<void>((resolve) =>
     controller.signal.addEventListener('abort', () => resolve(), { once: true }),

@@ -141,6 +141,7 @@ describe('completeBatch (fencing)', () => {
         handler: 'echo',
         startedAt: expect.any(Date),
         failure: null,
+        traceContext: null,
       },
     ]);
     const after = await getTask(db, t.id);
