@@ -129,3 +129,24 @@ describe('taskq token', () => {
     expect((await taskq(['token', 'revoke', 'nobody'])).code).toBe(2);
   });
 });
+
+describe('taskq migrate', () => {
+  it('refuses a schema migrated by a newer release, with a message naming both versions', async () => {
+    const schema = `${db.schema}_old`;
+    const env = { TASKQ_SCHEMA: schema };
+    expect((await taskq(['migrate'], env)).stdout).toMatch(/applied migrations 1, 2/);
+    expect((await taskq(['migrate'], env)).stdout).toMatch(/is up to date/);
+    await db.pool.query(
+      `INSERT INTO "${schema}".migrations (version, name) VALUES (9999, 'from_a_newer_release')`,
+    );
+    const refused = await taskq(['migrate'], env);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(
+      /schema ".*_old" is at version 9999, but this taskq release knows only up to \d+.*upgrade taskq/,
+    );
+    const coordinator = await taskq(['coordinator', '--grpc-port', '0', '--http-port', '0'], env);
+    expect(coordinator.code).toBe(2);
+    expect(coordinator.stderr).toMatch(/is at version 9999/);
+    await db.pool.query(`DROP SCHEMA "${schema}" CASCADE`);
+  });
+});
