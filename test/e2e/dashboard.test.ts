@@ -152,6 +152,7 @@ describe.skipIf(!hasChromium)('dashboard in a browser', { timeout: 120_000 }, ()
   it('shows a submitted task in the table and follows it to succeeded without a reload', async () => {
     await open('tasks');
     await see('Tasks', 'h1');
+    await see('live', '.live-dot.on');
     await page.evaluate('window.__sameDocument = true');
     const task = await submit({ command: 'hold', payload: { ms: 1500 } });
     const row = `tr[data-task-id="${task.id}"]`;

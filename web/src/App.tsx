@@ -71,7 +71,10 @@ export function App(): ReactNode {
           The API answers, but cannot work right now: {conn.unavailable}
         </div>
       ) : null}
-      <main>
+      <main
+        className={conn.reachable ? '' : 'stale'}
+        title={conn.reachable ? undefined : 'Last known data: the API cannot be reached'}
+      >
         {conn.needsLogin ? <Login message={conn.loginMessage} /> : <Page route={route} />}
       </main>
     </div>

@@ -19,7 +19,6 @@ export class LiveStream {
   private source: EventSource | null = null;
   private retry: number | null = null;
   private lastId: string | undefined;
-  private opened = false;
   private closed = false;
   private token = getConnection().token;
   private readonly unwatch: () => void;
@@ -50,9 +49,9 @@ export class LiveStream {
     es.onopen = () => {
       reportReachable();
       this.onState(true);
-      // A first open is in step with the page's fetch; a reopen may have missed events.
-      if (this.opened) this.resync();
-      this.opened = true;
+      // Events before the stream opened were missed: the page's first fetch may have raced
+      // them, and a reopen surely did. Either way, load again.
+      this.resync();
     };
     es.onerror = () => {
       this.onState(false);
