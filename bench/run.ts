@@ -17,6 +17,12 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
+  // A peer library's stray promise (e.g. pg-boss's fire-and-forget completions) must not
+  // kill the run and strand its schemas: report it and carry on; the scenarios check their
+  // results in the database anyway.
+  process.on('unhandledRejection', (err) => {
+    process.stderr.write(`warning: unhandled rejection: ${String(err)}\n`);
+  });
   // Ctrl-C: children first, so nothing keeps running against the database.
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {

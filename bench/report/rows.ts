@@ -101,6 +101,16 @@ export function buildRows(raw: RawResults, systems: readonly SystemName[]): Resu
             }),
       }),
     ),
+    ...(['p50', 'p99'] as const).map(
+      (p): RowSpec => ({
+        scenario: 'latency',
+        key: `latency.send.${p}`,
+        label: `Latency ${p}, submit call → start`,
+        unit: 'ms',
+        better: 'lower',
+        values: pick(systems, raw.latency, (r) => r.sendToStart[p]),
+      }),
+    ),
     ...(['p50', 'p99', 'max'] as const).map(
       (p): RowSpec => ({
         scenario: 'scheduled',

@@ -25,11 +25,19 @@ export async function openPgBoss(ctx: SessionContext, roles: SessionRoles): Prom
   // settles a queued request once ending, which leaves pg-boss waiting for that worker forever.
   const pool = new pg.Pool({ connectionString: ctx.url, max: 10, application_name: 'pgboss' });
   pool.on('error', () => undefined);
+  const gate = { closed: false };
   const boss = new PgBoss({
     schema: ctx.schema,
-    db: { executeSql: (text: string, values?: unknown[]) => pool.query(text, values) },
+    db: {
+      // Once closing, pg-boss's stragglers (a last fetch, a fire-and-forget complete) get
+      // what pg-boss's own closed Db gives them, no result, instead of an ended pool.
+      executeSql: (text: string, values?: unknown[]) =>
+        gate.closed
+          ? (Promise.resolve(undefined) as unknown as Promise<{ rows: unknown[] }>)
+          : pool.query(text, values),
+    },
   });
-  const session = new PgBossSession(ctx, roles, boss, pool);
+  const session = new PgBossSession(ctx, roles, boss, pool, gate);
   boss.on('error', (err: Error) => session.recordError(err));
   await boss.start();
   for (const q of QUEUES) await boss.createQueue(q);
@@ -48,6 +56,7 @@ class PgBossSession implements QueueSession {
     private readonly roles: SessionRoles,
     private readonly boss: PgBoss,
     private readonly pool: pg.Pool,
+    private readonly gate: { closed: boolean },
   ) {
     this.s = `"${ctx.schema}"`;
   }
@@ -154,13 +163,13 @@ class PgBossSession implements QueueSession {
   async close(): Promise<void> {
     if (this.roles.workers) await this.boss.offWork(this.roles.workers);
     await this.boss.stop({ graceful: true, wait: true, timeout: 10_000 });
-    // Completions are fire-and-forget in pg-boss: let the last ones land.
+    // Completions are fire-and-forget in pg-boss: let those in flight land, then close.
+    this.gate.closed = true;
     const deadline = Date.now() + 10_000;
     while (this.pool.waitingCount > 0 || this.pool.idleCount < this.pool.totalCount) {
       if (Date.now() > deadline) break;
       await sleep(50);
     }
-    await sleep(PGBOSS_SETUP.pollingIntervalSeconds * 1000 + 100);
     await this.pool.end();
     await dropSchema(this.ctx.pool, this.ctx.schema);
     if (this.lastError) throw this.lastError;
