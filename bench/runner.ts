@@ -96,7 +96,12 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
       `${fmt(r.tasks)} tasks, ${fmt(r.tasksPerSec)} tasks/s`;
     await each('enqueue-bulk', enqueueBulk, rate);
     await each('enqueue-single', enqueueSingle, rate);
-    await each('drain', drain, (r) => `${rate(r)}, lost ${r.lost}`);
+    await each(
+      'drain',
+      drain,
+      (r) =>
+        `${rate(r)}, lost ${r.lost}, CPU ms/1k tasks: own ${fmt(r.cpuMsPer1000.client ?? NaN)}, postgres ${fmt(r.cpuMsPer1000.postgres ?? NaN)}`,
+    );
     await each(
       'latency',
       latency,

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { processCpuMs } from './cpu.js';
 
 const OWN_CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
@@ -108,6 +109,11 @@ export class BenchProcess {
     } catch {
       return null;
     }
+  }
+
+  /** CPU time (user + system) used so far, in ms, or null once exited or without /proc. */
+  cpuMs(): number | null {
+    return this.running ? processCpuMs(this.pid) : null;
   }
 
   /** SIGTERM (a graceful drain), then SIGKILL after `graceMs`. */

@@ -82,6 +82,22 @@ export function buildRows(raw: RawResults, systems: readonly SystemName[]): Resu
         },
       },
     },
+    {
+      scenario: 'drain',
+      key: 'drain.cpu.client',
+      label: 'Drain CPU, queue processes',
+      unit: 'ms/1k tasks',
+      better: 'lower',
+      values: pick(systems, raw.drain, (r) => r.cpuMsPer1000.client),
+    },
+    {
+      scenario: 'drain',
+      key: 'drain.cpu.postgres',
+      label: 'Drain CPU, PostgreSQL server',
+      unit: 'ms/1k tasks',
+      better: 'lower',
+      values: pick(systems, raw.drain, (r) => r.cpuMsPer1000.postgres),
+    },
     ...(['p50', 'p99', 'max'] as const).map(
       (p): RowSpec => ({
         scenario: 'latency',

@@ -1,3 +1,4 @@
+import { postgresCpuMeter } from '../lib/cpu.js';
 import type { SystemName } from '../lib/options.js';
 import { perSecond } from '../lib/stats.js';
 import { sleep, waitUntil } from '../lib/timing.js';
@@ -14,6 +15,12 @@ export interface DrainResult {
   done: number;
   /** Tasks neither finished nor pending afterwards: must be 0. */
   lost: number;
+  /**
+   * CPU time per 1000 tasks during the drain, ms: the system's own processes, and the
+   * PostgreSQL server (null when it is not local; everyone's queries on a shared server).
+   * Unlike throughput, cost hardly moves when other programs load the machine.
+   */
+  cpuMsPer1000: { client: number | null; postgres: number | null };
 }
 
 /**
@@ -49,14 +56,29 @@ export function drain(ctx: RunContext, system: SystemName): Promise<DrainResult>
   const n = ctx.sizes.drainTasks;
   return withSession(ctx, system, 'drain', { producer: false, workers: 'noop' }, async (s) => {
     await s.startWorkers();
+    const pgCpu = await postgresCpuMeter(ctx.pool);
     await s.loadBacklog(n);
     const t0 = Date.now();
+    const cpu0 = { client: s.clientCpuMs(), postgres: pgCpu.read() };
     await waitForDone(s, n, 120_000 + n * 5);
+    const per1000 = (a: number | null, b: number | null): number | null =>
+      a === null || b === null ? null : ((b - a) * 1000) / n;
+    const cpuMsPer1000 = {
+      client: per1000(cpu0.client, s.clientCpuMs()),
+      postgres: per1000(cpu0.postgres, pgCpu.read()),
+    };
     const times = await s.completionTimes();
     const last = times[times.length - 1] ?? Date.now();
     const done = await s.doneCount();
     const unfinished = await s.unfinishedCount();
     const ms = last - t0;
-    return { tasks: n, ms, tasksPerSec: perSecond(n, ms), done, lost: n - done - unfinished };
+    return {
+      tasks: n,
+      ms,
+      tasksPerSec: perSecond(n, ms),
+      done,
+      lost: n - done - unfinished,
+      cpuMsPer1000,
+    };
   });
 }

@@ -10,6 +10,7 @@ import {
   type WorkerUtils,
 } from 'graphile-worker';
 import pg from 'pg';
+import { ownCpuMs } from '../lib/cpu.js';
 import { dropSchema, inTransaction } from '../lib/database.js';
 import type { QueueSession, SessionContext, SessionRoles, TaskSpec } from './types.js';
 
@@ -145,6 +146,10 @@ class GraphileSession implements QueueSession {
 
   handlerStarts(): Promise<Map<number, number>> {
     return Promise.resolve(new Map(this.starts));
+  }
+
+  clientCpuMs(): number | null {
+    return ownCpuMs();
   }
 
   dispatcherRss(): number | null {

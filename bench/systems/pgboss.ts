@@ -1,5 +1,6 @@
 import PgBoss from 'pg-boss';
 import pg from 'pg';
+import { ownCpuMs } from '../lib/cpu.js';
 import { dropSchema, inTransaction } from '../lib/database.js';
 import { sleep } from '../lib/timing.js';
 import type { HandlerKind, QueueSession, SessionContext, SessionRoles, TaskSpec } from './types.js';
@@ -154,6 +155,10 @@ class PgBossSession implements QueueSession {
 
   handlerStarts(): Promise<Map<number, number>> {
     return Promise.resolve(new Map(this.starts));
+  }
+
+  clientCpuMs(): number | null {
+    return ownCpuMs();
   }
 
   dispatcherRss(): number | null {

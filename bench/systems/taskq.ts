@@ -159,6 +159,17 @@ class TaskqSession implements QueueSession {
     return new Map(rows.map((r) => [r.i, Number(r.t)]));
   }
 
+  clientCpuMs(): number | null {
+    let total = 0;
+    for (const p of [this.coordinator, this.scheduler, ...this.workers]) {
+      if (!p) continue;
+      const ms = p.cpuMs();
+      if (ms === null) return null;
+      total += ms;
+    }
+    return total;
+  }
+
   dispatcherRss(): number | null {
     return this.coordinator?.rssBytes() ?? null;
   }

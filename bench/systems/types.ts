@@ -64,6 +64,12 @@ export interface QueueSession {
   handlerStarts(): Promise<Map<number, number>>;
   /** Tasks not finished yet (pending or running), as recorded in the database. */
   unfinishedCount(): Promise<number>;
+  /**
+   * CPU time (ms) used so far by the system's own processes: ours, the coordinator, worker
+   * and scheduler processes; a peer, this process (its workers run in-process). Null where
+   * it cannot be read.
+   */
+  clientCpuMs(): number | null;
   /** Memory of the process that dispatches work (ours: the coordinator), or null. */
   dispatcherRss(): number | null;
   /** Stops everything the session started and drops its schema. */
