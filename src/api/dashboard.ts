@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
@@ -10,8 +10,9 @@ export const DASHBOARD_DIR = join(dirname(fileURLToPath(import.meta.url)), '..',
 /**
  * Serves the dashboard, a single-page app built into static files, under `/ui/` (and `/`
  * redirects there). Its files are public; the data it shows comes from the same /v1 API and
- * SSE routes as any client's, with the same authentication. Unknown paths under /ui/ fall
- * back to index.html so deep links work. When the dashboard was not built, `/` says how.
+ * SSE routes as any client's, with the same authentication. A path under /ui/ that names no
+ * file gets index.html, so deep links work; files are looked up on every request, so a rebuild
+ * is served without a restart. When the dashboard was not built, `/` says how.
  */
 export async function registerDashboard(app: FastifyInstance, dir = DASHBOARD_DIR): Promise<void> {
   if (!existsSync(join(dir, 'index.html'))) {
@@ -24,12 +25,18 @@ export async function registerDashboard(app: FastifyInstance, dir = DASHBOARD_DI
     );
     return;
   }
+  await app.register(fastifyStatic, { root: dir, serve: false });
   app.get('/', { schema: { hide: true } }, (_req, reply) => reply.redirect('/ui/'));
-  await app.register(fastifyStatic, {
-    root: dir,
-    prefix: '/ui/',
-    index: ['index.html'],
-    wildcard: false,
+  app.get<{ Params: { '*': string } }>('/ui/*', { schema: { hide: true } }, (req, reply) => {
+    const rel = normalize(req.params['*'] || 'index.html');
+    const file = join(dir, rel);
+    const inside = file.startsWith(dir + sep) && !rel.startsWith('..');
+    const isFile = inside && existsSync(file) && statSync(file).isFile();
+    // Hashed assets never change; index.html must be re-read to find new ones.
+    if (isFile && rel.startsWith(`assets${sep}`))
+      void reply.header('cache-control', 'public, max-age=31536000, immutable');
+    return isFile
+      ? reply.sendFile(rel)
+      : reply.header('cache-control', 'no-cache').sendFile('index.html');
   });
-  app.get('/ui/*', { schema: { hide: true } }, (_req, reply) => reply.sendFile('index.html'));
 }

@@ -21,6 +21,12 @@ const EventsQuery = Type.Object(
         description: 'For clients that cannot send the Last-Event-ID header.',
       }),
     ),
+    access_token: Type.Optional(
+      Type.String({
+        maxLength: 200,
+        description: 'For EventSource, which cannot send an Authorization header.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -85,7 +91,10 @@ export function registerEventRoutes(
         description:
           'text/event-stream. `task` events carry the whole task on every change; `progress` events carry {task_id, attempt, percent, message}. Supports Last-Event-ID.',
         params: TaskIdParams,
-        querystring: Type.Object({ last_event_id: Type.Optional(Type.String({ maxLength: 20 })) }),
+        querystring: Type.Object({
+          last_event_id: Type.Optional(Type.String({ maxLength: 20 })),
+          access_token: Type.Optional(Type.String({ maxLength: 200 })),
+        }),
         response: { 400: ErrorJson, 404: ErrorJson, 503: ErrorJson },
       },
     },

@@ -137,6 +137,15 @@ describe('REST authentication and roles', () => {
     );
     expect(res.status).toBe(200);
     expect(res.events[0]?.data.id).toBe(id);
+    const all = await readSse(
+      `${base}/v1/events?queue=auth&access_token=${tokens.read}`,
+      () => true,
+      {
+        timeoutMs: 500,
+      },
+    );
+    expect(all.status).toBe(200);
+    expect((await fetch(`${base}/v1/events?queue=auth`)).status).toBe(401);
   });
 });
 
