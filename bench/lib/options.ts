@@ -41,6 +41,11 @@ export interface BenchSizes {
   scheduledSpreadMs: number;
   /** The backlogs the scale scenario compares: small, then large. */
   scaleBacklogs: [number, number];
+  /**
+   * The completions timed in each scale run, as fractions of the small backlog: from the
+   * first to the second (start-up and the tail are left out).
+   */
+  scaleWindow: [number, number];
   /** Tasks the raw SQL ceiling loop claims and completes. */
   ceilingTasks: number;
 }
@@ -58,6 +63,7 @@ export const SIZES: Record<BenchMode, BenchSizes> = {
     scheduledTasks: 50,
     scheduledSpreadMs: 1000,
     scaleBacklogs: [100, 1000],
+    scaleWindow: [0.1, 0.9],
     ceilingTasks: 200,
   },
   quick: {
@@ -71,6 +77,7 @@ export const SIZES: Record<BenchMode, BenchSizes> = {
     scheduledTasks: 1000,
     scheduledSpreadMs: 5000,
     scaleBacklogs: [10_000, 100_000],
+    scaleWindow: [0.1, 0.5],
     ceilingTasks: 20_000,
   },
   full: {
@@ -84,6 +91,7 @@ export const SIZES: Record<BenchMode, BenchSizes> = {
     scheduledTasks: 2000,
     scheduledSpreadMs: 10_000,
     scaleBacklogs: [10_000, 1_000_000],
+    scaleWindow: [0.1, 0.9],
     ceilingTasks: 100_000,
   },
 };

@@ -56,7 +56,8 @@ export interface BenchResults {
   rows: ResultRow[];
   /**
    * Share of all cores busy (0..1) just before each step while the bench idled: other
-   * programs' load. Steps wait for it to fall below 0.25 (up to a minute); null in smoke runs.
+   * programs' load. Full runs wait for it to fall below 0.25 (up to a minute per step);
+   * quick runs only record it; null in smoke runs.
    */
   backgroundCpu: Record<string, number | null>;
   raw: RawResults;

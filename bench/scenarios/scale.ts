@@ -26,12 +26,13 @@ export interface ScaleResult {
 
 /**
  * Scenario 6: the backlog is bulk-loaded with SQL while the workers idle, then the same
- * window of completions (10% to 90% of the small backlog) is timed with a small and with a
- * large backlog. Only the window is processed from the large one.
+ * window of completions (e.g. the 1,000th to the 9,000th of a 10,000 backlog) is timed with
+ * a small and with a large backlog. Only the window is processed from the large one.
  */
 export async function scale(ctx: RunContext, system: SystemName): Promise<ScaleResult> {
   const [smallN, largeN] = ctx.sizes.scaleBacklogs;
-  const window = { from: Math.max(1, Math.floor(smallN * 0.1)), to: Math.floor(smallN * 0.9) };
+  const [a, b] = ctx.sizes.scaleWindow;
+  const window = { from: Math.max(1, Math.floor(smallN * a)), to: Math.floor(smallN * b) };
   const small = await backlogRun(ctx, system, smallN, window);
   const large = await backlogRun(ctx, system, largeN, window);
   return { window, small, large, ratio: large.tasksPerSec / small.tasksPerSec };
