@@ -55,7 +55,13 @@ export function createDb(options: DbOptions): Db {
     application_name: options.applicationName ?? 'taskq',
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 30_000,
+    // A client cut off by a partition in the middle of a transaction would hold its row locks
+    // until the server noticed the dead connection (hours, with default keepalives), and
+    // SKIP LOCKED would skip those rows for everyone else. Every transaction here takes
+    // milliseconds, so the server may end one that sits idle for seconds.
+    idle_in_transaction_session_timeout: 5000,
     keepAlive: true,
+    keepAliveInitialDelayMillis: 5000,
   });
   // An idle client whose server went away emits here; without a listener it would crash
   // the process. The next query reconnects.

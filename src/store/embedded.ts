@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
-import { chmod, chown, cp, mkdir, readFile, symlink } from 'node:fs/promises';
+import { appendFile, chmod, chown, cp, mkdir, readFile, symlink } from 'node:fs/promises';
 import net from 'node:net';
 import { arch, platform, tmpdir, userInfo } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -22,6 +22,15 @@ export interface EmbeddedPostgresOptions {
    */
   ephemeral?: boolean;
   logger?: Logger;
+  /** Address to listen on (and connect to). @default '127.0.0.1' */
+  listenAddress?: string;
+  /** Also trust connections from this network (CIDR), e.g. for other hosts in a test. */
+  trustNetwork?: string;
+  /**
+   * Run the server under this command prefix (which must switch to the server's user when
+   * run as root), e.g. `ip netns exec <ns> runuser -u postgres --`. For network tests.
+   */
+  commandPrefix?: string[];
 }
 
 interface Binaries {
@@ -51,7 +60,7 @@ export class EmbeddedPostgres {
 
   /** The connection string, once started. */
   get url(): string {
-    return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
+    return `postgres://postgres@${this.options.listenAddress ?? '127.0.0.1'}:${this.port}/postgres`;
   }
 
   /** The server's own pg_ctl, for tests that restart it. */
@@ -98,6 +107,11 @@ export class EmbeddedPostgres {
       }
     }
 
+    if (this.options.trustNetwork) {
+      const hba = join(dataDir, 'pg_hba.conf');
+      const line = `host all all ${this.options.trustNetwork} trust`;
+      if (!(await readFile(hba, 'utf8')).includes(line)) await appendFile(hba, `\n${line}\n`);
+    }
     await stopOrphan(dataDir, log);
 
     this.port = await choosePort(this.options.port ?? 0);
@@ -110,7 +124,7 @@ export class EmbeddedPostgres {
       '-p',
       String(this.port),
       '-c',
-      'listen_addresses=127.0.0.1',
+      `listen_addresses=${this.options.listenAddress ?? '127.0.0.1'}`,
       '-c',
       'unix_socket_directories=',
       '-c',
@@ -122,12 +136,17 @@ export class EmbeddedPostgres {
         : []),
     ];
     // detached: its own process group, out of reach of the terminal's Ctrl-C.
-    const child = spawn(bin.postgres, flags, {
-      ...owner,
-      detached: true,
-      stdio: ['ignore', fd, fd],
-      env: { ...process.env, LC_ALL: 'C' },
-    });
+    const prefix = this.options.commandPrefix ?? [];
+    const child = spawn(
+      prefix[0] ?? bin.postgres,
+      prefix.length ? [...prefix.slice(1), bin.postgres, ...flags] : flags,
+      {
+        ...(prefix.length ? {} : owner),
+        detached: true,
+        stdio: ['ignore', fd, fd],
+        env: { ...process.env, LC_ALL: 'C' },
+      },
+    );
     closeSync(fd);
     child.unref();
     this.pid = child.pid;

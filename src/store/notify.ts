@@ -46,6 +46,9 @@ export class Listener {
       const client = new pg.Client({
         connectionString: this.options.url,
         application_name: 'taskq-listen',
+        // Notice a connection cut by a partition, rather than wait on it in silence.
+        keepAlive: true,
+        keepAliveInitialDelayMillis: 5000,
       });
       const lost = new Promise<void>((resolve) => {
         client.on('error', (err) => {

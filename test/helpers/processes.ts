@@ -143,8 +143,11 @@ export function startTaskq(
   args: string[],
   env: Record<string, string | undefined>,
   scope: 'test' | 'file' = 'test',
+  /** Run under this prefix, e.g. `ip netns exec <ns>` to place it on another (virtual) host. */
+  prefix: string[] = [],
 ): TaskqProcess {
-  const child = spawn(process.execPath, [CLI, ...args], {
+  const [cmd, ...rest] = [...prefix, process.execPath, CLI, ...args] as [string, ...string[]];
+  const child = spawn(cmd, rest, {
     env: { ...process.env, TASKQ_LOG_FORMAT: 'json', TASKQ_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
