@@ -152,12 +152,14 @@ export interface QueueSettings {
   key_concurrency_limit?: number | null;
 }
 
+/** `live`, `silent` (stream open, no heartbeat lately) or `disconnected`. */
+export type WorkerState = 'live' | 'silent' | 'disconnected';
+
 /** A worker seen in the last hour. */
 export interface WorkerInfo {
   id: string;
   name: string;
-  /** `live`, `silent` (no heartbeat lately) or `disconnected`. */
-  state: string;
+  state: WorkerState;
   queues: string[];
   handlers: string[];
   /** Runs any command as a shell line (`--allow-shell`). */

@@ -39,29 +39,49 @@ const COLUMNS = `id, name, cron, timezone, command, handler, payload, queue, pri
   paused, next_run_at AS "nextRunAt", last_run_at AS "lastRunAt", last_task_id AS "lastTaskId",
   created_at AS "createdAt", updated_at AS "updatedAt"`;
 
+/** The editable fields as parameters $2 to $15, in column order (see EDITABLE). */
+function editable(s: NewSchedule): unknown[] {
+  return [
+    s.name,
+    s.cron,
+    s.timezone,
+    s.command,
+    s.handler,
+    s.payload === undefined ? null : JSON.stringify(s.payload),
+    s.queue,
+    s.priority,
+    s.maxAttempts,
+    s.timeoutMs,
+    s.misfire,
+    s.catchUpLimit,
+    s.paused,
+    s.nextRunAt,
+  ];
+}
+
+const EDITABLE = [
+  'name',
+  'cron',
+  'timezone',
+  'command',
+  'handler',
+  'payload',
+  'queue',
+  'priority',
+  'max_attempts',
+  'timeout_ms',
+  'misfire',
+  'catch_up_limit',
+  'paused',
+  'next_run_at',
+];
+
 export async function insertSchedule(db: Db, s: NewSchedule): Promise<Schedule> {
   const { rows } = await db.pool.query<Schedule>(
-    `INSERT INTO ${db.s}.schedules (id, name, cron, timezone, command, handler, payload, queue, priority,
-       max_attempts, timeout_ms, misfire, catch_up_limit, paused, next_run_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13, $14, $15)
+    `INSERT INTO ${db.s}.schedules (id, ${EDITABLE.join(', ')})
+     VALUES ($1, ${EDITABLE.map((c, i) => `$${i + 2}${c === 'payload' ? '::jsonb' : ''}`).join(', ')})
      RETURNING ${COLUMNS}`,
-    [
-      uuidv7(),
-      s.name,
-      s.cron,
-      s.timezone,
-      s.command,
-      s.handler,
-      s.payload === undefined ? null : JSON.stringify(s.payload),
-      s.queue,
-      s.priority,
-      s.maxAttempts,
-      s.timeoutMs,
-      s.misfire,
-      s.catchUpLimit,
-      s.paused,
-      s.nextRunAt,
-    ],
+    [uuidv7(), ...editable(s)],
   );
   return rows[0] as Schedule;
 }
@@ -85,27 +105,10 @@ export async function listSchedules(db: Db): Promise<Schedule[]> {
 /** Replaces the editable fields of a schedule. */
 export async function updateSchedule(db: Db, id: string, s: NewSchedule): Promise<Schedule | null> {
   const { rows } = await db.pool.query<Schedule>(
-    `UPDATE ${db.s}.schedules SET name = $2, cron = $3, timezone = $4, command = $5, handler = $6,
-       payload = $7::jsonb, queue = $8, priority = $9, max_attempts = $10, timeout_ms = $11, misfire = $12,
-       catch_up_limit = $13, paused = $14, next_run_at = $15, updated_at = now()
+    `UPDATE ${db.s}.schedules
+     SET ${EDITABLE.map((c, i) => `${c} = $${i + 2}${c === 'payload' ? '::jsonb' : ''}`).join(', ')}, updated_at = now()
      WHERE id = $1 RETURNING ${COLUMNS}`,
-    [
-      id,
-      s.name,
-      s.cron,
-      s.timezone,
-      s.command,
-      s.handler,
-      s.payload === undefined ? null : JSON.stringify(s.payload),
-      s.queue,
-      s.priority,
-      s.maxAttempts,
-      s.timeoutMs,
-      s.misfire,
-      s.catchUpLimit,
-      s.paused,
-      s.nextRunAt,
-    ],
+    [id, ...editable(s)],
   );
   return rows[0] ?? null;
 }
