@@ -3,14 +3,14 @@ import type { FastifyInstance } from 'fastify';
 import type { Db } from '../store/db.js';
 import { listQueues, updateQueue, type QueueInfo } from '../store/queues.js';
 import { listWorkers, type WorkerStatus } from '../store/workers.js';
+import { ErrorJson } from './schemas.js';
 import {
-  ErrorJson,
   QueueJson,
   QueueNameParams,
   QueueSettingsBody,
   WorkerJson,
   type QueueSettingsInput,
-} from './schemas.js';
+} from './schemas-admin.js';
 import { guardDb } from './tasks-api.js';
 
 const errors = { 400: ErrorJson, 404: ErrorJson, 503: ErrorJson };

@@ -1,16 +1,15 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Db } from '../store/db.js';
+import { ErrorJson, TaskJson } from './schemas.js';
 import {
   CreateScheduleBody,
-  ErrorJson,
   ScheduleJson,
   ScheduleRefParams,
-  TaskJson,
   UpdateScheduleBody,
   type CreateScheduleInput,
   type UpdateScheduleInput,
-} from './schemas.js';
+} from './schemas-admin.js';
 import { SchedulesApi, scheduleToJson } from './schedules-api.js';
 import { taskToJson } from './serialize.js';
 

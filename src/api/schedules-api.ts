@@ -14,7 +14,7 @@ import {
   type Schedule,
 } from '../store/schedules.js';
 import type { Task } from '../store/tasks.js';
-import type { CreateScheduleInput, UpdateScheduleInput } from './schemas.js';
+import type { CreateScheduleInput, UpdateScheduleInput } from './schemas-admin.js';
 import { prepareTask } from './submit.js';
 import { guardDb } from './tasks-api.js';
 
