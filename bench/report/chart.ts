@@ -32,6 +32,8 @@ interface Panel {
   rows: ResultRow[];
   /** Bar length in [0, 1] for a value within its row. */
   scale: (v: number, row: ResultRow) => number;
+  /** A line under the panel. */
+  note?: string;
 }
 
 /**
@@ -52,6 +54,11 @@ export function toSvg(r: BenchResults): string {
     {
       title: 'Throughput, tasks/s (bars relative to the best system in each row)',
       rows: rows(THROUGHPUT_KEYS),
+      ...(r.raw.ceiling
+        ? {
+            note: `Raw SQL ceiling (claim + complete loop, no queue library): ${formatValue(r.raw.ceiling.tasksPerSec, 'tasks/s')} tasks/s`,
+          }
+        : {}),
       scale: (v, row) => {
         const best = Math.max(...Object.values(row.values).map((x) => x ?? 0));
         return best > 0 ? Math.max(0, v) / best : 0;
@@ -76,7 +83,7 @@ export function toSvg(r: BenchResults): string {
   for (const s of systems) {
     parts.push(`<rect x="${lx}" y="${y - 10}" width="12" height="12" fill="${COLORS[s]}"/>`);
     parts.push(`<text x="${lx + 16}" y="${y}" font-size="12">${esc(s)}</text>`);
-    lx += 30 + s.length * 7;
+    lx += 36 + s.length * 6.5;
   }
   y += 16;
   for (const panel of panels) {
@@ -104,6 +111,12 @@ export function toSvg(r: BenchResults): string {
         );
       });
       y += groupH + GROUP_GAP;
+    }
+    if (panel.note) {
+      parts.push(
+        `<text x="${LABEL_W}" y="${y + 2}" font-size="11" fill="#555">${esc(panel.note)}</text>`,
+      );
+      y += 14;
     }
   }
   y += 6;
