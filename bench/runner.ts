@@ -1,10 +1,18 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
 import { openBenchDatabase, redact } from './lib/database.js';
-import { SIZES, SYSTEMS, type BenchMode, type ScenarioId, type SystemName } from './lib/options.js';
+import {
+  SCENARIO_IDS,
+  SIZES,
+  SYSTEMS,
+  type BenchMode,
+  type ScenarioId,
+  type SystemName,
+} from './lib/options.js';
 import { cpuBusy, waitForQuiet } from './lib/machine.js';
 import { checkBuild, CLI, killAll } from './lib/processes.js';
 import { fmt, progress, step } from './lib/progress.js';
@@ -36,10 +44,14 @@ export interface RunBenchOptions {
   systems?: SystemName[];
   /** PostgreSQL URL. @default DATABASE_URL, else the local server, else an embedded one */
   databaseUrl?: string;
-  /** Where latest.json, latest.md and chart.svg go; null writes nothing. @default bench/results */
+  /**
+   * Where latest.json, latest.md and chart.svg go; null writes nothing.
+   * @default bench/results (smoke runs: a folder in the system's temporary directory)
+   */
   outDir?: string | null;
 }
 
+/** Where results go unless told otherwise: bench/results/. */
 export const DEFAULT_OUT_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
 /**
@@ -49,17 +61,7 @@ export const DEFAULT_OUT_DIR = fileURLToPath(new URL('./results/', import.meta.u
  */
 export async function runBench(options: RunBenchOptions): Promise<BenchResults> {
   const t0 = Date.now();
-  const only = new Set(
-    options.only ?? [
-      'enqueue-bulk',
-      'enqueue-single',
-      'drain',
-      'latency',
-      'scheduled',
-      'scale',
-      'ceiling',
-    ],
-  );
+  const only = new Set<ScenarioId>(options.only ?? SCENARIO_IDS);
   const systems = SYSTEMS.filter((s) => (options.systems ?? SYSTEMS).includes(s));
   const warning = checkBuild();
   if (warning) progress(`warning: ${warning}`);
@@ -151,7 +153,13 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
       raw,
       seconds: (Date.now() - t0) / 1000,
     };
-    const out = options.outDir === undefined ? DEFAULT_OUT_DIR : options.outDir;
+    // Smoke figures mean nothing: they never replace the results in bench/results.
+    const out =
+      options.outDir !== undefined
+        ? options.outDir
+        : options.mode === 'smoke'
+          ? join(tmpdir(), 'taskq-bench-smoke')
+          : DEFAULT_OUT_DIR;
     if (out !== null) writeResults(out, results);
     progress(`done in ${fmt(results.seconds, 1)} s`);
     return results;
@@ -169,7 +177,7 @@ function writeResults(dir: string, r: BenchResults): void {
   progress(`wrote ${join(dir, 'latest.json')}, latest.md and chart.svg`);
 }
 
-async function describeEnvironment(pool: import('pg').Pool): Promise<RunEnvironment> {
+async function describeEnvironment(pool: pg.Pool): Promise<RunEnvironment> {
   const { rows } = await pool.query<{ v: string }>(`SELECT current_setting('server_version') AS v`);
   const git = (...args: string[]): string => {
     try {

@@ -18,6 +18,7 @@ export const SCENARIO_IDS = [
   'ceiling',
 ] as const;
 
+/** One of {@link SCENARIO_IDS}. */
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 
 /** Sizes for one mode. */
@@ -113,7 +114,7 @@ const USAGE = `usage: npm run bench -- [--quick | --smoke] [--only a,b] [--syste
   --smoke     tiny sizes for CI; nothing is asserted on speed
   --only      scenarios: ${SCENARIO_IDS.join(', ')}
   --systems   ${SYSTEMS.join(', ')}
-  --out       results folder (default bench/results)`;
+  --out       results folder (default bench/results; smoke runs use a temporary folder)`;
 
 /**
  * Reads the command line.
