@@ -9,7 +9,8 @@ import {
 import type { Attempt } from '../store/attempts.js';
 import { listAttempts } from '../store/attempts.js';
 import type { Db } from '../store/db.js';
-import { insertTask, insertTasks, type BatchInsertResult } from '../store/insert.js';
+import { insertTasks, type BatchInsertResult } from '../store/insert.js';
+import { InsertBatcher } from './insert-batcher.js';
 import {
   cancelTask,
   getTask,
@@ -42,6 +43,7 @@ export interface TaskDetail {
  */
 export class TasksApi {
   private readonly depthCache = new Map<string, { at: number; depth: number }>();
+  private readonly inserts: InsertBatcher;
 
   constructor(
     private readonly db: Db,
@@ -51,7 +53,9 @@ export class TasksApi {
       /** Which service this is, on the spans it records. */
       component?: string;
     } = {},
-  ) {}
+  ) {
+    this.inserts = new InsertBatcher(db);
+  }
 
   /**
    * A concurrency key is only meaningful in a queue that limits keys; anywhere else it would
@@ -110,7 +114,7 @@ export class TasksApi {
     );
     row.traceContext = traceparentOf(span);
     try {
-      const out = await this.guard(() => insertTask(this.db, row));
+      const out = await this.guard(() => this.inserts.insert(row));
       if (out.created)
         this.options.metrics?.submitted.inc({ queue: row.queue, handler: row.handler });
       span.end();

@@ -14,69 +14,6 @@ const DEFAULT_MAX_ATTEMPTS = 3;
 const DEFAULT_BACKOFF_BASE_MS = 1000;
 const DEFAULT_BACKOFF_MAX_MS = 300_000;
 
-/**
- * Inserts one task, or returns the existing one for its idempotency key.
- * The same statement notifies the wake channel so coordinators claim without waiting
- * for their poll.
- */
-export async function insertTask(db: Db, t: NewTask): Promise<{ task: Task; created: boolean }> {
-  // Insert one task and wake coordinators.
-  // Params: $1 id, $2 queue, $3 command, $4 handler, $5 payload (json text), $6 priority,
-  // $7 run_at (null = now), $8 max_attempts, $9 timeout_ms, $10 backoff_base_ms,
-  // $11 backoff_max_ms (nulls take the queue's setting, then the default), $12 idempotency_key,
-  // $13 wake channel, $14 events channel, $15 concurrency_key, $16 trace context
-  const { rows } = await db.pool.query<TaskRow>({
-    name: `taskq_insert_${db.schema}`,
-    text: `
-      WITH ins AS (
-        INSERT INTO ${db.s}.tasks (id, queue, command, handler, payload, priority, scheduled_at,
-          max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key, concurrency_key,
-          trace_context)
-        SELECT $1, $2, $3, $4, $5::jsonb, $6, coalesce($7::timestamptz, now()),
-          coalesce($8, q.max_attempts, ${DEFAULT_MAX_ATTEMPTS}), $9,
-          coalesce($10, q.backoff_base_ms, ${DEFAULT_BACKOFF_BASE_MS}),
-          coalesce($11, q.backoff_max_ms, ${DEFAULT_BACKOFF_MAX_MS}), $12, $15, $16
-        FROM (SELECT 1) AS one LEFT JOIN ${db.s}.queues q ON q.name = $2
-        ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-        RETURNING ${TASK_COLUMNS}
-      )
-      SELECT ins.*,
-        pg_notify($13, (extract(epoch FROM ins.scheduled_at) * 1000)::bigint || ':' || ins.queue),
-        pg_notify($14, ins.id::text || ',pending,0,' || (extract(epoch FROM ins.updated_at) * 1000)::bigint
-          || ',' || ins.queue)
-      FROM ins`,
-    values: [
-      t.id,
-      t.queue,
-      t.command,
-      t.handler,
-      t.payload === undefined ? null : JSON.stringify(t.payload),
-      t.priority,
-      t.runAt,
-      t.maxAttempts,
-      t.timeoutMs,
-      t.backoffBaseMs,
-      t.backoffMaxMs,
-      t.idempotencyKey,
-      wakeChannel(db),
-      eventsChannel(db),
-      t.concurrencyKey,
-      t.traceContext ?? null,
-    ],
-  });
-  const row = rows[0];
-  if (row) return { task: toTask(row), created: true };
-  // The key already exists: ON CONFLICT waited for the other insert to commit, so the row is visible.
-  const existing = await db.pool.query<TaskRow>(
-    `SELECT ${TASK_COLUMNS} FROM ${db.s}.tasks WHERE idempotency_key = $1`,
-    [t.idempotencyKey],
-  );
-  const found = existing.rows[0];
-  if (!found)
-    throw new Error(`idempotency key ${t.idempotencyKey} conflicted but no task holds it`);
-  return { task: toTask(found), created: false };
-}
-
 /** The outcome of inserting one task of a batch, in input order. */
 export interface BatchInsertResult {
   id: string;
@@ -88,17 +25,21 @@ export interface BatchInsertResult {
 /**
  * Inserts many tasks in one statement (unnest), and wakes coordinators once per queue.
  * Tasks whose idempotency key exists, in the table or earlier in the same batch, are not
- * inserted; the existing task is reported instead.
+ * inserted. Returns the rows inserted, with the columns `returning` names.
  */
-export async function insertTasks(db: Db, tasks: NewTask[]): Promise<BatchInsertResult[]> {
-  if (tasks.length === 0) return [];
+async function insertRows<R extends { id: string }>(
+  db: Db,
+  tasks: NewTask[],
+  returning: string,
+  name: string,
+): Promise<R[]> {
   // Insert a batch of tasks, then one NOTIFY per queue with its earliest due time.
   // Params: $1 ids, $2 queues, $3 commands, $4 handlers, $5 payloads (json text), $6 priorities,
   // $7 run_at (null = now), $8 max_attempts, $9 timeout_ms, $10 backoff_base_ms,
-  // $11 backoff_max_ms, $12 idempotency keys, $13 wake channel, $14 events channel,
-  // $15 concurrency keys, $16 trace contexts
-  const { rows } = await db.pool.query<{ id: string; status: Task['status'] }>({
-    name: `taskq_insert_batch_${db.schema}`,
+  // $11 backoff_max_ms (nulls take the queue's setting, then the default), $12 idempotency keys,
+  // $13 wake channel, $14 events channel, $15 concurrency keys, $16 trace contexts
+  const { rows } = await db.pool.query<R>({
+    name: `taskq_insert_${name}_${db.schema}`,
     text: `
       WITH input AS (
         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],
@@ -117,14 +58,13 @@ export async function insertTasks(db: Db, tasks: NewTask[]): Promise<BatchInsert
         FROM input i LEFT JOIN ${db.s}.queues q ON q.name = i.queue
         ORDER BY i.ord
         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-        RETURNING id, queue, scheduled_at, status, attempt, updated_at
+        RETURNING ${returning}
       ), woken AS (
         SELECT pg_notify($13, (extract(epoch FROM min(scheduled_at)) * 1000)::bigint || ':' || queue)
         FROM ins GROUP BY queue
       ), ${notifyChangesCte('ins', '$14')}
       -- Joined only so that the notifications are sent: an unreferenced CTE never runs.
-      SELECT ins.id, ins.status FROM ins,
-        (SELECT count(*) FROM woken) AS w, (SELECT count(*) FROM notified) AS n`,
+      SELECT ins.* FROM ins, (SELECT count(*) FROM woken) AS w, (SELECT count(*) FROM notified) AS n`,
     values: [
       tasks.map((t) => t.id),
       tasks.map((t) => t.queue),
@@ -144,19 +84,39 @@ export async function insertTasks(db: Db, tasks: NewTask[]): Promise<BatchInsert
       tasks.map((t) => t.traceContext ?? null),
     ],
   });
-  const inserted = new Map(rows.map((r) => [r.id, r.status]));
-  const missingKeys = tasks
+  return rows;
+}
+
+/** Idempotency keys of `tasks` that were not inserted (their key was taken). */
+function takenKeys(tasks: NewTask[], inserted: Set<string>): string[] {
+  return tasks
     .filter((t) => !inserted.has(t.id) && t.idempotencyKey !== null)
-    .map((t) => t.idempotencyKey);
+    .map((t) => t.idempotencyKey as string);
+}
+
+/**
+ * Inserts many tasks in one statement; see {@link insertRows}. For a task whose idempotency
+ * key was taken, reports the task that holds it. Answers in input order.
+ */
+export async function insertTasks(db: Db, tasks: NewTask[]): Promise<BatchInsertResult[]> {
+  if (tasks.length === 0) return [];
+  const rows = await insertRows<{ id: string; status: Task['status'] }>(
+    db,
+    tasks,
+    'id, queue, scheduled_at, status, attempt, updated_at',
+    'summary',
+  );
+  const inserted = new Map(rows.map((r) => [r.id, r.status]));
+  const keys = takenKeys(tasks, new Set(inserted.keys()));
   const existing = new Map<string, { id: string; status: Task['status'] }>();
-  if (missingKeys.length > 0) {
+  if (keys.length > 0) {
     const found = await db.pool.query<{
       id: string;
       status: Task['status'];
       idempotency_key: string;
     }>(
       `SELECT id, status, idempotency_key FROM ${db.s}.tasks WHERE idempotency_key = ANY ($1::text[])`,
-      [missingKeys],
+      [keys],
     );
     for (const r of found.rows) existing.set(r.idempotency_key, { id: r.id, status: r.status });
   }
@@ -168,4 +128,37 @@ export async function insertTasks(db: Db, tasks: NewTask[]): Promise<BatchInsert
       throw new Error(`task ${t.id} was neither inserted nor found by its idempotency key`);
     return { id: prior.id, status: prior.status, created: false };
   });
+}
+
+/** Like {@link insertTasks}, answering each with the whole task (new, or the one holding its key). */
+export async function insertTasksReturning(
+  db: Db,
+  tasks: NewTask[],
+): Promise<Array<{ task: Task; created: boolean }>> {
+  if (tasks.length === 0) return [];
+  const rows = await insertRows<TaskRow>(db, tasks, TASK_COLUMNS, 'full');
+  const inserted = new Map(rows.map((r) => [r.id, toTask(r)]));
+  const keys = takenKeys(tasks, new Set(inserted.keys()));
+  const existing = new Map<string, Task>();
+  if (keys.length > 0) {
+    // ON CONFLICT waited for the other insert to commit, so the row is visible.
+    const found = await db.pool.query<TaskRow>(
+      `SELECT ${TASK_COLUMNS} FROM ${db.s}.tasks WHERE idempotency_key = ANY ($1::text[])`,
+      [keys],
+    );
+    for (const r of found.rows) existing.set(r.idempotency_key as string, toTask(r));
+  }
+  return tasks.map((t) => {
+    const task = inserted.get(t.id);
+    if (task) return { task, created: true };
+    const prior = t.idempotencyKey === null ? undefined : existing.get(t.idempotencyKey);
+    if (!prior)
+      throw new Error(`task ${t.id} was neither inserted nor found by its idempotency key`);
+    return { task: prior, created: false };
+  });
+}
+
+/** Inserts one task, or returns the one holding its idempotency key. */
+export async function insertTask(db: Db, t: NewTask): Promise<{ task: Task; created: boolean }> {
+  return (await insertTasksReturning(db, [t]))[0] as { task: Task; created: boolean };
 }
