@@ -50,6 +50,10 @@ export function registerServiceCommands(program: Command): void {
         'a leader that stops renewing loses the role after this (or TASKQ_LEADER_TTL)',
       )
       .option(
+        '--retention <duration>',
+        'delete finished tasks this long after they finish, e.g. 30d; 0 keeps them (or TASKQ_RETENTION)',
+      )
+      .option(
         '--no-listen',
         'do not LISTEN for wake-ups (PgBouncer in transaction mode); poll only',
       ),
@@ -72,6 +76,7 @@ export function registerServiceCommands(program: Command): void {
         heartbeatMs: opt.duration('heartbeat', 'TASKQ_HEARTBEAT'),
         pollMs: opt.duration('poll', 'TASKQ_POLL'),
         leaderTtlMs: opt.duration('leaderTtl', 'TASKQ_LEADER_TTL'),
+        retentionMs: opt.duration('retention', 'TASKQ_RETENTION'),
         rateLimit: opt.int('rateLimit', 'TASKQ_RATE_LIMIT'),
         maxQueueDepth: opt.int('maxQueueDepth', 'TASKQ_MAX_QUEUE_DEPTH'),
         tlsCert: opt.string('tlsCert', 'TASKQ_TLS_CERT'),

@@ -55,6 +55,10 @@ export const CoordinatorOptionsSchema = Type.Object({
   leaderTtlMs: ms(5000),
   /** How often the leader renews (and others try to take over). @default 1000 */
   leaderRenewMs: ms(1000),
+  /** Finished tasks (and their attempts) are deleted this long after they finished; 0 keeps them. @default 7 days */
+  retentionMs: Type.Integer({ minimum: 0, maximum: 3650 * 86_400_000, default: 7 * 86_400_000 }),
+  /** How often the leader deletes expired finished tasks. @default 60000 */
+  retentionIntervalMs: ms(60_000),
   /** LISTEN for wake-ups. Off behind PgBouncer in transaction mode; polling still works. @default true */
   listen: Type.Boolean({ default: true }),
   /** Bind a non-loopback address without authentication. @default false */

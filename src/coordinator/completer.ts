@@ -79,11 +79,16 @@ export class Completer {
 
   private schedule(): void {
     if (this.flushing || this.stopped) return;
-    this.flushing = this.flushLoop().finally(() => {
-      this.flushing = undefined;
-      if (this.results.length > 0 || this.starts.size > 0 || this.progress.size > 0)
-        this.schedule();
-    });
+    // Wait one turn of the event loop before writing: a worker message carries starts before
+    // results, and the results of that message (and of the others already read) should fold
+    // their starts into the completion rather than cost a statement of their own.
+    this.flushing = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.flushLoop())
+      .finally(() => {
+        this.flushing = undefined;
+        if (this.results.length > 0 || this.starts.size > 0 || this.progress.size > 0)
+          this.schedule();
+      });
   }
 
   private async flushLoop(): Promise<void> {

@@ -30,6 +30,7 @@ import { registerWorkerService } from './gateway.js';
 import { LeaderElector } from './leadership.js';
 import { LeaseKeeper } from './leases.js';
 import { Reaper } from './reaper.js';
+import { Retention } from './retention.js';
 import { Registry } from './registry.js';
 import { Metrics, recordCompleted, recordReaped } from '../observability/metrics.js';
 import { startSpan } from '../lib/trace.js';
@@ -54,6 +55,7 @@ export class Coordinator {
   private completer: Completer | undefined;
   private leases: LeaseKeeper | undefined;
   private reaper: Reaper | undefined;
+  private retention: Retention | undefined;
   private events: EventHub | undefined;
   private leadership: LeaderElector | undefined;
   private readonly registry = new Registry();
@@ -152,9 +154,20 @@ export class Coordinator {
       leadership: this.leadership,
       onReaped: (t) => {
         recordReaped(metrics, t);
-        this.dispatcher?.wake();
+        for (const r of t)
+          if (r.status === 'pending') this.dispatcher?.dueSoon(r.scheduledAt.getTime());
       },
     });
+
+    if (o.retentionMs > 0) {
+      this.retention = new Retention(db, {
+        keepMs: o.retentionMs,
+        intervalMs: o.retentionIntervalMs,
+        logger: this.log,
+        leadership: this.leadership,
+        onDeleted: (n) => metrics.tasksDeleted.inc(n),
+      });
+    }
 
     if (o.listen) {
       this.listener = new Listener({
@@ -221,6 +234,7 @@ export class Coordinator {
     this.dispatcher.start();
     this.leases.start();
     this.reaper.start();
+    this.retention?.start();
     this.log.info(
       { grpcPort: this.ports.grpc, httpPort: this.ports.http, id: this.id },
       'coordinator started',
@@ -258,6 +272,7 @@ export class Coordinator {
     this.log.info('coordinator stopping');
     await this.dispatcher?.stop();
     await this.reaper?.stop();
+    await this.retention?.stop();
     await this.leadership?.stop();
     const grpcClosed = this.grpc
       ? new Promise<void>((r) => this.grpc?.close(() => r()))

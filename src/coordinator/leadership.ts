@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { describeError } from '../lib/errors.js';
+import { Periodic } from '../lib/periodic.js';
 import type { Db } from '../store/db.js';
 import { acquireLeadership, releaseLeadership, type LeaderTerm } from '../store/leader.js';
 
@@ -26,14 +27,14 @@ export class LeaderElector {
   private term: LeaderTerm | null = null;
   /** Our clock: the term is surely over after this, even if the database is unreachable. */
   private validUntil = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private loop: Promise<void> = Promise.resolve();
-  private stopped = false;
+  private readonly loop: Periodic;
 
   constructor(
     private readonly db: Db,
     private readonly options: LeaderElectorOptions,
-  ) {}
+  ) {
+    this.loop = new Periodic(options.renewMs, () => this.renew());
+  }
 
   /** The current term, or null when this process does not lead. */
   current(): LeaderTerm | null {
@@ -42,21 +43,12 @@ export class LeaderElector {
   }
 
   start(): void {
-    const tick = (): void => {
-      this.loop = this.renew().finally(() => {
-        if (this.stopped) return;
-        this.timer = setTimeout(tick, this.options.renewMs);
-        this.timer.unref();
-      });
-    };
-    tick();
+    this.loop.start();
   }
 
   /** Stops renewing and hands leadership over at once. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.loop;
+    await this.loop.stop();
     const term = this.term;
     this.setTerm(null);
     if (term) await releaseLeadership(this.db, term).catch(() => undefined);

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { describeError } from '../lib/errors.js';
+import { Periodic } from '../lib/periodic.js';
 import type { Db } from '../store/db.js';
 import { reapExpired } from '../store/leases.js';
 import type { ReapedTask } from '../store/tasks.js';
@@ -22,30 +23,21 @@ export interface ReaperOptions {
  * fenced by the leader's term in the database and by each task's attempt.
  */
 export class Reaper {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> = Promise.resolve();
-  private stopped = false;
+  private readonly loop: Periodic;
 
   constructor(
     private readonly db: Db,
     private readonly options: ReaperOptions,
-  ) {}
-
-  start(): void {
-    const tick = (): void => {
-      this.running = this.reap().finally(() => {
-        if (this.stopped) return;
-        this.timer = setTimeout(tick, this.options.intervalMs);
-        this.timer.unref();
-      });
-    };
-    tick();
+  ) {
+    this.loop = new Periodic(options.intervalMs, () => this.reap());
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+  start(): void {
+    this.loop.start();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   private async reap(): Promise<void> {
@@ -69,7 +61,7 @@ export class Reaper {
           );
         }
         this.options.onReaped?.(reaped);
-        if (reaped.length < batch || this.stopped) return;
+        if (reaped.length < batch || this.loop.isStopped) return;
       }
     } catch (err) {
       this.options.logger.warn({ err: describeError(err) }, 'reaping failed');

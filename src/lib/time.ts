@@ -14,11 +14,17 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/;
+const UNIT_MS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
 
 /**
- * Parses `250`, `250ms`, `5s`, `2m` or `1h` into milliseconds.
+ * Parses `250`, `250ms`, `5s`, `2m`, `1h` or `7d` into milliseconds.
  * @throws ValidationError naming `field` when the text is not a duration.
  */
 export function parseDuration(text: string | number, field: string): number {
@@ -26,7 +32,7 @@ export function parseDuration(text: string | number, field: string): number {
   const m = DURATION.exec(text.trim());
   if (!m)
     throw new ValidationError(
-      `${field} must be a duration like 500ms, 5s or 2m (got "${text}")`,
+      `${field} must be a duration like 500ms, 5s, 2m or 7d (got "${text}")`,
       field,
     );
   return Math.round(Number(m[1]) * (UNIT_MS[m[2] ?? 'ms'] ?? 1));

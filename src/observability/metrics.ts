@@ -20,6 +20,7 @@ export class Metrics {
   readonly runDuration: Histogram<TaskLabels>;
   readonly staleResults: Counter;
   readonly leasesReaped: Counter;
+  readonly tasksDeleted: Counter;
   readonly workersConnected: Gauge;
   readonly leader: Gauge;
   /** Read at scrape time by the gauges that describe live state of the owning service. */
@@ -70,6 +71,11 @@ export class Metrics {
     this.staleResults = new Counter({
       name: 'taskq_stale_results_rejected_total',
       help: 'Results fenced out because their attempt was no longer current (zombie workers).',
+      registers: [registry],
+    });
+    this.tasksDeleted = new Counter({
+      name: 'taskq_tasks_deleted_total',
+      help: 'Finished tasks deleted by retention, with their attempts.',
       registers: [registry],
     });
     this.leasesReaped = new Counter({

@@ -1,6 +1,6 @@
 import type { Db } from './db.js';
 import { eventsChannel, notifyChangesCte } from './events.js';
-import type { AttemptRef, AttemptResult, CompletedAttempt } from './tasks.js';
+import { retryAtSql, type AttemptRef, type AttemptResult, type CompletedAttempt } from './tasks.js';
 
 /**
  * Records that handlers started. Fenced: a stale attempt changes nothing. The worker's clock
@@ -52,8 +52,7 @@ export async function completeBatch(db: Db, results: AttemptResult[]): Promise<C
             ELSE 'dead' END,
           scheduled_at = CASE
             WHEN NOT i.ok AND i.retryable AND t.attempt < t.max_attempts
-            THEN now() + least(t.backoff_max_ms, t.backoff_base_ms * 2 ^ (t.attempt - 1))
-                         * (0.5 + random() / 2) * interval '1 millisecond'
+            THEN ${retryAtSql('t')}
             ELSE t.scheduled_at END,
           result = i.result::jsonb,
           error = CASE WHEN i.ok THEN NULL ELSE i.error END,

@@ -1,7 +1,7 @@
 import type { Db } from './db.js';
 import { eventsChannel, notifyChangesCte } from './events.js';
 import { leaderGuardSql, type LeaderTerm } from './leader.js';
-import type { AttemptRef, ReapedTask } from './tasks.js';
+import { retryAtSql, type AttemptRef, type ReapedTask } from './tasks.js';
 
 /**
  * Extends the leases of attempts that workers say they still hold, in one statement for
@@ -91,19 +91,25 @@ export async function reapExpired(db: Db, term: LeaderTerm, limit: number): Prom
       ), done AS (
         UPDATE ${db.s}.tasks t SET
           status = CASE WHEN t.attempt < t.max_attempts THEN 'pending' ELSE 'dead' END,
+          -- The task's retry backoff, jittered, as for any failed attempt: the tasks of a
+          -- worker that crashed come back at different moments, so the one that crashed it
+          -- does not take the same neighbours down with it on every attempt.
+          scheduled_at = CASE WHEN t.attempt < t.max_attempts
+            THEN ${retryAtSql('t')} ELSE t.scheduled_at END,
           error = 'lease expired: worker ' || coalesce(t.worker_id, '?') || ' stopped sending heartbeats',
           failed_at = now(), lease_expires_at = NULL, updated_at = now()
         FROM expired
         WHERE t.id = expired.id
         RETURNING t.id, t.attempt, t.status, t.updated_at, t.queue, t.handler, t.worker_id, t.picked_at,
-          t.started_at, t.error
+          t.started_at, t.error, t.scheduled_at
       ), history AS (
         INSERT INTO ${db.s}.task_attempts
           (task_id, attempt, worker_id, picked_at, started_at, finished_at, outcome, error, leader_epoch)
         SELECT id, attempt, worker_id, picked_at, started_at, now(), 'lease_expired', error, $4 FROM done
         ON CONFLICT DO NOTHING
       ), ${notifyChangesCte('done', '$5')}
-      SELECT id, attempt, status, worker_id AS "workerId", queue, handler
+      SELECT id, attempt, status, worker_id AS "workerId", queue, handler,
+        scheduled_at AS "scheduledAt"
       FROM done, (SELECT count(*) FROM notified) AS n`,
     values: [limit, term.role, term.holder, term.epoch, eventsChannel(db)],
   });

@@ -134,6 +134,8 @@ export interface ReapedTask extends AttemptRef {
   workerId: string | null;
   queue: string;
   handler: string;
+  /** When it may run again (its retry backoff), if it went back to pending. */
+  scheduledAt: Date;
 }
 
 /** Every column of tasks, in the order TaskRow expects. */
@@ -366,4 +368,13 @@ async function notifyChange(
     eventsChannel(db),
     `${t.id},${t.status},${t.attempt},${t.updatedAt.getTime()},${t.queue}`,
   ]);
+}
+
+/**
+ * SQL for when a failed attempt of task row `t` may run again: exponential backoff from the
+ * task's base, capped at its maximum, jittered down by up to half so retries spread out.
+ */
+export function retryAtSql(t: string): string {
+  return `now() + least(${t}.backoff_max_ms, ${t}.backoff_base_ms * 2 ^ (${t}.attempt - 1))
+    * (0.5 + random() / 2) * interval '1 millisecond'`;
 }

@@ -49,11 +49,13 @@ const STILL_RUNNING_WARNING_MS = 30_000;
  * executor), enforces the task's timeout through its AbortSignal, and reports exactly one
  * result. On timeout or abort the result goes out at once, while the slot stays busy until
  * the handler really returns, so concurrency is never exceeded.
+ *
+ * This is the worker's per-task hot path, so what most handlers never touch is made on
+ * first use: the AbortController when the handler reads `ctx.signal`, the child logger when
+ * it reads `ctx.log`.
  */
 export function runTask(a: Assignment, deps: RunDeps): RunningTask {
   const ref = { taskId: a.ref?.taskId ?? '', attempt: a.ref?.attempt ?? 0 };
-  const controller = new AbortController();
-  const log = deps.logger.child({ taskId: ref.taskId, attempt: ref.attempt });
   const { handler: name, args } = parseCommand(a.command);
   let executor = 'handler';
   let fn = deps.handlers.get(name);
@@ -63,6 +65,11 @@ export function runTask(a: Assignment, deps: RunDeps): RunningTask {
   }
   let reported = false;
   const startedAtMs = Date.now();
+  let controller: AbortController | undefined;
+  let abortReason: AbortReason | undefined;
+  let log: Logger | undefined;
+  const logger = (): Logger =>
+    (log ??= deps.logger.child({ taskId: ref.taskId, attempt: ref.attempt }));
 
   const report = (outcome: { ok: true; value: unknown } | { ok: false; error: unknown }): void => {
     if (reported) return;
@@ -117,10 +124,24 @@ export function runTask(a: Assignment, deps: RunDeps): RunningTask {
     });
   };
 
+  let stillRunning: NodeJS.Timeout | undefined;
+  /** Reports the failure at once; the slot stays busy until the handler returns. */
+  const abortWith = (reason: AbortReason): void => {
+    if (abortReason) return;
+    abortReason = reason;
+    controller?.abort(reason);
+    report({ ok: false, error: reason });
+    stillRunning = setTimeout(
+      () =>
+        logger().warn('handler ignores its AbortSignal and is still running; its slot stays busy'),
+      STILL_RUNNING_WARNING_MS,
+    );
+  };
+
   const timer =
     a.timeoutMs > 0
       ? setTimeout(
-          () => controller.abort(new AbortReason('timeout', `timed out after ${a.timeoutMs} ms`)),
+          () => abortWith(new AbortReason('timeout', `timed out after ${a.timeoutMs} ms`)),
           a.timeoutMs,
         )
       : undefined;
@@ -133,8 +154,16 @@ export function runTask(a: Assignment, deps: RunDeps): RunningTask {
     args,
     queue: a.queue,
     scheduledAt: new Date(Number(a.scheduledAtMs)),
-    signal: controller.signal,
-    log,
+    get signal() {
+      if (!controller) {
+        controller = new AbortController();
+        if (abortReason) controller.abort(abortReason);
+      }
+      return controller.signal;
+    },
+    get log() {
+      return logger();
+    },
     progress(percent, message = '') {
       const p = Math.max(0, Math.min(100, Number(percent) || 0));
       deps.onProgress(ref, p, String(message).slice(0, 500));
@@ -161,32 +190,16 @@ export function runTask(a: Assignment, deps: RunDeps): RunningTask {
       fn(payload, ctx),
     );
   })();
-  const aborted = new Promise<void>((resolve) =>
-    controller.signal.addEventListener('abort', () => resolve(), { once: true }),
-  );
 
-  const settled = (async () => {
-    await Promise.race([
-      work.then(
-        (value) => report({ ok: true, value }),
-        (error: unknown) =>
-          report({
-            ok: false,
-            error: controller.signal.aborted ? controller.signal.reason : error,
-          }),
-      ),
-      aborted.then(() => report({ ok: false, error: controller.signal.reason })),
-    ]);
-    clearTimeout(timer);
-    if (controller.signal.aborted) {
-      const warn = setTimeout(
-        () => log.warn('handler ignores its AbortSignal and is still running; its slot stays busy'),
-        STILL_RUNNING_WARNING_MS,
-      );
-      await work.catch(() => undefined);
-      clearTimeout(warn);
-    }
-  })();
+  const settled = work
+    .then(
+      (value) => report({ ok: true, value }),
+      (error: unknown) => report({ ok: false, error }),
+    )
+    .finally(() => {
+      clearTimeout(timer);
+      clearTimeout(stillRunning);
+    });
 
   return {
     ref,
@@ -196,7 +209,7 @@ export function runTask(a: Assignment, deps: RunDeps): RunningTask {
     },
     settled,
     abort(reason: string) {
-      if (!controller.signal.aborted) controller.abort(new AbortReason('abort', reason));
+      abortWith(new AbortReason('abort', reason));
     },
   };
 }

@@ -9,6 +9,7 @@ import {
   type Assignment,
   type CoordinatorMessage,
   type ResultSchema,
+  type StartedSchema,
   type WorkerMessage,
 } from '../gen/taskqueue/v1/worker_pb.js';
 import { Channel } from '../lib/channel.js';
@@ -22,6 +23,7 @@ import { runTask, type RunningTask } from './run.js';
 import type { Handler } from './types.js';
 
 type ResultInit = MessageInitShape<typeof ResultSchema>;
+type StartedInit = MessageInitShape<typeof StartedSchema>;
 type MessageInit = MessageInitShape<typeof WorkerMessageSchema>;
 
 /**
@@ -50,7 +52,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
   >();
   private stream: Channel<WorkerMessage> | undefined;
   private outbox: {
-    started: MessageInit['started'];
+    started: StartedInit[];
     results: ResultInit[];
     credits: number;
     progress: Map<string, NonNullable<MessageInit['progress']>[number]>;
@@ -220,6 +222,8 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
   private client(address: string): Client<typeof WorkerService> {
     let c = this.clients.get(address);
     if (!c) {
+      // No compression (acceptCompression: []): on the stream's small messages gzip cost
+      // both ends more CPU than it saved (docs/performance.md).
       const sessions = new Http2SessionManager(
         address,
         { pingIntervalMs: 5000, pingTimeoutMs: 5000 },
@@ -229,6 +233,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
       const transport = createGrpcTransport({
         baseUrl: address,
         sessionManager: sessions,
+        acceptCompression: [],
         interceptors: token
           ? [
               (next) => (req) => {
@@ -352,7 +357,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
    */
   private send(part: MessageInit): void {
     if (!this.stream) return;
-    if (part.started) this.outbox.started = [...(this.outbox.started ?? []), ...part.started];
+    if (part.started) this.outbox.started.push(...(part.started as StartedInit[]));
     if (part.results) this.outbox.results.push(...(part.results as ResultInit[]));
     if (part.credits) this.outbox.credits += part.credits;
     if (part.heartbeat || part.draining) {
@@ -376,10 +381,13 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
       const o = this.outbox;
       this.outbox = { started: [], results: [], credits: 0, progress: new Map() };
       if (!this.stream) return;
-      if (!o.started?.length && !o.results.length && !o.credits && !o.progress.size) return;
+      if (!o.started.length && !o.results.length && !o.credits && !o.progress.size) return;
+      // A result carries its start time, so a start report for a task that has already
+      // finished would only cost the coordinator a write.
+      const finished = new Set(o.results.map((r) => `${r.ref?.taskId}:${r.ref?.attempt}`));
       this.stream.push(
         create(WorkerMessageSchema, {
-          started: o.started,
+          started: o.started.filter((s) => !finished.has(`${s.ref?.taskId}:${s.ref?.attempt}`)),
           results: o.results,
           credits: o.credits,
           progress: [...o.progress.values()],

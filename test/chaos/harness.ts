@@ -91,7 +91,8 @@ export class WorkerPool {
     this.workers.set(w.pid, w);
     void proc.exited.then(() => {
       this.workers.delete(w.pid);
-      if (this.opts.keepAlive && !this.stopped) {
+      // A supervisor replaces crashed workers, not those it (or the test's cleanup) stopped.
+      if (this.opts.keepAlive && !this.stopped && !proc.stopRequested) {
         this.restarts.push(Date.now());
         void this.spawn().catch(() => undefined);
       }

@@ -17,6 +17,8 @@ export class TaskqProcess {
   readonly output: string[] = [];
   private waiters: Array<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
   exitCode: number | null = null;
+  /** True once `stop()` was called: the exit that follows was asked for. */
+  stopRequested = false;
   exitSignal: NodeJS.Signals | null = null;
   readonly exited: Promise<void>;
   /** After exit, once its output has been read to the end. */
@@ -128,6 +130,7 @@ export class TaskqProcess {
 
   /** SIGTERM, then SIGKILL after `graceMs`. */
   async stop(graceMs = 15_000): Promise<void> {
+    this.stopRequested = true;
     if (!this.running) return;
     this.child.kill('SIGCONT');
     this.child.kill('SIGTERM');

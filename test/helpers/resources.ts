@@ -18,10 +18,23 @@ export function track(resource: Resource, scope: Scope = 'test'): void {
 
 /**
  * Stops every resource of `scope` still running, newest first (workers before the
- * coordinator they talk to), and forgets them.
- * @returns the names of those that failed to stop in time.
+ * coordinator they talk to), and forgets them. Whatever is started while stopping (a
+ * supervisor replacing a process it saw exit) is stopped too, and named as started late.
+ * @returns the names of those that failed to stop in time, or that were started during
+ * the stop.
  */
 export async function stopAll(scope: Scope): Promise<string[]> {
+  const stuck = await stopRound(scope);
+  for (let round = 0; round < 3; round++) {
+    const late = [...resources].filter(([r, s]) => s === scope && r.isOpen()).map(([r]) => r);
+    if (late.length === 0) break;
+    stuck.push(...late.map((r) => `${r.name} (started while stopping)`));
+    await stopRound(scope);
+  }
+  return stuck;
+}
+
+async function stopRound(scope: Scope): Promise<string[]> {
   const list = [...resources]
     .filter(([, s]) => s === scope)
     .map(([r]) => r)

@@ -55,6 +55,8 @@ describe('/metrics', () => {
       if (rows[0].n === ids.length) break;
       await new Promise((r) => setTimeout(r, 50));
     }
+    // Queue depth is read at most once per 500 ms, however often /metrics is scraped.
+    await new Promise((r) => setTimeout(r, 600));
     const after = await scrape();
     const delta = (key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
     expect(delta('taskq_tasks_submitted_total{handler="echo",queue="m1"}')).toBe(5);

@@ -113,7 +113,7 @@ describe('claimDue', () => {
 describe('completeBatch (fencing)', () => {
   it('accepts the current attempt and rejects a stale one without changing the task', async () => {
     const queue = newQueue();
-    const t = await submit({ command: 'echo x', queue });
+    const t = await submit({ command: 'echo x', queue, backoff_ms: 0 });
     const [first] = await claimDue(db, { queue, handlers: null, slots: ['zombie'], leaseMs: 1 });
     expect(first?.attempt).toBe(1);
     await new Promise((r) => setTimeout(r, 20));
@@ -223,11 +223,34 @@ describe('leases', () => {
     await new Promise((r) => setTimeout(r, 400));
     const reaped = await reapExpired(db, term, 100);
     expect(reaped).toEqual([
-      { id: b.id, attempt: 1, status: 'dead', workerId: 'w', queue, handler: 'echo' },
+      {
+        id: b.id,
+        attempt: 1,
+        status: 'dead',
+        workerId: 'w',
+        queue,
+        handler: 'echo',
+        scheduledAt: expect.any(Date),
+      },
     ]);
     expect((await getTask(db, a.id))?.status).toBe('running');
     const bAfter = await getTask(db, b.id);
     expect(bAfter?.error).toMatch(/lease expired/);
+  });
+
+  it('returns a reaped task after its retry backoff, like any failed attempt', async () => {
+    const queue = newQueue();
+    const t = await submit({ command: 'echo crashed', queue, backoff_ms: 60_000 });
+    await claimDue(db, { queue, handlers: null, slots: ['w'], leaseMs: 1 });
+    await new Promise((r) => setTimeout(r, 20));
+    const before = Date.now();
+    const [reaped] = await reapExpired(db, term, 100);
+    expect(reaped).toMatchObject({ id: t.id, status: 'pending' });
+    // Backoff 60 s, jittered down by at most half.
+    expect(reaped?.scheduledAt.getTime()).toBeGreaterThanOrEqual(before + 29_000);
+    expect(await claimDue(db, { queue, handlers: null, slots: ['w'], leaseMs: 60_000 })).toEqual(
+      [],
+    );
   });
 });
 

@@ -1,0 +1,37 @@
+/**
+ * Runs `work` now and then again `intervalMs` after each run ends, so runs never overlap
+ * and a slow run delays the next instead of piling up. The timer does not keep the process
+ * alive. `stop()` waits for the run in progress.
+ */
+export class Periodic {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly work: () => Promise<void>,
+  ) {}
+
+  /** True once `stop()` was called: long runs check it between steps. */
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  start(): void {
+    const tick = (): void => {
+      this.running = this.work().finally(() => {
+        if (this.stopped) return;
+        this.timer = setTimeout(tick, this.intervalMs);
+        this.timer.unref();
+      });
+    };
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+}
