@@ -26,7 +26,11 @@ export class EventHub {
       url: db.url,
       channels: [eventsChannel(db)],
       logger,
-      onNotification: (_channel, payload) => this.publish(parseEvents(payload)),
+      // Every process with a REST API hears every task change; most of the time nobody in
+      // it is watching, and then the payload is not even parsed.
+      onNotification: (_channel, payload) => {
+        if (this.subscribers.size > 0) this.publish(parseEvents(payload));
+      },
       onConnect: () => {
         for (const w of this.reconnectWatchers) w();
       },
@@ -67,7 +71,6 @@ export class EventHub {
   }
 
   private publish(events: TaskEvent[]): void {
-    if (this.subscribers.size === 0) return;
     for (const e of events) {
       for (const s of this.subscribers) {
         if (s.filter.taskId && s.filter.taskId !== e.taskId) continue;

@@ -49,7 +49,7 @@ export function registerTaskRoutes(
       },
     },
     async (req, reply) => {
-      const { task, created } = await api.submit(req.body, traceparent(req));
+      const { task, created } = await api.submit(req.body, traceparent(req), 'validated');
       return reply.code(created ? 201 : 200).send(taskToJson(task));
     },
   );
@@ -68,7 +68,7 @@ export function registerTaskRoutes(
       },
     },
     async (req, reply) => {
-      const items = await api.submitBatch(req.body.tasks, traceparent(req));
+      const items = await api.submitBatch(req.body.tasks, traceparent(req), 'validated');
       return reply.code(201).send({ items, created: items.filter((i) => i.created).length });
     },
   );

@@ -38,6 +38,12 @@ export interface TaskDetail {
 }
 
 /**
+ * Whether a submit's input was already checked against its schema: REST bodies are, by
+ * Fastify, before the handler runs; gRPC and in-process callers' are not.
+ */
+export type InputState = 'validated' | 'unchecked';
+
+/**
  * The task operations behind every client surface (REST /v1, the seed routes, gRPC
  * TaskService), so each rule lives once. Database outages surface as UnavailableError.
  */
@@ -97,8 +103,12 @@ export class TasksApi {
     input: SubmitTaskInput,
     /** The caller's W3C traceparent, if it sent one: the submit span becomes its child. */
     traceparent?: string | null,
+    /** 'validated' when the REST layer already checked `input` against SubmitTaskBody. */
+    inputState: InputState = 'unchecked',
   ): Promise<{ task: Task; created: boolean }> {
-    const row = prepareTask(checkSchema(SubmitTaskBody, input));
+    const row = prepareTask(
+      inputState === 'validated' ? input : checkSchema(SubmitTaskBody, input),
+    );
     if (row.concurrencyKey !== null) await this.checkKeyed(row.queue);
     await this.checkDepth(row.queue, 1);
     const span = startSpan(
@@ -132,13 +142,15 @@ export class TasksApi {
   async submitBatch(
     inputs: SubmitTaskInput[],
     traceparent?: string | null,
+    /** 'validated' when the REST layer already checked every task against SubmitTaskBody. */
+    inputState: InputState = 'unchecked',
   ): Promise<BatchInsertResult[]> {
     if (inputs.length === 0 || inputs.length > LIMITS.batchSize) {
       throw new ValidationError(`tasks must hold 1 to ${LIMITS.batchSize} tasks`, 'tasks');
     }
     const rows = inputs.map((input, i) => {
       try {
-        return prepareTask(checkSchema(SubmitTaskBody, input));
+        return prepareTask(inputState === 'validated' ? input : checkSchema(SubmitTaskBody, input));
       } catch (err) {
         if (err instanceof ValidationError) {
           const field = `tasks.${i}${err.field ? `.${err.field}` : ''}`;

@@ -1,3 +1,4 @@
+import { ClockOffset } from '../lib/clock.js';
 import type { Logger } from 'pino';
 import { describeError } from '../lib/errors.js';
 import { claimDue, limitedQueues, nextDueAt } from '../store/claim.js';
@@ -50,7 +51,7 @@ export class Dispatcher {
   private dueTimer: NodeJS.Timeout | undefined;
   private dueAt = Infinity;
   /** Database clock minus ours, measured on each next-due query. */
-  private clockOffsetMs = 0;
+  private readonly clock = new ClockOffset();
   private queueRotation = 0;
   /** Queues with concurrency limits, refreshed on every poll. */
   private limited = new Set<string>();
@@ -105,7 +106,7 @@ export class Dispatcher {
    * what it is armed for.
    */
   dueSoon(dueAtMs: number): void {
-    const local = dueAtMs - this.clockOffsetMs;
+    const local = dueAtMs - this.clock.ms;
     if (local <= Date.now()) return this.wake();
     this.arm(local);
   }
@@ -135,8 +136,8 @@ export class Dispatcher {
       const before = Date.now();
       const { next, dbNow } = await nextDueAt(this.db);
       const after = Date.now();
-      this.clockOffsetMs = dbNow.getTime() - (before + after) / 2;
-      if (next) this.arm(next.getTime() - this.clockOffsetMs);
+      this.clock.add(before, after, dbNow.getTime());
+      if (next) this.arm(next.getTime() - this.clock.ms);
     } catch (err) {
       this.options.logger.warn({ err: describeError(err) }, 'next-due query failed');
     }
