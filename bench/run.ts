@@ -34,6 +34,7 @@ async function main(): Promise<void> {
     mode: args.mode,
     only: args.only,
     systems: args.systems,
+    ...(args.drainTasks === undefined ? {} : { drainTasks: args.drainTasks }),
     ...(args.outDir === undefined ? {} : { outDir: args.outDir }),
   });
   process.stdout.write(toMarkdown(results));

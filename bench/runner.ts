@@ -42,6 +42,8 @@ export interface RunBenchOptions {
   only?: ScenarioId[];
   /** Systems to run. @default all */
   systems?: SystemName[];
+  /** Tasks in the drain scenario. @default the mode's size */
+  drainTasks?: number;
   /** PostgreSQL URL. @default DATABASE_URL, else the local server, else an embedded one */
   databaseUrl?: string;
   /**
@@ -66,7 +68,10 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
   const warning = checkBuild();
   if (warning) progress(`warning: ${warning}`);
   const db = await openBenchDatabase(options.databaseUrl);
-  const sizes = SIZES[options.mode];
+  const sizes = {
+    ...SIZES[options.mode],
+    ...(options.drainTasks === undefined ? {} : { drainTasks: options.drainTasks }),
+  };
   progress(`mode ${options.mode}, database ${redact(db.url)}, cli ${CLI}`);
   const ctx: RunContext = { mode: options.mode, sizes, url: db.url, pool: db.pool };
   const raw: RawResults = emptyRaw();

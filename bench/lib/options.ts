@@ -106,6 +106,8 @@ export interface BenchArgs {
   systems: SystemName[];
   /** Where latest.json, latest.md and chart.svg go. */
   outDir: string | undefined;
+  /** Overrides the mode's drain size (e.g. for the scaling curve). */
+  drainTasks: number | undefined;
 }
 
 const USAGE = `usage: npm run bench -- [--quick | --smoke] [--only a,b] [--systems a,b] [--out dir]
@@ -114,7 +116,9 @@ const USAGE = `usage: npm run bench -- [--quick | --smoke] [--only a,b] [--syste
   --smoke     tiny sizes for CI; nothing is asserted on speed
   --only      scenarios: ${SCENARIO_IDS.join(', ')}
   --systems   ${SYSTEMS.join(', ')}
-  --out       results folder (default bench/results; smoke runs use a temporary folder)`;
+  --out       results folder (default bench/results; smoke runs use a temporary folder)
+  --drain-tasks N
+              tasks in the drain scenario, instead of the mode's size`;
 
 /**
  * Reads the command line.
@@ -126,6 +130,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
     only: [...SCENARIO_IDS],
     systems: [...SYSTEMS],
     outDir: undefined,
+    drainTasks: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -140,10 +145,19 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
     else if (a === '--only') args.only = pickList(value(), SCENARIO_IDS, '--only');
     else if (a === '--systems') args.systems = pickList(value(), SYSTEMS, '--systems');
     else if (a === '--out') args.outDir = value();
+    else if (a === '--drain-tasks') args.drainTasks = positiveInt(value(), a);
     else if (a === '--help' || a === '-h') throw new Error(USAGE);
     else throw new Error(`unknown argument ${a}\n${USAGE}`);
   }
   return args;
+}
+
+function positiveInt(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n <= 0) {
+    throw new Error(`${flag}: "${text}" is not a positive whole number\n${USAGE}`);
+  }
+  return n;
 }
 
 function pickList<T extends string>(text: string, allowed: readonly T[], flag: string): T[] {

@@ -10,11 +10,14 @@ import type { QueueSession, SessionContext, SessionRoles, TaskSpec } from './typ
  * coordinator's defaults (pool 10, lease 5 s, heartbeat 1 s, poll 1 s). Two processes of 200
  * slots drained fastest on two cores among the shapes tried (1×200, 2×50, 2×200, 2×500;
  * see docs/performance.md): a claim takes at most the free slots, so more slots mean fewer,
- * larger claims. BENCH_TASKQ_WORKERS and BENCH_TASKQ_CONCURRENCY override them for tuning.
+ * larger claims. BENCH_TASKQ_WORKERS, BENCH_TASKQ_CONCURRENCY and BENCH_TASKQ_COORDINATORS
+ * override them for tuning and for the scaling curve (`npm run bench:scaling`); with several
+ * coordinators, worker i connects to coordinator i mod n.
  */
 export const TASKQ_SETUP = {
   workers: envInt('BENCH_TASKQ_WORKERS', 2),
   concurrency: envInt('BENCH_TASKQ_CONCURRENCY', 200),
+  coordinators: envInt('BENCH_TASKQ_COORDINATORS', 1),
 };
 
 const HANDLERS = fileURLToPath(new URL('../handlers.mjs', import.meta.url));
@@ -38,8 +41,8 @@ export async function openTaskq(ctx: SessionContext, roles: SessionRoles): Promi
 
 class TaskqSession implements QueueSession {
   readonly system = 'taskq' as const;
-  private coordinator: BenchProcess | undefined;
-  private grpcPort = 0;
+  private readonly coordinators: BenchProcess[] = [];
+  private readonly grpcPorts: number[] = [];
   private scheduler: BenchProcess | undefined;
   private api: JsonClient | undefined;
   private readonly workers: BenchProcess[] = [];
@@ -64,24 +67,28 @@ class TaskqSession implements QueueSession {
         }),
       );
     }
-    // The coordinator runs whenever tasks are consumed; it also creates the schema.
+    // Coordinators run whenever tasks are consumed; they also create the schema (under an
+    // advisory lock, so several may start at once).
     if (this.roles.workers) {
-      this.coordinator = startTaskq(
-        'coordinator',
-        ['coordinator', '--grpc-port', '0', '--http-port', '0'],
-        this.env,
-      );
-      starting.push(
-        this.coordinator.waitForMsg('coordinator started').then((l) => {
-          this.grpcPort = Number(l.grpcPort);
-        }),
-      );
+      for (let i = 0; i < TASKQ_SETUP.coordinators; i++) {
+        const c = startTaskq(
+          i === 0 ? 'coordinator' : `coordinator-${i + 1}`,
+          ['coordinator', '--grpc-port', '0', '--http-port', '0'],
+          this.env,
+        );
+        this.coordinators.push(c);
+        starting.push(
+          c.waitForMsg('coordinator started').then((l) => {
+            this.grpcPorts[i] = Number(l.grpcPort);
+          }),
+        );
+      }
     }
     await Promise.all(starting);
   }
 
   async startWorkers(): Promise<void> {
-    if (!this.coordinator) throw new Error('this session has no workers role');
+    if (this.coordinators.length === 0) throw new Error('this session has no workers role');
     for (let i = 0; i < TASKQ_SETUP.workers; i++) {
       this.workers.push(
         startTaskq(
@@ -89,7 +96,7 @@ class TaskqSession implements QueueSession {
           [
             'worker',
             '--coordinator',
-            `127.0.0.1:${this.grpcPort}`,
+            `127.0.0.1:${this.grpcPorts[i % this.grpcPorts.length]}`,
             '--concurrency',
             String(TASKQ_SETUP.concurrency),
             '--handlers',
@@ -161,7 +168,7 @@ class TaskqSession implements QueueSession {
 
   clientCpuMs(): number | null {
     let total = 0;
-    for (const p of [this.coordinator, this.scheduler, ...this.workers]) {
+    for (const p of [...this.coordinators, this.scheduler, ...this.workers]) {
       if (!p) continue;
       const ms = p.cpuMs();
       if (ms === null) return null;
@@ -171,13 +178,13 @@ class TaskqSession implements QueueSession {
   }
 
   dispatcherRss(): number | null {
-    return this.coordinator?.rssBytes() ?? null;
+    return this.coordinators[0]?.rssBytes() ?? null;
   }
 
   async close(): Promise<void> {
     this.api?.close();
     await Promise.all(this.workers.map((w) => w.stop()));
-    await Promise.all([this.coordinator?.stop(), this.scheduler?.stop()]);
+    await Promise.all([...this.coordinators.map((c) => c.stop()), this.scheduler?.stop()]);
     await dropSchema(this.ctx.pool, this.ctx.schema);
   }
 }
