@@ -23,6 +23,7 @@ export function prepareTask(input: SubmitTaskInput): NewTask {
   if (handler === '')
     throw new ValidationError('command must start with a handler name', 'command');
   let payload = input.payload;
+  let payloadJson: string | null = null;
   if (payload !== undefined) {
     const json = JSON.stringify(payload);
     if (json === undefined) payload = undefined;
@@ -36,6 +37,8 @@ export function prepareTask(input: SubmitTaskInput): NewTask {
         'payload must not contain NUL characters (PostgreSQL jsonb cannot store them)',
         'payload',
       );
+    } else if (payload !== null) {
+      payloadJson = json;
     }
   }
   const backoffBaseMs = input.backoff_ms ?? null;
@@ -49,6 +52,7 @@ export function prepareTask(input: SubmitTaskInput): NewTask {
     command,
     handler,
     payload: payload ?? null,
+    payloadJson,
     priority: input.priority ?? 0,
     runAt: input.run_at === undefined ? null : parseTimestamp(input.run_at, 'run_at'),
     maxAttempts: input.max_attempts ?? null,

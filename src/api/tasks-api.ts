@@ -182,12 +182,19 @@ export class TasksApi {
     });
     span.end();
     const submitted = this.options.metrics?.submitted;
-    if (submitted)
-      out.forEach(
-        (r, i) =>
-          r.created &&
-          submitted.inc({ queue: rows[i]?.queue ?? '', handler: rows[i]?.handler ?? '' }),
-      );
+    if (submitted) {
+      // One increment per (queue, handler), not per task: label lookups are not free.
+      const counts = new Map<string, { queue: string; handler: string; n: number }>();
+      out.forEach((r, i) => {
+        const row = rows[i];
+        if (!r.created || !row) return;
+        const key = `${row.queue}\0${row.handler}`;
+        const c = counts.get(key);
+        if (c) c.n++;
+        else counts.set(key, { queue: row.queue, handler: row.handler, n: 1 });
+      });
+      for (const c of counts.values()) submitted.inc({ queue: c.queue, handler: c.handler }, c.n);
+    }
     return out;
   }
 

@@ -60,6 +60,8 @@ export interface NewTask {
   command: string;
   handler: string;
   payload: unknown;
+  /** The payload as JSON text, when the caller already has it; else it is serialised here. */
+  payloadJson?: string | null;
   priority: number;
   /** Null means now (the database clock). */
   runAt: Date | null;

@@ -41,35 +41,54 @@ describe('/metrics', () => {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(body),
       }).then((r) => r.json() as Promise<{ id: string }>);
+    // A batch counts only the tasks it created: the repeated idempotency key is not one.
+    const batch = (await fetch(`http://127.0.0.1:${c.httpPort}/v1/tasks/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        tasks: [
+          { command: 'echo b1', queue: 'm1', idempotency_key: 'metrics-k' },
+          { command: 'echo b2', queue: 'm1', idempotency_key: 'metrics-k' },
+          { command: 'echo b3', queue: 'm1' },
+          { command: 'sleep 1', queue: 'm2' },
+        ],
+      }),
+    }).then((r) => r.json())) as {
+      items: Array<{ id: string; created: boolean }>;
+      created: number;
+    };
+    expect(batch.created).toBe(3);
     const ids = [
       ...(await Promise.all(
         Array.from({ length: 5 }, (_, i) => post({ command: `echo ${i}`, queue: 'm1' })),
       )),
       await post({ command: 'boom', queue: 'm1', max_attempts: 2, backoff_ms: 0 }),
+      ...batch.items.slice(0, 3),
     ].map((t) => t.id);
     for (let i = 0; i < 200; i++) {
       const { rows } = await db.pool.query(
         `SELECT count(*)::int AS n FROM ${db.s}.tasks WHERE id = ANY ($1::uuid[]) AND status IN ('succeeded', 'dead')`,
         [ids],
       );
-      if (rows[0].n === ids.length) break;
+      if (rows[0].n === new Set(ids).size) break;
       await new Promise((r) => setTimeout(r, 50));
     }
     // Queue depth is read at most once per 500 ms, however often /metrics is scraped.
     await new Promise((r) => setTimeout(r, 600));
     const after = await scrape();
     const delta = (key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
-    expect(delta('taskq_tasks_submitted_total{handler="echo",queue="m1"}')).toBe(5);
+    expect(delta('taskq_tasks_submitted_total{handler="echo",queue="m1"}')).toBe(7);
+    expect(delta('taskq_tasks_submitted_total{handler="sleep",queue="m2"}')).toBe(1);
     expect(delta('taskq_tasks_submitted_total{handler="boom",queue="m1"}')).toBe(1);
-    expect(delta('taskq_tasks_succeeded_total{handler="echo",queue="m1"}')).toBe(5);
+    expect(delta('taskq_tasks_succeeded_total{handler="echo",queue="m1"}')).toBe(7);
     expect(delta('taskq_tasks_succeeded_total{handler="boom",queue="m1"}')).toBe(0);
     expect(
       delta('taskq_task_attempts_failed_total{handler="boom",queue="m1",reason="error"}'),
     ).toBe(2);
     expect(delta('taskq_tasks_retried_total{handler="boom",queue="m1"}')).toBe(1);
     expect(delta('taskq_tasks_dead_total{handler="boom",queue="m1"}')).toBe(1);
-    expect(delta('taskq_task_run_duration_seconds_count{handler="echo",queue="m1"}')).toBe(5);
-    expect(delta('taskq_dispatch_latency_seconds_count{queue="m1"}')).toBe(7);
+    expect(delta('taskq_task_run_duration_seconds_count{handler="echo",queue="m1"}')).toBe(7);
+    expect(delta('taskq_dispatch_latency_seconds_count{queue="m1"}')).toBe(9);
     expect(delta('taskq_stale_results_rejected_total{}')).toBe(0);
     expect(after.get('taskq_workers_connected{}')).toBe(1);
     expect(after.get('taskq_queue_depth{queue="m1",state="dead"}')).toBe(1);
