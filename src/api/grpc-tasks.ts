@@ -14,6 +14,7 @@ import {
   type Task as TaskMessage,
 } from '../gen/taskqueue/v1/task_pb.js';
 import { TaskQueueError } from '../lib/errors.js';
+import type { TaskEvent } from '../store/events.js';
 import { Channel } from '../lib/channel.js';
 import { TERMINAL_STATUSES, type Task } from '../store/tasks.js';
 import type { Attempt } from '../store/attempts.js';
@@ -69,6 +70,15 @@ export function taskToMessage(
     updatedAt: ts(t.updatedAt),
     waitingFor: waitingFor ?? '',
     executor: t.executor ?? '',
+    ...(t.progressPercent === null
+      ? {}
+      : {
+          progress: {
+            attempt: t.attempt,
+            percent: t.progressPercent,
+            message: t.progressMessage ?? '',
+          },
+        }),
     attempts: attempts.map((a) => ({
       attempt: a.attempt,
       workerId: a.workerId ?? '',
@@ -127,22 +137,40 @@ export function registerTaskService(router: ConnectRouter, api: TasksApi, hub: E
 
 /**
  * Streams the task on every change, woken by the event hub (re-reading the row, so the
- * message is always the whole current task), and ends at a terminal status.
+ * message is always the whole current task), and the handler's progress reports as they
+ * come; ends at a terminal status.
  */
 async function* watch(api: TasksApi, hub: EventHub, id: string, ctx: HandlerContext) {
-  const wake = new Channel<true>();
+  // true: re-read the task; an event: pass the progress on.
+  const wake = new Channel<true | TaskEvent>();
+  let rereads = 0; // re-reads queued: a burst of changes makes one read
+  const reread = (): void => {
+    if (wake.push(true)) rereads++;
+  };
   const unsubscribe = hub.subscribe(
     { taskId: id },
-    (e) => e.kind !== 'progress' && wake.push(true),
-    () => wake.push(true),
+    (e) => (e.kind === 'progress' ? wake.push(e) : reread()),
+    reread,
   );
   const onAbort = (): void => wake.close();
   ctx.signal.addEventListener('abort', onAbort, { once: true });
   try {
+    await hub.ready();
     let last = '';
-    wake.push(true);
-    for await (const _ of wake) {
-      if (wake.size > 0) continue; // coalesce a burst into one read
+    reread();
+    for await (const item of wake) {
+      if (item !== true) {
+        yield {
+          progress: {
+            attempt: item.attempt,
+            percent: item.percent ?? 0,
+            message: item.message ?? '',
+            at: timestampFromDate(new Date(item.at)),
+          },
+        };
+        continue;
+      }
+      if (--rereads > 0) continue;
       const d = await guard(() => api.get(id));
       const stamp = `${d.task.status}|${d.task.attempt}|${d.task.updatedAt.getTime()}|${d.waitingFor ?? ''}`;
       if (stamp !== last) {

@@ -101,21 +101,26 @@ export function registerEventRoutes(
     async (req, reply) => {
       const id = checkTaskId(req.params.id);
       await api.get(id, { detail: false }); // 404 before the stream opens
-      const stream = track(openSse(req, reply));
+      // Subscribed first, opened once events are surely on; progress heard in between is
+      // sent first, and the task itself is read after the stream opens.
+      let stream: SseStream | null = null;
+      const early: TaskEvent[] = [];
       let lastSent = lastEventId(req) ?? 0;
       let dirty = true;
       let running: Promise<void> | null = null;
       const refresh = (): void => {
+        if (!stream) return;
+        const s = stream;
         dirty = true;
         running ??= (async () => {
-          while (dirty && !stream.isClosed) {
+          while (dirty && !s.isClosed) {
             dirty = false;
             try {
               const d = await api.get(id);
               const at = d.task.updatedAt.getTime();
               if (at > lastSent) {
                 lastSent = at;
-                stream.send(
+                s.send(
                   'task',
                   taskToJson(d.task, { attempts: d.attempts, waitingFor: d.waitingFor }),
                   at,
@@ -129,13 +134,23 @@ export function registerEventRoutes(
       };
       const unsubscribe = hub.subscribe(
         { taskId: id },
-        (e) =>
-          e.kind === 'progress' ? stream.send('progress', progressEvent(e), e.at) : refresh(),
+        (e) => {
+          if (e.kind !== 'progress') refresh();
+          else if (stream) stream.send('progress', progressEvent(e), e.at);
+          else early.push(e);
+        },
         refresh,
       );
-      refresh();
-      await stream.closed;
-      unsubscribe();
+      try {
+        await hub.ready();
+        const opened = track(openSse(req, reply));
+        stream = opened;
+        refresh();
+        for (const e of early) opened.send('progress', progressEvent(e), e.at);
+        await opened.closed;
+      } finally {
+        unsubscribe();
+      }
     },
   );
 
@@ -154,50 +169,74 @@ export function registerEventRoutes(
     async (req, reply) => {
       const queue = req.query.queue;
       const since = lastEventId(req);
-      const stream = track(openSse(req, reply));
-      const unsubscribe = hub.subscribe(queue ? { queue } : {}, (e) =>
+      const send = (s: SseStream, e: TaskEvent): void =>
         e.kind === 'progress'
-          ? stream.send('progress', progressEvent(e), e.at)
-          : stream.send('status', statusEvent(e), e.at),
+          ? s.send('progress', progressEvent(e), e.at)
+          : s.send('status', statusEvent(e), e.at);
+      // Subscribed first, opened once events are surely on (a client that acts as soon as
+      // the stream opens hears about it); events heard in between are sent first. When
+      // events may have been missed, the client gets a `gap` and should re-read.
+      let stream: SseStream | null = null;
+      const early: TaskEvent[] = [];
+      const unsubscribe = hub.subscribe(
+        queue ? { queue } : {},
+        (e) => (stream ? send(stream, e) : early.push(e)),
+        () => stream?.send('gap', { missed: true, replayed: 0 }),
       );
-      if (since !== null) {
-        try {
-          const { rows } = await guardDb(() =>
-            db.pool.query<{
-              id: string;
-              queue: string;
-              status: string;
-              attempt: number;
-              at: string;
-            }>(
-              `SELECT id, queue, status, attempt, (extract(epoch FROM updated_at) * 1000)::bigint AS at
-               FROM ${db.s}.tasks
-               WHERE updated_at > to_timestamp($1 / 1000.0) AND ($2::text IS NULL OR queue = $2)
-               ORDER BY updated_at DESC LIMIT ${REPLAY_LIMIT + 1}`,
-              [since, queue ?? null],
-            ),
-          );
-          if (rows.length > REPLAY_LIMIT)
-            stream.send('gap', { missed: true, replayed: REPLAY_LIMIT });
-          for (const r of rows.slice(0, REPLAY_LIMIT).reverse()) {
-            stream.send(
-              'status',
-              statusEvent({
-                taskId: r.id,
-                queue: r.queue,
-                kind: r.status,
-                attempt: r.attempt,
-                at: Number(r.at),
-              }),
-              Number(r.at),
-            );
-          }
-        } catch {
-          stream.send('gap', { missed: true, replayed: 0 });
-        }
+      try {
+        await hub.ready();
+        stream = track(openSse(req, reply));
+        for (const e of early) send(stream, e);
+        if (since !== null) await replay(db, stream, since, queue);
+        await stream.closed;
+      } finally {
+        unsubscribe();
       }
-      await stream.closed;
-      unsubscribe();
     },
   );
+}
+
+/**
+ * Replays to a resuming /v1/events stream the current state of the tasks (of `queue`) that
+ * changed since `since` (epoch ms), oldest first, at most REPLAY_LIMIT of them.
+ */
+async function replay(
+  db: Db,
+  stream: SseStream,
+  since: number,
+  queue: string | undefined,
+): Promise<void> {
+  try {
+    const { rows } = await guardDb(() =>
+      db.pool.query<{
+        id: string;
+        queue: string;
+        status: string;
+        attempt: number;
+        at: string;
+      }>(
+        `SELECT id, queue, status, attempt, (extract(epoch FROM updated_at) * 1000)::bigint AS at
+         FROM ${db.s}.tasks
+         WHERE updated_at > to_timestamp($1 / 1000.0) AND ($2::text IS NULL OR queue = $2)
+         ORDER BY updated_at DESC LIMIT ${REPLAY_LIMIT + 1}`,
+        [since, queue ?? null],
+      ),
+    );
+    if (rows.length > REPLAY_LIMIT) stream.send('gap', { missed: true, replayed: REPLAY_LIMIT });
+    for (const r of rows.slice(0, REPLAY_LIMIT).reverse()) {
+      stream.send(
+        'status',
+        statusEvent({
+          taskId: r.id,
+          queue: r.queue,
+          kind: r.status,
+          attempt: r.attempt,
+          at: Number(r.at),
+        }),
+        Number(r.at),
+      );
+    }
+  } catch {
+    stream.send('gap', { missed: true, replayed: 0 });
+  }
 }

@@ -39,7 +39,7 @@ const claimChosen = (db: Db): string => `
     WHERE t.id = chosen.id
     RETURNING t.id, t.attempt, t.status, t.updated_at, t.worker_id, t.command,
       t.payload::text AS payload, t.queue, t.timeout_ms, t.max_attempts, t.scheduled_at, t.trace_context
-  ), ${notifyChangesCte('claimed', '$5')}
+  ), ${notifyChangesCte(db, 'claimed', '$5')}
   SELECT claimed.* FROM claimed, (SELECT count(*) FROM notified) AS n`;
 
 /**

@@ -75,7 +75,7 @@ export async function completeBatch(db: Db, results: AttemptResult[]): Promise<C
           error
         FROM done
         ON CONFLICT DO NOTHING
-      ), ${notifyChangesCte('done', '$10')}
+      ), ${notifyChangesCte(db, 'done', '$10')}
       SELECT id, attempt, status, scheduled_at AS "scheduledAt", queue, handler,
         started_at AS "startedAt", failure, trace_context AS "traceContext"
       FROM done, (SELECT count(*) FROM notified) AS n`,

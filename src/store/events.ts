@@ -28,13 +28,22 @@ export function eventsChannel(db: Db): string {
   return `${db.schema}_events`;
 }
 
+/** How long one announcement of demand lasts; watchers renew it well before. */
+export const EVENT_DEMAND_TTL_MS = 30_000;
+
+/** The condition under which task events are sent: someone watches (see 0009_event_demand.sql). */
+function eventsWanted(db: Db): string {
+  return `EXISTS (SELECT 1 FROM ${db.s}.event_demand WHERE until > now())`;
+}
+
 /**
  * A CTE named `notified` that announces every row of `source` (which must have id, status,
- * attempt, updated_at and queue) on the events channel given as parameter `channelParam`.
+ * attempt, updated_at and queue) on the events channel given as parameter `channelParam`,
+ * while anyone watches ({@link announceEventDemand}); otherwise it sends nothing.
  * The statement must read from `notified` (e.g. `CROSS JOIN (SELECT count(*) FROM notified)`),
  * or PostgreSQL never runs it.
  */
-export function notifyChangesCte(source: string, channelParam: string): string {
+export function notifyChangesCte(db: Db, source: string, channelParam: string): string {
   return `notified AS (
     SELECT pg_notify(${channelParam}, string_agg(line, E'\\n'))
     FROM (
@@ -42,9 +51,26 @@ export function notifyChangesCte(source: string, channelParam: string): string {
                (extract(epoch FROM updated_at) * 1000)::bigint || ',' || queue AS line,
              (row_number() OVER ()) / ${EVENTS_PER_NOTIFICATION} AS chunk
       FROM ${source}
+      WHERE ${eventsWanted(db)}
     ) lines
     GROUP BY chunk
   )`;
+}
+
+/**
+ * Says that this process has watchers, for the next `ttlMs`. Returns true when nobody had
+ * announced demand before (events were off), so statements already running may not have
+ * announced their changes: the caller's watchers should re-read.
+ */
+export async function announceEventDemand(db: Db, ttlMs = EVENT_DEMAND_TTL_MS): Promise<boolean> {
+  const { rows } = await db.pool.query<{ was_off: boolean }>(
+    `WITH old AS (SELECT until FROM ${db.s}.event_demand WHERE id = 1 FOR UPDATE)
+     UPDATE ${db.s}.event_demand d SET until = greatest(d.until, now() + $1 * interval '1 millisecond')
+     FROM old WHERE d.id = 1
+     RETURNING old.until <= now() AS was_off`,
+    [ttlMs],
+  );
+  return rows[0]?.was_off ?? true;
 }
 
 const KINDS = new Set(['pending', 'running', 'succeeded', 'dead', 'cancelled', 'progress']);
@@ -103,6 +129,7 @@ export async function recordProgress(db: Db, updates: ProgressUpdate[]): Promise
                  || ',' || queue || ',' || percent || ',' || left(message, 120) AS line,
                  (row_number() OVER ()) / 20 AS chunk
           FROM upd
+          WHERE ${eventsWanted(db)}
         ) lines
         GROUP BY chunk
       )

@@ -65,7 +65,7 @@ async function insertRows<R extends { id: string }>(
       ), woken AS (
         SELECT pg_notify($13, (extract(epoch FROM min(scheduled_at)) * 1000)::bigint || ':' || queue)
         FROM ins GROUP BY queue
-      ), ${notifyChangesCte('ins', '$14')}
+      ), ${notifyChangesCte(db, 'ins', '$14')}
       -- Joined only so that the notifications are sent: an unreferenced CTE never runs.
       SELECT ${select === 'full' ? 'ins.*' : 'ins.id, ins.status'}
       FROM ins, (SELECT count(*) FROM woken) AS w, (SELECT count(*) FROM notified) AS n`,

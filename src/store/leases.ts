@@ -44,7 +44,7 @@ export async function releaseClaims(db: Db, refs: AttemptRef[]): Promise<number>
        FROM unnest($1::uuid[], $2::int[]) AS r(id, attempt)
        WHERE t.id = r.id AND t.attempt = r.attempt AND t.status = 'running'
        RETURNING t.id, t.status, t.attempt, t.updated_at, t.queue
-     ), ${notifyChangesCte('released', '$3')}
+     ), ${notifyChangesCte(db, 'released', '$3')}
      SELECT count(*)::int AS n FROM released, (SELECT count(*) FROM notified) AS n`,
     [refs.map((r) => r.id), refs.map((r) => r.attempt), eventsChannel(db)],
   );
@@ -107,7 +107,7 @@ export async function reapExpired(db: Db, term: LeaderTerm, limit: number): Prom
           (task_id, attempt, worker_id, picked_at, started_at, finished_at, outcome, error, leader_epoch)
         SELECT id, attempt, worker_id, picked_at, started_at, now(), 'lease_expired', error, $4 FROM done
         ON CONFLICT DO NOTHING
-      ), ${notifyChangesCte('done', '$5')}
+      ), ${notifyChangesCte(db, 'done', '$5')}
       SELECT id, attempt, status, worker_id AS "workerId", queue, handler,
         scheduled_at AS "scheduledAt"
       FROM done, (SELECT count(*) FROM notified) AS n`,

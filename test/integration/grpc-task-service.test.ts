@@ -50,6 +50,46 @@ describe('TaskService over gRPC', () => {
     expect(got.task?.result?.kind.case).toBe('structValue');
   });
 
+  it('carries handler progress between task changes, and the latest progress on the task', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    await inProcessWorker(coordinator, { queues: ['grpc-progress'] }, (w) =>
+      w.handle('steps', async (_p, ctx) => {
+        ctx.progress(30, 'step one');
+        await gate;
+        ctx.progress(70, 'step two');
+        // Progress of an attempt that has finished is dropped: give it time to land first.
+        await new Promise((r) => setTimeout(r, 300));
+        return 'done';
+      }),
+    );
+    const submitted = await client.submitTask({ command: 'steps', queue: 'grpc-progress' });
+    const id = submitted.task?.id as string;
+    const progress: Array<[number, string]> = [];
+    let last: TaskStatus = TaskStatus.UNSPECIFIED;
+    let runningProgress: number | undefined;
+    for await (const ev of client.watchTask({ id })) {
+      if (ev.progress) {
+        progress.push([Math.round(ev.progress.percent), ev.progress.message]);
+        expect(ev.progress.attempt).toBe(1);
+        expect(ev.progress.at).toBeDefined();
+        if (progress.length === 1) release();
+      }
+      if (ev.task) {
+        last = ev.task.status;
+        if (ev.task.status === TaskStatus.RUNNING) runningProgress = ev.task.progress?.percent;
+      }
+    }
+    expect(progress).toEqual([
+      [30, 'step one'],
+      [70, 'step two'],
+    ]);
+    expect(last).toBe(TaskStatus.SUCCEEDED);
+    expect(runningProgress === undefined || runningProgress === 30).toBe(true);
+    const got = await client.getTask({ id });
+    expect(got.task?.progress).toMatchObject({ attempt: 1, percent: 70, message: 'step two' });
+  });
+
   it('honours run_at and idempotency keys, and cancels', async () => {
     const runAt = new Date(Date.now() + 3_600_000);
     const a = await client.submitTask({

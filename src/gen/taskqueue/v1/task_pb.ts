@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taskqueue/v1/task.proto.
  */
 export const file_taskqueue_v1_task: GenFile = /*@__PURE__*/
-  fileDesc("Chd0YXNrcXVldWUvdjEvdGFzay5wcm90bxIMdGFza3F1ZXVlLnYxIo0GCgRUYXNrEgoKAmlkGAEgASgJEg0KBXF1ZXVlGAIgASgJEg8KB2NvbW1hbmQYAyABKAkSJwoHcGF5bG9hZBgEIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIQCghwcmlvcml0eRgFIAEoBRIoCgZzdGF0dXMYBiABKA4yGC50YXNrcXVldWUudjEuVGFza1N0YXR1cxIPCgdhdHRlbXB0GAcgASgFEhQKDG1heF9hdHRlbXB0cxgIIAEoBRISCgp0aW1lb3V0X21zGAkgASgFEhEKCXdvcmtlcl9pZBgKIAEoCRImCgZyZXN1bHQYCyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDQoFZXJyb3IYDCABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GA0gASgJEjAKDHNjaGVkdWxlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKY3JlYXRlZF9hdBgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJcGlja2VkX2F0GBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxjb21wbGV0ZWRfYXQYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWZhaWxlZF9hdBgTIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY2FuY2VsbGVkX2F0GBQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GBUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgt3YWl0aW5nX2ZvchgWIAEoCRIrCghhdHRlbXB0cxgXIAMoCzIZLnRhc2txdWV1ZS52MS5UYXNrQXR0ZW1wdBIQCghleGVjdXRvchgYIAEoCSKyAQoLVGFza0F0dGVtcHQSDwoHYXR0ZW1wdBgBIAEoBRIRCgl3b3JrZXJfaWQYAiABKAkSLgoKc3RhcnRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB291dGNvbWUYBSABKAkSDQoFZXJyb3IYBiABKAki3QEKEVN1Ym1pdFRhc2tSZXF1ZXN0Eg8KB2NvbW1hbmQYASABKAkSJwoHcGF5bG9hZBgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRINCgVxdWV1ZRgDIAEoCRIQCghwcmlvcml0eRgEIAEoBRIqCgZydW5fYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDG1heF9hdHRlbXB0cxgGIAEoBRISCgp0aW1lb3V0X21zGAcgASgFEhcKD2lkZW1wb3RlbmN5X2tleRgIIAEoCSJHChJTdWJtaXRUYXNrUmVzcG9uc2USIAoEdGFzaxgBIAEoCzISLnRhc2txdWV1ZS52MS5UYXNrEg8KB2NyZWF0ZWQYAiABKAgiHAoOR2V0VGFza1JlcXVlc3QSCgoCaWQYASABKAkiMwoPR2V0VGFza1Jlc3BvbnNlEiAKBHRhc2sYASABKAsyEi50YXNrcXVldWUudjEuVGFzayIfChFDYW5jZWxUYXNrUmVxdWVzdBIKCgJpZBgBIAEoCSI2ChJDYW5jZWxUYXNrUmVzcG9uc2USIAoEdGFzaxgBIAEoCzISLnRhc2txdWV1ZS52MS5UYXNrIh4KEFdhdGNoVGFza1JlcXVlc3QSCgoCaWQYASABKAkiNQoRV2F0Y2hUYXNrUmVzcG9uc2USIAoEdGFzaxgBIAEoCzISLnRhc2txdWV1ZS52MS5UYXNrKqcBCgpUYXNrU3RhdHVzEhsKF1RBU0tfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTVEFTS19TVEFUVVNfUEVORElORxABEhcKE1RBU0tfU1RBVFVTX1JVTk5JTkcQAhIZChVUQVNLX1NUQVRVU19TVUNDRUVERUQQAxIUChBUQVNLX1NUQVRVU19ERUFEEAQSGQoVVEFTS19TVEFUVVNfQ0FOQ0VMTEVEEAUyxwIKC1Rhc2tTZXJ2aWNlEk8KClN1Ym1pdFRhc2sSHy50YXNrcXVldWUudjEuU3VibWl0VGFza1JlcXVlc3QaIC50YXNrcXVldWUudjEuU3VibWl0VGFza1Jlc3BvbnNlEkYKB0dldFRhc2sSHC50YXNrcXVldWUudjEuR2V0VGFza1JlcXVlc3QaHS50YXNrcXVldWUudjEuR2V0VGFza1Jlc3BvbnNlEk8KCkNhbmNlbFRhc2sSHy50YXNrcXVldWUudjEuQ2FuY2VsVGFza1JlcXVlc3QaIC50YXNrcXVldWUudjEuQ2FuY2VsVGFza1Jlc3BvbnNlEk4KCVdhdGNoVGFzaxIeLnRhc2txdWV1ZS52MS5XYXRjaFRhc2tSZXF1ZXN0Gh8udGFza3F1ZXVlLnYxLldhdGNoVGFza1Jlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("Chd0YXNrcXVldWUvdjEvdGFzay5wcm90bxIMdGFza3F1ZXVlLnYxIrsGCgRUYXNrEgoKAmlkGAEgASgJEg0KBXF1ZXVlGAIgASgJEg8KB2NvbW1hbmQYAyABKAkSJwoHcGF5bG9hZBgEIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIQCghwcmlvcml0eRgFIAEoBRIoCgZzdGF0dXMYBiABKA4yGC50YXNrcXVldWUudjEuVGFza1N0YXR1cxIPCgdhdHRlbXB0GAcgASgFEhQKDG1heF9hdHRlbXB0cxgIIAEoBRISCgp0aW1lb3V0X21zGAkgASgFEhEKCXdvcmtlcl9pZBgKIAEoCRImCgZyZXN1bHQYCyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDQoFZXJyb3IYDCABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GA0gASgJEjAKDHNjaGVkdWxlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKY3JlYXRlZF9hdBgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJcGlja2VkX2F0GBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxjb21wbGV0ZWRfYXQYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWZhaWxlZF9hdBgTIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY2FuY2VsbGVkX2F0GBQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GBUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgt3YWl0aW5nX2ZvchgWIAEoCRIrCghhdHRlbXB0cxgXIAMoCzIZLnRhc2txdWV1ZS52MS5UYXNrQXR0ZW1wdBIQCghleGVjdXRvchgYIAEoCRIsCghwcm9ncmVzcxgZIAEoCzIaLnRhc2txdWV1ZS52MS5UYXNrUHJvZ3Jlc3MiaQoMVGFza1Byb2dyZXNzEg8KB2F0dGVtcHQYASABKAUSDwoHcGVyY2VudBgCIAEoAhIPCgdtZXNzYWdlGAMgASgJEiYKAmF0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKyAQoLVGFza0F0dGVtcHQSDwoHYXR0ZW1wdBgBIAEoBRIRCgl3b3JrZXJfaWQYAiABKAkSLgoKc3RhcnRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB291dGNvbWUYBSABKAkSDQoFZXJyb3IYBiABKAki3QEKEVN1Ym1pdFRhc2tSZXF1ZXN0Eg8KB2NvbW1hbmQYASABKAkSJwoHcGF5bG9hZBgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRINCgVxdWV1ZRgDIAEoCRIQCghwcmlvcml0eRgEIAEoBRIqCgZydW5fYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDG1heF9hdHRlbXB0cxgGIAEoBRISCgp0aW1lb3V0X21zGAcgASgFEhcKD2lkZW1wb3RlbmN5X2tleRgIIAEoCSJHChJTdWJtaXRUYXNrUmVzcG9uc2USIAoEdGFzaxgBIAEoCzISLnRhc2txdWV1ZS52MS5UYXNrEg8KB2NyZWF0ZWQYAiABKAgiHAoOR2V0VGFza1JlcXVlc3QSCgoCaWQYASABKAkiMwoPR2V0VGFza1Jlc3BvbnNlEiAKBHRhc2sYASABKAsyEi50YXNrcXVldWUudjEuVGFzayIfChFDYW5jZWxUYXNrUmVxdWVzdBIKCgJpZBgBIAEoCSI2ChJDYW5jZWxUYXNrUmVzcG9uc2USIAoEdGFzaxgBIAEoCzISLnRhc2txdWV1ZS52MS5UYXNrIh4KEFdhdGNoVGFza1JlcXVlc3QSCgoCaWQYASABKAkiYwoRV2F0Y2hUYXNrUmVzcG9uc2USIAoEdGFzaxgBIAEoCzISLnRhc2txdWV1ZS52MS5UYXNrEiwKCHByb2dyZXNzGAIgASgLMhoudGFza3F1ZXVlLnYxLlRhc2tQcm9ncmVzcyqnAQoKVGFza1N0YXR1cxIbChdUQVNLX1NUQVRVU19VTlNQRUNJRklFRBAAEhcKE1RBU0tfU1RBVFVTX1BFTkRJTkcQARIXChNUQVNLX1NUQVRVU19SVU5OSU5HEAISGQoVVEFTS19TVEFUVVNfU1VDQ0VFREVEEAMSFAoQVEFTS19TVEFUVVNfREVBRBAEEhkKFVRBU0tfU1RBVFVTX0NBTkNFTExFRBAFMscCCgtUYXNrU2VydmljZRJPCgpTdWJtaXRUYXNrEh8udGFza3F1ZXVlLnYxLlN1Ym1pdFRhc2tSZXF1ZXN0GiAudGFza3F1ZXVlLnYxLlN1Ym1pdFRhc2tSZXNwb25zZRJGCgdHZXRUYXNrEhwudGFza3F1ZXVlLnYxLkdldFRhc2tSZXF1ZXN0Gh0udGFza3F1ZXVlLnYxLkdldFRhc2tSZXNwb25zZRJPCgpDYW5jZWxUYXNrEh8udGFza3F1ZXVlLnYxLkNhbmNlbFRhc2tSZXF1ZXN0GiAudGFza3F1ZXVlLnYxLkNhbmNlbFRhc2tSZXNwb25zZRJOCglXYXRjaFRhc2sSHi50YXNrcXVldWUudjEuV2F0Y2hUYXNrUmVxdWVzdBofLnRhc2txdWV1ZS52MS5XYXRjaFRhc2tSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message taskqueue.v1.Task
@@ -143,6 +143,13 @@ export type Task = Message<"taskqueue.v1.Task"> & {
    * @generated from field: string executor = 24;
    */
   executor: string;
+
+  /**
+   * The latest progress the running attempt reported, if any.
+   *
+   * @generated from field: taskqueue.v1.TaskProgress progress = 25;
+   */
+  progress?: TaskProgress;
 };
 
 /**
@@ -151,6 +158,44 @@ export type Task = Message<"taskqueue.v1.Task"> & {
  */
 export const TaskSchema: GenMessage<Task> = /*@__PURE__*/
   messageDesc(file_taskqueue_v1_task, 0);
+
+/**
+ * Progress a running handler reported (ctx.progress in the worker SDK).
+ *
+ * @generated from message taskqueue.v1.TaskProgress
+ */
+export type TaskProgress = Message<"taskqueue.v1.TaskProgress"> & {
+  /**
+   * @generated from field: int32 attempt = 1;
+   */
+  attempt: number;
+
+  /**
+   * 0 to 100.
+   *
+   * @generated from field: float percent = 2;
+   */
+  percent: number;
+
+  /**
+   * @generated from field: string message = 3;
+   */
+  message: string;
+
+  /**
+   * When the progress was reported. Unset on Task.progress.
+   *
+   * @generated from field: google.protobuf.Timestamp at = 4;
+   */
+  at?: Timestamp;
+};
+
+/**
+ * Describes the message taskqueue.v1.TaskProgress.
+ * Use `create(TaskProgressSchema)` to create a new message.
+ */
+export const TaskProgressSchema: GenMessage<TaskProgress> = /*@__PURE__*/
+  messageDesc(file_taskqueue_v1_task, 1);
 
 /**
  * @generated from message taskqueue.v1.TaskAttempt
@@ -194,7 +239,7 @@ export type TaskAttempt = Message<"taskqueue.v1.TaskAttempt"> & {
  * Use `create(TaskAttemptSchema)` to create a new message.
  */
 export const TaskAttemptSchema: GenMessage<TaskAttempt> = /*@__PURE__*/
-  messageDesc(file_taskqueue_v1_task, 1);
+  messageDesc(file_taskqueue_v1_task, 2);
 
 /**
  * @generated from message taskqueue.v1.SubmitTaskRequest
@@ -256,7 +301,7 @@ export type SubmitTaskRequest = Message<"taskqueue.v1.SubmitTaskRequest"> & {
  * Use `create(SubmitTaskRequestSchema)` to create a new message.
  */
 export const SubmitTaskRequestSchema: GenMessage<SubmitTaskRequest> = /*@__PURE__*/
-  messageDesc(file_taskqueue_v1_task, 2);
+  messageDesc(file_taskqueue_v1_task, 3);
 
 /**
  * @generated from message taskqueue.v1.SubmitTaskResponse
@@ -280,7 +325,7 @@ export type SubmitTaskResponse = Message<"taskqueue.v1.SubmitTaskResponse"> & {
  * Use `create(SubmitTaskResponseSchema)` to create a new message.
  */
 export const SubmitTaskResponseSchema: GenMessage<SubmitTaskResponse> = /*@__PURE__*/
-  messageDesc(file_taskqueue_v1_task, 3);
+  messageDesc(file_taskqueue_v1_task, 4);
 
 /**
  * @generated from message taskqueue.v1.GetTaskRequest
@@ -297,7 +342,7 @@ export type GetTaskRequest = Message<"taskqueue.v1.GetTaskRequest"> & {
  * Use `create(GetTaskRequestSchema)` to create a new message.
  */
 export const GetTaskRequestSchema: GenMessage<GetTaskRequest> = /*@__PURE__*/
-  messageDesc(file_taskqueue_v1_task, 4);
+  messageDesc(file_taskqueue_v1_task, 5);
 
 /**
  * @generated from message taskqueue.v1.GetTaskResponse
@@ -314,7 +359,7 @@ export type GetTaskResponse = Message<"taskqueue.v1.GetTaskResponse"> & {
  * Use `create(GetTaskResponseSchema)` to create a new message.
  */
 export const GetTaskResponseSchema: GenMessage<GetTaskResponse> = /*@__PURE__*/
-  messageDesc(file_taskqueue_v1_task, 5);
+  messageDesc(file_taskqueue_v1_task, 6);
 
 /**
  * @generated from message taskqueue.v1.CancelTaskRequest
@@ -331,7 +376,7 @@ export type CancelTaskRequest = Message<"taskqueue.v1.CancelTaskRequest"> & {
  * Use `create(CancelTaskRequestSchema)` to create a new message.
  */
 export const CancelTaskRequestSchema: GenMessage<CancelTaskRequest> = /*@__PURE__*/
-  messageDesc(file_taskqueue_v1_task, 6);
+  messageDesc(file_taskqueue_v1_task, 7);
 
 /**
  * @generated from message taskqueue.v1.CancelTaskResponse
@@ -348,7 +393,7 @@ export type CancelTaskResponse = Message<"taskqueue.v1.CancelTaskResponse"> & {
  * Use `create(CancelTaskResponseSchema)` to create a new message.
  */
 export const CancelTaskResponseSchema: GenMessage<CancelTaskResponse> = /*@__PURE__*/
-  messageDesc(file_taskqueue_v1_task, 7);
+  messageDesc(file_taskqueue_v1_task, 8);
 
 /**
  * @generated from message taskqueue.v1.WatchTaskRequest
@@ -365,9 +410,11 @@ export type WatchTaskRequest = Message<"taskqueue.v1.WatchTaskRequest"> & {
  * Use `create(WatchTaskRequestSchema)` to create a new message.
  */
 export const WatchTaskRequestSchema: GenMessage<WatchTaskRequest> = /*@__PURE__*/
-  messageDesc(file_taskqueue_v1_task, 8);
+  messageDesc(file_taskqueue_v1_task, 9);
 
 /**
+ * Each response carries either the whole task (it changed) or a progress report.
+ *
  * @generated from message taskqueue.v1.WatchTaskResponse
  */
 export type WatchTaskResponse = Message<"taskqueue.v1.WatchTaskResponse"> & {
@@ -375,6 +422,11 @@ export type WatchTaskResponse = Message<"taskqueue.v1.WatchTaskResponse"> & {
    * @generated from field: taskqueue.v1.Task task = 1;
    */
   task?: Task;
+
+  /**
+   * @generated from field: taskqueue.v1.TaskProgress progress = 2;
+   */
+  progress?: TaskProgress;
 };
 
 /**
@@ -382,7 +434,7 @@ export type WatchTaskResponse = Message<"taskqueue.v1.WatchTaskResponse"> & {
  * Use `create(WatchTaskResponseSchema)` to create a new message.
  */
 export const WatchTaskResponseSchema: GenMessage<WatchTaskResponse> = /*@__PURE__*/
-  messageDesc(file_taskqueue_v1_task, 9);
+  messageDesc(file_taskqueue_v1_task, 10);
 
 /**
  * @generated from enum taskqueue.v1.TaskStatus
@@ -464,8 +516,9 @@ export const TaskService: GenService<{
     output: typeof CancelTaskResponseSchema;
   },
   /**
-   * WatchTask streams the task each time its state changes, and ends once the task
-   * reaches a terminal status (succeeded, dead or cancelled).
+   * WatchTask streams the task each time its state changes, and the handler's progress
+   * reports in between, and ends once the task reaches a terminal status (succeeded, dead
+   * or cancelled).
    *
    * @generated from rpc taskqueue.v1.TaskService.WatchTask
    */
