@@ -28,6 +28,8 @@ function queueToJson(q: QueueInfo) {
     running: q.running,
     dead: q.dead,
     oldest_due_age_ms: q.oldestDueAgeMs,
+    succeeded_last_minute: q.lastMinute?.succeeded ?? 0,
+    failed_last_minute: q.lastMinute?.failed ?? 0,
     max_attempts: q.maxAttempts,
     backoff_ms: q.backoffBaseMs,
     backoff_max_ms: q.backoffMaxMs,
@@ -58,7 +60,7 @@ function workerToJson(w: WorkerStatus) {
 /** /v1/queues and /v1/workers. */
 export function registerQueueRoutes(app: FastifyInstance, db: Db): void {
   const one = async (name: string) => {
-    const [q] = await guardDb(() => listQueues(db, name));
+    const [q] = await guardDb(() => listQueues(db, name, { throughput: true }));
     return queueToJson(
       q ?? {
         name,
@@ -68,6 +70,7 @@ export function registerQueueRoutes(app: FastifyInstance, db: Db): void {
         running: 0,
         dead: 0,
         oldestDueAgeMs: null,
+        lastMinute: null,
         maxAttempts: null,
         backoffBaseMs: null,
         backoffMaxMs: null,
@@ -86,7 +89,11 @@ export function registerQueueRoutes(app: FastifyInstance, db: Db): void {
         response: { 200: Type.Object({ items: Type.Array(QueueJson) }), ...errors },
       },
     },
-    async () => ({ items: (await guardDb(() => listQueues(db))).map(queueToJson) }),
+    async () => ({
+      items: (await guardDb(() => listQueues(db, undefined, { throughput: true }))).map(
+        queueToJson,
+      ),
+    }),
   );
 
   app.get<{ Params: { name: string } }>(

@@ -85,7 +85,8 @@ export function registerTaskRoutes(
       },
     },
     async (req) => {
-      const page = await api.list(req.query);
+      const { idempotency_key: idempotencyKey, ...rest } = req.query;
+      const page = await api.list({ ...rest, ...(idempotencyKey ? { idempotencyKey } : {}) });
       return { items: page.items.map((t) => taskToJson(t)), next_cursor: page.nextCursor };
     },
   );
@@ -119,6 +120,21 @@ export function registerTaskRoutes(
       },
     },
     async (req) => taskToJson(await api.cancel(req.params.id)),
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/tasks/:id/run-now',
+    {
+      schema: {
+        tags: ['tasks'],
+        summary: 'Run a pending task now',
+        description:
+          'A pending task waiting for its run_at or a retry backoff becomes due now (a task already due is returned unchanged). 409 for a task that is not pending: retry a dead or cancelled one instead.',
+        params: TaskIdParams,
+        response: { 200: TaskJson, ...errors },
+      },
+    },
+    async (req) => taskToJson(await api.runNow(req.params.id)),
   );
 
   app.post<{ Params: { id: string }; Body: { max_attempts?: number } | undefined }>(

@@ -15,6 +15,10 @@ export const QueueJson = Type.Object({
   oldest_due_age_ms: Type.Union([Type.Integer(), Type.Null()], {
     description: 'How long the oldest due task has waited.',
   }),
+  succeeded_last_minute: Type.Integer({ description: 'Tasks that succeeded in the last 60 s.' }),
+  failed_last_minute: Type.Integer({
+    description: 'Tasks whose latest attempt failed in the last 60 s (retried or dead).',
+  }),
   max_attempts: Type.Union([Type.Integer(), Type.Null()], {
     description: 'Default for tasks that set none; null: 3.',
   }),

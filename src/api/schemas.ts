@@ -227,6 +227,13 @@ export const ListTasksQuery = Type.Object(
         description: 'One word matches the handler name; with spaces, the whole command.',
       }),
     ),
+    idempotency_key: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: LIMITS.idempotencyKeyLength,
+        description: 'The task submitted with this idempotency key (at most one).',
+      }),
+    ),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.pageSize, default: 50 })),
     cursor: Type.Optional(
       Type.String({ maxLength: 128, description: 'next_cursor from the previous page.' }),

@@ -11,14 +11,8 @@ import { listAttempts } from '../store/attempts.js';
 import type { Db } from '../store/db.js';
 import { insertTasks, type BatchInsertResult } from '../store/insert.js';
 import { InsertBatcher } from './insert-batcher.js';
-import {
-  cancelTask,
-  getTask,
-  listTasks,
-  retryTask,
-  type Task,
-  type TaskStatus,
-} from '../store/tasks.js';
+import { cancelTask, retryTask, runNowTask } from '../store/actions.js';
+import { getTask, listTasks, type Task, type TaskStatus } from '../store/tasks.js';
 import { countDue, isQueuePaused, keyConcurrencyLimit } from '../store/queues.js';
 import { hasCapableWorker } from '../store/workers.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -222,13 +216,21 @@ export class TasksApi {
     status?: TaskStatus;
     queue?: string;
     command?: string;
+    idempotencyKey?: string;
     limit?: number;
     cursor?: string;
   }): Promise<{ items: Task[]; nextCursor: string | null }> {
     const limit = q.limit ?? 50;
     const beforeId = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
     const rows = await this.guard(() =>
-      listTasks(this.db, { status: q.status, queue: q.queue, command: q.command, beforeId, limit }),
+      listTasks(this.db, {
+        status: q.status,
+        queue: q.queue,
+        command: q.command,
+        idempotencyKey: q.idempotencyKey,
+        beforeId,
+        limit,
+      }),
     );
     const items = rows.slice(0, limit);
     const last = items.at(-1);
@@ -260,6 +262,25 @@ export class TasksApi {
     if (out.previous !== 'dead' && out.previous !== 'cancelled') {
       throw new ConflictError(
         `task ${taskId} is ${out.previous}; only dead or cancelled tasks can be retried`,
+      );
+    }
+    return out.task;
+  }
+
+  /**
+   * Makes a pending task that waits for its run_at or a retry backoff due now; a task
+   * already due is returned as it is.
+   * @throws NotFoundError, or ConflictError when the task is not pending.
+   */
+  async runNow(id: string): Promise<Task> {
+    const taskId = checkTaskId(id);
+    const out = await this.guard(() => runNowTask(this.db, taskId));
+    if (!out) throw new NotFoundError(`no task with id ${taskId}`);
+    if (out.previous !== 'pending') {
+      const hint =
+        out.previous === 'dead' || out.previous === 'cancelled' ? '; retry it instead' : '';
+      throw new ConflictError(
+        `task ${taskId} is ${out.previous}; only a pending task can be run now${hint}`,
       );
     }
     return out.task;

@@ -59,6 +59,7 @@ function queuesTable(items: Queue[]): string {
     String(q.running),
     String(q.dead),
     q.oldest_due_age_ms === null ? '-' : formatDuration(q.oldest_due_age_ms),
+    `${q.succeeded_last_minute}/${q.failed_last_minute}`,
     setting(q.max_attempts, String),
     backoffText(q),
     limitText(q),
@@ -73,6 +74,7 @@ function queuesTable(items: Queue[]): string {
       'running',
       'dead',
       'oldest due',
+      'ok/failed 1m',
       'max attempts',
       'backoff',
       'limit',
@@ -80,7 +82,7 @@ function queuesTable(items: Queue[]): string {
     rows,
     {
       color,
-      align: ['left', 'left', right, right, right, right, right, right, right],
+      align: ['left', 'left', right, right, right, right, right, right, right, right],
       ...tableWidth(),
     },
   );
@@ -89,6 +91,7 @@ function queuesTable(items: Queue[]): string {
 function queueLine(q: Queue): string {
   return (
     `queue ${q.name}: ${q.paused ? 'paused' : 'active'}; ${q.due} due, ${q.scheduled} scheduled, ${q.running} running, ${q.dead} dead; ` +
+    `last minute ${q.succeeded_last_minute} succeeded, ${q.failed_last_minute} failed; ` +
     `max attempts ${setting(q.max_attempts, String)}, backoff ${backoffText(q)}, limit ${limitText(q)}\n`
   );
 }

@@ -37,6 +37,7 @@ const LIST_FIELDS: FieldFlags = {
   status: '--status',
   queue: '--queue',
   command: '--command',
+  idempotency_key: '--key',
   limit: '--limit',
   cursor: '--cursor',
   id: '<id>',
@@ -246,6 +247,7 @@ export function registerTaskCommands(program: Command): void {
     .option('-s, --status <status>', 'only pending, running, succeeded, dead or cancelled')
     .option('-q, --queue <name>', 'only this queue')
     .option('-c, --command <text>', 'one word: this handler; with spaces: this exact command')
+    .option('-k, --key <idempotency key>', 'the task submitted with this idempotency key')
     .option('-n, --limit <n>', 'how many to show, 1 to 500 (with --all: per page)', '50')
     .option('-a, --all', 'every matching task, page after page')
     .option('--cursor <cursor>', 'continue after a previous page');
@@ -255,6 +257,7 @@ export function registerTaskCommands(program: Command): void {
         status?: string;
         queue?: string;
         command?: string;
+        key?: string;
         limit?: string;
         all?: boolean;
         cursor?: string;
@@ -265,6 +268,7 @@ export function registerTaskCommands(program: Command): void {
         ...(f.status !== undefined ? { status: statusFlag(f.status) } : {}),
         ...(f.queue !== undefined ? { queue: f.queue } : {}),
         ...(f.command !== undefined ? { command: f.command } : {}),
+        ...(f.key !== undefined ? { idempotency_key: f.key } : {}),
         limit: intFlag(f.limit, '--limit', 1, 500) ?? 50,
       };
       const client = clientFor(f);
@@ -316,6 +320,23 @@ export function registerTaskCommands(program: Command): void {
       const task = await client.cancel(await resolveId(client, typed));
       if (f.json) printJson(task);
       else out(`${task.id} ${paint(task.status, task.status, useColor(process.stdout))}\n`);
+    } catch (err) {
+      exitWithError(err, f, LIST_FIELDS);
+    }
+  });
+
+  const runNow = program
+    .command('run-now')
+    .description('make a pending task that waits for its run_at or a retry backoff due now')
+    .argument('<id>', 'task id (the short form from `taskq ls` works too)');
+  clientOptions(usageErrors(runNow)).action(async (typed: string, _o, cmd: Command) => {
+    const f = flagsOf<ClientFlags>(cmd);
+    try {
+      const client = clientFor(f);
+      const task = await client.runNow(await resolveId(client, typed));
+      if (f.json) printJson(task);
+      else
+        out(`${task.id} ${paint(task.status, task.status, useColor(process.stdout))}, due now\n`);
     } catch (err) {
       exitWithError(err, f, LIST_FIELDS);
     }

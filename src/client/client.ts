@@ -148,6 +148,14 @@ export class TaskQueueClient {
   }
 
   /**
+   * Makes a pending task that waits for its run_at or a retry backoff due now.
+   * @throws ApiError 409 for a task that is not pending
+   */
+  runNow(id: string, opts: CallOptions = {}): Promise<Task> {
+    return this.call<Task>('POST', `${path(id)}/run-now`, opts, {});
+  }
+
+  /**
    * Sends a dead or cancelled task back to pending with a fresh set of attempts.
    * @throws ApiError 409 for a task that is not dead or cancelled
    */

@@ -99,6 +99,8 @@ export interface TaskFilter {
   queue?: string;
   /** One word matches the handler name; with spaces, the whole command. */
   command?: string;
+  /** The task submitted with this idempotency key. */
+  idempotency_key?: string;
   /** Page size, 1 to 500. @default 50 */
   limit?: number;
   /** `next_cursor` of the previous page. */
@@ -131,6 +133,10 @@ export interface Queue {
   dead: number;
   /** How long the oldest due task has waited. */
   oldest_due_age_ms: number | null;
+  /** Tasks that succeeded in the last 60 s. */
+  succeeded_last_minute: number;
+  /** Tasks whose latest attempt failed in the last 60 s (retried or dead). */
+  failed_last_minute: number;
   /** Default for tasks that set none; null means the server default (3). */
   max_attempts: number | null;
   /** Default first retry delay; null means the server default (1000). */

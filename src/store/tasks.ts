@@ -1,6 +1,4 @@
 import type { Db } from './db.js';
-import { withTransaction } from './db.js';
-import { eventsChannel } from './events.js';
 
 /** Where a task is in its life. See DESIGN.md §2. */
 export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'dead' | 'cancelled';
@@ -240,6 +238,8 @@ export interface TaskFilter {
   queue?: string;
   /** A single word matches the handler name; text with spaces matches the whole command. */
   command?: string;
+  /** The task submitted with this idempotency key (there is at most one). */
+  idempotencyKey?: string;
   /** Return tasks with ids below this one (newest first paging). */
   beforeId?: string;
   limit: number;
@@ -256,6 +256,7 @@ export async function listTasks(db: Db, f: TaskFilter): Promise<Task[]> {
   if (f.status) add('status = ?', f.status);
   if (f.queue) add('queue = ?', f.queue);
   if (f.command) add(/\s/.test(f.command.trim()) ? 'command = ?' : 'handler = ?', f.command.trim());
+  if (f.idempotencyKey) add('idempotency_key = ?', f.idempotencyKey);
   if (f.beforeId) add('id < ?', f.beforeId);
   values.push(f.limit + 1);
   const { rows } = await db.pool.query<TaskRow>(
@@ -265,111 +266,6 @@ export async function listTasks(db: Db, f: TaskFilter): Promise<Task[]> {
     values,
   );
   return rows.map(toTask);
-}
-
-/**
- * Cancels a pending or running task. A running attempt is ended here, and coordinators are
- * told on the cancel channel so the worker's handler gets its AbortSignal; the worker's
- * late result is then fenced out because the task is no longer running.
- *
- * @returns the task after the change, and the status it had before; null when no such task.
- */
-export async function cancelTask(
-  db: Db,
-  id: string,
-): Promise<{ task: Task; previous: TaskStatus } | null> {
-  return withTransaction(db, async (client) => {
-    const before = await client.query<{ status: TaskStatus; attempt: number }>(
-      `SELECT status, attempt FROM ${db.s}.tasks WHERE id = $1 FOR UPDATE`,
-      [id],
-    );
-    const prev = before.rows[0];
-    if (!prev) return null;
-    if (prev.status !== 'pending' && prev.status !== 'running') {
-      const task = await client.query<TaskRow>(
-        `SELECT ${TASK_COLUMNS} FROM ${db.s}.tasks WHERE id = $1`,
-        [id],
-      );
-      return { task: toTask(task.rows[0] as TaskRow), previous: prev.status };
-    }
-    const { rows } = await client.query<TaskRow>(
-      `UPDATE ${db.s}.tasks SET status = 'cancelled', cancelled_at = now(), lease_expires_at = NULL,
-         updated_at = now()
-       WHERE id = $1 RETURNING ${TASK_COLUMNS}`,
-      [id],
-    );
-    const task = toTask(rows[0] as TaskRow);
-    await notifyChange(client, db, task);
-    if (prev.status === 'running') {
-      await client.query(
-        `INSERT INTO ${db.s}.task_attempts
-           (task_id, attempt, worker_id, picked_at, started_at, finished_at, outcome, error)
-         VALUES ($1, $2, $3, $4, $5, now(), 'cancelled', 'cancelled by request')
-         ON CONFLICT DO NOTHING`,
-        [task.id, task.attempt, task.workerId, task.pickedAt, task.startedAt],
-      );
-      await client.query(`SELECT pg_notify($1, $2)`, [
-        cancelChannel(db),
-        `${task.id}:${task.attempt}`,
-      ]);
-    }
-    return { task, previous: prev.status };
-  });
-}
-
-/**
- * Sends a dead or cancelled task round again (redrive): pending, due now, with a fresh set
- * of attempts (`extraAttempts`, else the queue's max_attempts, else 3). The attempt counter
- * keeps counting up, so results of earlier attempts stay fenced out.
- *
- * @returns the task after the change and its status before; null when no such task.
- */
-export async function retryTask(
-  db: Db,
-  id: string,
-  extraAttempts: number | null,
-): Promise<{ task: Task; previous: TaskStatus } | null> {
-  return withTransaction(db, async (client) => {
-    const before = await client.query<{ status: TaskStatus }>(
-      `SELECT status FROM ${db.s}.tasks WHERE id = $1 FOR UPDATE`,
-      [id],
-    );
-    const prev = before.rows[0];
-    if (!prev) return null;
-    if (prev.status !== 'dead' && prev.status !== 'cancelled') {
-      const same = await client.query<TaskRow>(
-        `SELECT ${TASK_COLUMNS} FROM ${db.s}.tasks WHERE id = $1`,
-        [id],
-      );
-      return { task: toTask(same.rows[0] as TaskRow), previous: prev.status };
-    }
-    const { rows } = await client.query<TaskRow>(
-      `UPDATE ${db.s}.tasks t SET status = 'pending', scheduled_at = now(),
-         max_attempts = t.attempt + coalesce($2, (SELECT max_attempts FROM ${db.s}.queues WHERE name = t.queue), 3),
-         cancelled_at = NULL, completed_at = NULL, worker_id = NULL, updated_at = now()
-       WHERE id = $1 RETURNING ${TASK_COLUMNS}`,
-      [id, extraAttempts],
-    );
-    const task = toTask(rows[0] as TaskRow);
-    await client.query(`SELECT pg_notify($1, $2)`, [
-      wakeChannel(db),
-      `${task.scheduledAt.getTime()}:${task.queue}`,
-    ]);
-    await notifyChange(client, db, task);
-    return { task, previous: prev.status };
-  });
-}
-
-/** Announces one task's new status on the events channel (inside the caller's transaction). */
-async function notifyChange(
-  client: { query: (sql: string, values: unknown[]) => Promise<unknown> },
-  db: Db,
-  t: Task,
-): Promise<void> {
-  await client.query(`SELECT pg_notify($1, $2)`, [
-    eventsChannel(db),
-    `${t.id},${t.status},${t.attempt},${t.updatedAt.getTime()},${t.queue}`,
-  ]);
 }
 
 /**

@@ -238,6 +238,28 @@ describe('taskq status, ls, cancel, retry', () => {
     expect(dead.stdout).toBe('no tasks match\n');
   });
 
+  it('ls --key finds a task by idempotency key, and run-now makes a later task due', async () => {
+    const id = await submitTask({
+      command: 'later-task',
+      queue: 'cli-later',
+      run_at: '2031-01-01T00:00:00Z',
+      idempotency_key: 'cli-key-1',
+    });
+    const found = await taskq(['ls', '--key', 'cli-key-1', '--json']);
+    expect((JSON.parse(found.stdout) as { items: Array<{ id: string }> }).items).toEqual([
+      expect.objectContaining({ id }),
+    ]);
+    const ran = await taskq(['run-now', `…${id.slice(-8)}`]);
+    expect(ran.code).toBe(0);
+    expect(ran.stdout).toBe(`${id} pending, due now\n`);
+    const task = (await (await fetch(`${api}/v1/tasks/${id}`)).json()) as { run_at: string };
+    expect(Date.parse(task.run_at)).toBeLessThanOrEqual(Date.now());
+    await taskq(['cancel', id]);
+    const refused = await taskq(['run-now', id]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^taskq: task .* is cancelled; .*retry it instead\n$/);
+  });
+
   it('ls pages with --limit, and --all follows every page', async () => {
     for (let i = 0; i < 3; i++) await submitTask({ command: `page-${i}`, queue: 'cli-pages' });
     const one = await taskq(['ls', '--queue', 'cli-pages', '--limit', '2']);
@@ -272,9 +294,11 @@ describe('taskq queues and workers', () => {
     expect(set.stdout).toMatch(/max attempts 5, backoff 2s\.\.5m, limit 2 per key\n$/);
     const table = await taskq(['queues']);
     expect(table.stdout).toMatch(
-      /^QUEUE +STATE +DUE +SCHEDULED +RUNNING +DEAD +OLDEST DUE +MAX ATTEMPTS +BACKOFF +LIMIT$/m,
+      /^QUEUE +STATE +DUE +SCHEDULED +RUNNING +DEAD +OLDEST DUE +OK\/FAILED 1M +MAX ATTEMPTS +BACKOFF +LIMIT$/m,
     );
-    expect(table.stdout).toMatch(/^cli-admin +paused +0 +1 +0 +0 +- +5 +2s\.\.5m +2 per key$/m);
+    expect(table.stdout).toMatch(
+      /^cli-admin +paused +0 +1 +0 +0 +- +0\/0 +5 +2s\.\.5m +2 per key$/m,
+    );
     const json = await taskq(['queues', '--json']);
     expect(JSON.parse(json.stdout).items).toContainEqual(
       expect.objectContaining({

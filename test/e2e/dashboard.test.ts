@@ -186,6 +186,28 @@ describe.skipIf(!hasChromium)('dashboard in a browser', { timeout: 120_000 }, ()
     await page.getByRole('button', { name: 'Retry' }).waitFor({ timeout: UI_TIMEOUT });
   });
 
+  it('finds a task by idempotency key, and runs a task scheduled for later now', async () => {
+    const task = await submit({
+      command: 'stamp',
+      run_at: new Date(Date.now() + 3_600_000).toISOString(),
+      idempotency_key: 'invoice-2291',
+    });
+    await open('tasks');
+    await page.getByRole('searchbox', { name: 'Task id or idempotency key' }).fill('invoice-2291');
+    await page.getByRole('button', { name: 'Open' }).click();
+    await see(task.id, '.detail-head');
+    await see('pending', '.detail-head');
+    await page.getByRole('button', { name: 'Run now' }).click();
+    const t = await until(
+      'succeeded',
+      () => getTask(task.id),
+      (t) => t.status === 'succeeded',
+    );
+    expect(Date.parse(t.started_at)).toBeLessThan(Date.parse(task.run_at));
+    await see('succeeded', '.detail-head');
+    expect(await page.getByRole('button', { name: 'Run now' }).count()).toBe(0);
+  });
+
   it('retries a dead task from its page, and it runs again as attempt 2', async () => {
     const task = await submit({
       command: 'fail',

@@ -32,6 +32,21 @@ beforeAll(async () => {
 
 const later = (ms = 3_600_000): Date => new Date(Date.now() + ms);
 
+describe('runNow', () => {
+  it('runs a task scheduled an hour ahead at once, and the queue counts it in its last minute', async () => {
+    await inProcessWorker(coordinator, { queues: ['run-now'] });
+    const task = await tq.submit({ command: 'echo soon', queue: 'run-now', run_at: later() });
+    const moved = await tq.runNow(task.id);
+    expect(moved.status).toBe('pending');
+    const done = await tq.waitFor(task.id, { timeoutMs: 30_000 });
+    expect(done.status).toBe('succeeded');
+    expect(Date.parse(done.started_at ?? '')).toBeLessThan(Date.parse(task.run_at));
+    const q = (await tq.queues()).find((x) => x.name === 'run-now');
+    expect(q).toMatchObject({ succeeded_last_minute: 1, failed_last_minute: 0, scheduled: 0 });
+    await expect(tq.runNow(task.id)).rejects.toMatchObject({ status: 409 });
+  });
+});
+
 /** A scripted HTTP server on a free port, stopped after the test. Records every request. */
 async function scriptedServer(
   handle: (req: IncomingMessage, res: ServerResponse, n: number) => void,

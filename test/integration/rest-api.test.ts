@@ -259,6 +259,54 @@ describe('/v1/tasks', () => {
     expect((await call('GET', '/v1/tasks?cursor=garbage')).body?.error.field).toBe('cursor');
   });
 
+  it('finds a task by its idempotency key, and rejects an empty or overlong key', async () => {
+    const made = await call('POST', '/v1/tasks', {
+      command: 'echo keyed',
+      idempotency_key: 'order-7731',
+    });
+    await call('POST', '/v1/tasks', { command: 'echo other', idempotency_key: 'order-7732' });
+    const found = await call('GET', '/v1/tasks?idempotency_key=order-7731');
+    expect(found.status).toBe(200);
+    expect((found.body?.items as Array<{ id: string }>).map((t) => t.id)).toEqual([made.body?.id]);
+    expect((await call('GET', '/v1/tasks?idempotency_key=nope')).body?.items).toEqual([]);
+    const empty = await call('GET', '/v1/tasks?idempotency_key=');
+    expect(empty.status).toBe(400);
+    expect(empty.body?.error.field).toBe('idempotency_key');
+    expect((await call('GET', `/v1/tasks?idempotency_key=${'k'.repeat(256)}`)).status).toBe(400);
+  });
+
+  it('runs a task scheduled for later now, and refuses tasks that are not pending', async () => {
+    const later = await call('POST', '/v1/tasks', {
+      command: 'echo later',
+      run_at: '2031-01-01T00:00:00Z',
+    });
+    const id = later.body?.id as string;
+    const before = Date.now();
+    const now = await call('POST', `/v1/tasks/${id}/run-now`);
+    expect(now.status).toBe(200);
+    expect(now.body?.status).toBe('pending');
+    expect(Date.parse(now.body?.run_at)).toBeLessThanOrEqual(Date.now() + 1000);
+    expect(Date.parse(now.body?.run_at)).toBeGreaterThanOrEqual(before - 5000);
+    // Already due: answered as it is, nothing moves.
+    const again = await call('POST', `/v1/tasks/${id}/run-now`);
+    expect(again.status).toBe(200);
+    expect(again.body?.run_at).toBe(now.body?.run_at);
+    expect(again.body?.updated_at).toBe(now.body?.updated_at);
+
+    await call('POST', `/v1/tasks/${id}/cancel`);
+    const cancelled = await call('POST', `/v1/tasks/${id}/run-now`);
+    expect(cancelled.status).toBe(409);
+    expect(cancelled.body?.error.message).toMatch(/is cancelled; .*retry it instead/);
+    const stored = await call('GET', `/v1/tasks/${id}`);
+    expect(stored.body?.status).toBe('cancelled');
+    expect(
+      (await call('POST', '/v1/tasks/01900000-0000-7000-8000-00000000dead/run-now')).status,
+    ).toBe(404);
+    const bad = await call('POST', '/v1/tasks/not-an-id/run-now');
+    expect(bad.status).toBe(400);
+    expect(bad.body?.error.field).toBe('id');
+  });
+
   it('cancels a pending task, and answers 409 for one already finished', async () => {
     const t = (
       await call('POST', '/v1/tasks', { command: 'echo later', run_at: '2031-01-01T00:00:00Z' })
@@ -337,7 +385,14 @@ describe('/v1/queues', () => {
       run_at: '2031-01-01T00:00:00Z',
     });
     const q = await call('GET', '/v1/queues/billing');
-    expect(q.body).toMatchObject({ due: 3, scheduled: 1, running: 0, dead: 0 });
+    expect(q.body).toMatchObject({
+      due: 3,
+      scheduled: 1,
+      running: 0,
+      dead: 0,
+      succeeded_last_minute: 0,
+      failed_last_minute: 0,
+    });
     expect(q.body?.oldest_due_age_ms).toBeGreaterThanOrEqual(0);
     const cleared = await call('PUT', '/v1/queues/billing', { max_attempts: null });
     expect(cleared.body).toMatchObject({ max_attempts: null, backoff_ms: 50 });
@@ -385,6 +440,7 @@ describe('service routes', () => {
         '/status',
         '/v1/tasks',
         '/v1/tasks/batch',
+        '/v1/tasks/{id}/run-now',
         '/v1/tasks/{id}/retry',
         '/v1/queues',
         '/v1/queues/{name}',

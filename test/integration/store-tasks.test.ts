@@ -7,7 +7,8 @@ import { listAttempts } from '../../src/store/attempts.js';
 import { acquireLeadership, type LeaderTerm } from '../../src/store/leader.js';
 import { extendLeases, reapExpired, releaseClaims } from '../../src/store/leases.js';
 import { insertTask, insertTasks } from '../../src/store/insert.js';
-import { cancelTask, getTask, type AttemptResult } from '../../src/store/tasks.js';
+import { cancelTask } from '../../src/store/actions.js';
+import { getTask, type AttemptResult } from '../../src/store/tasks.js';
 import type { SubmitTaskInput } from '../../src/api/schemas.js';
 import { useSchema } from '../helpers/db.js';
 

@@ -50,6 +50,9 @@ export function Queues(): ReactNode {
                 <th className="num">Dead</th>
                 <th>Depth</th>
                 <th className="num">Oldest due</th>
+                <th className="num" title="Tasks that succeeded / failed in the last minute">
+                  Last minute
+                </th>
                 <th>Concurrency</th>
                 <th>Retries</th>
                 <th />
@@ -97,6 +100,12 @@ export function Queues(): ReactNode {
                   </td>
                   <td className={`num ${(q.oldest_due_age_ms ?? 0) > 60_000 ? 'warn-text' : ''}`}>
                     {q.oldest_due_age_ms === null ? '—' : duration(q.oldest_due_age_ms)}
+                  </td>
+                  <td className="num" data-col="last-minute">
+                    {count(q.succeeded_last_minute)} ok
+                    {q.failed_last_minute > 0 ? (
+                      <span className="warn-text"> · {count(q.failed_last_minute)} failed</span>
+                    ) : null}
                   </td>
                   <td>
                     {q.concurrency_limit === null ? 'no limit' : `${q.concurrency_limit} at once`}

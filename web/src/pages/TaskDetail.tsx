@@ -1,6 +1,6 @@
 /**
  * One task, live from /v1/tasks/:id/events: its input and output, attempts, progress, a
- * timeline of its timestamps, and the cancel and retry actions.
+ * timeline of its timestamps, and the cancel, run-now and retry actions.
  */
 import { useEffect, useState, type ReactNode } from 'react';
 import { ApiError, api } from '../api';
@@ -32,6 +32,7 @@ export function TaskDetail(props: { id: string }): ReactNode {
   const workers = usePoll(() => api<{ items: Worker[] }>('GET', '/v1/workers'), 10_000, []);
   const [live, setLive] = useState<Task | null>(null);
   const [progress, setProgress] = useState<{ percent: number; message: string } | null>(null);
+  const now = useNow(1000);
 
   useEffect(() => {
     setLive(null);
@@ -70,7 +71,7 @@ export function TaskDetail(props: { id: string }): ReactNode {
   }
 
   const names = new Map((workers.data?.items ?? []).map((w) => [w.id, w.name]));
-  const act = (verb: 'cancel' | 'retry') => async (): Promise<void> => {
+  const act = (verb: 'cancel' | 'retry' | 'run-now') => async (): Promise<void> => {
     const t = await api<Task>('POST', `/v1/tasks/${task.id}/${verb}`);
     setLive((cur) => (cur && cur.updated_at > t.updated_at ? cur : { ...task, ...t }));
   };
@@ -81,6 +82,9 @@ export function TaskDetail(props: { id: string }): ReactNode {
       <PageHeader title="Task">
         {task.status === 'pending' || task.status === 'running' ? (
           <ActionButton label="Cancel" kind="danger" run={act('cancel')} />
+        ) : null}
+        {task.status === 'pending' && Date.parse(task.run_at) > now ? (
+          <ActionButton label="Run now" kind="primary" run={act('run-now')} />
         ) : null}
         {task.status === 'dead' || task.status === 'cancelled' ? (
           <ActionButton label="Retry" kind="primary" run={act('retry')} />

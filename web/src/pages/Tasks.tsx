@@ -288,6 +288,8 @@ function CommandFilter(props: { value: string; onChange: (v: string) => void }):
 }
 
 /** Opens a task by its id. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 function IdSearch(): ReactNode {
   const [id, setId] = useState('');
   const [error, setError] = useState<string | null>(null);
@@ -298,7 +300,18 @@ function IdSearch(): ReactNode {
     if (!want) return;
     setBusy(true);
     setError(null);
-    api<Task>('GET', `/v1/tasks/${encodeURIComponent(want)}`).then(
+    // A task id opens that task; anything else is looked up as an idempotency key.
+    const found = UUID.test(want)
+      ? api<Task>('GET', `/v1/tasks/${encodeURIComponent(want)}`)
+      : api<TaskPage>(
+          'GET',
+          `/v1/tasks?${new URLSearchParams({ idempotency_key: want, limit: '1' }).toString()}`,
+        ).then((page) => {
+          const t = page.items[0];
+          if (!t) throw new ApiError(404, 'not_found', `No task with idempotency key ${want}.`);
+          return t;
+        });
+    found.then(
       (t) => {
         setBusy(false);
         navigate(`tasks/${t.id}`);
@@ -307,7 +320,7 @@ function IdSearch(): ReactNode {
         setBusy(false);
         setError(
           err instanceof ApiError && err.status === 404
-            ? `No task with id ${want}.`
+            ? `No task with id or idempotency key ${want}.`
             : errorMessage(err),
         );
       },
@@ -317,8 +330,8 @@ function IdSearch(): ReactNode {
     <form className="search" onSubmit={submit} role="search">
       <input
         type="search"
-        aria-label="Task id"
-        placeholder="Find a task by id"
+        aria-label="Task id or idempotency key"
+        placeholder="Task id or idempotency key"
         value={id}
         onChange={(e) => setId(e.target.value)}
       />

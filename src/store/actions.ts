@@ -1,0 +1,156 @@
+import type { Db } from './db.js';
+import { withTransaction } from './db.js';
+import { eventsChannel } from './events.js';
+import {
+  cancelChannel,
+  TASK_COLUMNS,
+  toTask,
+  wakeChannel,
+  type Task,
+  type TaskRow,
+  type TaskStatus,
+} from './tasks.js';
+
+/** What a task action did: the task after it, and the status it had before. */
+export interface ActionOutcome {
+  task: Task;
+  previous: TaskStatus;
+}
+
+/**
+ * Cancels a pending or running task. A running attempt is ended here, and coordinators are
+ * told on the cancel channel so the worker's handler gets its AbortSignal; the worker's
+ * late result is then fenced out because the task is no longer running.
+ *
+ * @returns the task after the change, and the status it had before; null when no such task.
+ */
+export async function cancelTask(db: Db, id: string): Promise<ActionOutcome | null> {
+  return withTransaction(db, async (client) => {
+    const before = await client.query<{ status: TaskStatus; attempt: number }>(
+      `SELECT status, attempt FROM ${db.s}.tasks WHERE id = $1 FOR UPDATE`,
+      [id],
+    );
+    const prev = before.rows[0];
+    if (!prev) return null;
+    if (prev.status !== 'pending' && prev.status !== 'running') {
+      const task = await client.query<TaskRow>(
+        `SELECT ${TASK_COLUMNS} FROM ${db.s}.tasks WHERE id = $1`,
+        [id],
+      );
+      return { task: toTask(task.rows[0] as TaskRow), previous: prev.status };
+    }
+    const { rows } = await client.query<TaskRow>(
+      `UPDATE ${db.s}.tasks SET status = 'cancelled', cancelled_at = now(), lease_expires_at = NULL,
+         updated_at = now()
+       WHERE id = $1 RETURNING ${TASK_COLUMNS}`,
+      [id],
+    );
+    const task = toTask(rows[0] as TaskRow);
+    await notifyChange(client, db, task);
+    if (prev.status === 'running') {
+      await client.query(
+        `INSERT INTO ${db.s}.task_attempts
+           (task_id, attempt, worker_id, picked_at, started_at, finished_at, outcome, error)
+         VALUES ($1, $2, $3, $4, $5, now(), 'cancelled', 'cancelled by request')
+         ON CONFLICT DO NOTHING`,
+        [task.id, task.attempt, task.workerId, task.pickedAt, task.startedAt],
+      );
+      await client.query(`SELECT pg_notify($1, $2)`, [
+        cancelChannel(db),
+        `${task.id}:${task.attempt}`,
+      ]);
+    }
+    return { task, previous: prev.status };
+  });
+}
+
+/**
+ * Sends a dead or cancelled task round again (redrive): pending, due now, with a fresh set
+ * of attempts (`extraAttempts`, else the queue's max_attempts, else 3). The attempt counter
+ * keeps counting up, so results of earlier attempts stay fenced out.
+ *
+ * @returns the task after the change and its status before; null when no such task.
+ */
+export async function retryTask(
+  db: Db,
+  id: string,
+  extraAttempts: number | null,
+): Promise<ActionOutcome | null> {
+  return withTransaction(db, async (client) => {
+    const before = await client.query<{ status: TaskStatus }>(
+      `SELECT status FROM ${db.s}.tasks WHERE id = $1 FOR UPDATE`,
+      [id],
+    );
+    const prev = before.rows[0];
+    if (!prev) return null;
+    if (prev.status !== 'dead' && prev.status !== 'cancelled') {
+      const same = await client.query<TaskRow>(
+        `SELECT ${TASK_COLUMNS} FROM ${db.s}.tasks WHERE id = $1`,
+        [id],
+      );
+      return { task: toTask(same.rows[0] as TaskRow), previous: prev.status };
+    }
+    const { rows } = await client.query<TaskRow>(
+      `UPDATE ${db.s}.tasks t SET status = 'pending', scheduled_at = now(),
+         max_attempts = t.attempt + coalesce($2, (SELECT max_attempts FROM ${db.s}.queues WHERE name = t.queue), 3),
+         cancelled_at = NULL, completed_at = NULL, worker_id = NULL, updated_at = now()
+       WHERE id = $1 RETURNING ${TASK_COLUMNS}`,
+      [id, extraAttempts],
+    );
+    const task = toTask(rows[0] as TaskRow);
+    await client.query(`SELECT pg_notify($1, $2)`, [
+      wakeChannel(db),
+      `${task.scheduledAt.getTime()}:${task.queue}`,
+    ]);
+    await notifyChange(client, db, task);
+    return { task, previous: prev.status };
+  });
+}
+
+/**
+ * Makes a pending task due now: one scheduled for later, or waiting out a retry backoff.
+ * A task already due is left as it is. Other statuses change nothing.
+ *
+ * @returns the task after the change and its status before; null when no such task.
+ */
+export async function runNowTask(db: Db, id: string): Promise<ActionOutcome | null> {
+  return withTransaction(db, async (client) => {
+    const before = await client.query<{ status: TaskStatus; later: boolean }>(
+      `SELECT status, scheduled_at > now() AS later FROM ${db.s}.tasks WHERE id = $1 FOR UPDATE`,
+      [id],
+    );
+    const prev = before.rows[0];
+    if (!prev) return null;
+    if (prev.status !== 'pending' || !prev.later) {
+      const same = await client.query<TaskRow>(
+        `SELECT ${TASK_COLUMNS} FROM ${db.s}.tasks WHERE id = $1`,
+        [id],
+      );
+      return { task: toTask(same.rows[0] as TaskRow), previous: prev.status };
+    }
+    const { rows } = await client.query<TaskRow>(
+      `UPDATE ${db.s}.tasks SET scheduled_at = now(), updated_at = now()
+       WHERE id = $1 RETURNING ${TASK_COLUMNS}`,
+      [id],
+    );
+    const task = toTask(rows[0] as TaskRow);
+    await client.query(`SELECT pg_notify($1, $2)`, [
+      wakeChannel(db),
+      `${task.scheduledAt.getTime()}:${task.queue}`,
+    ]);
+    await notifyChange(client, db, task);
+    return { task, previous: prev.status };
+  });
+}
+
+/** Announces one task's new status on the events channel (inside the caller's transaction). */
+async function notifyChange(
+  client: { query: (sql: string, values: unknown[]) => Promise<unknown> },
+  db: Db,
+  t: Task,
+): Promise<void> {
+  await client.query(`SELECT pg_notify($1, $2)`, [
+    eventsChannel(db),
+    `${t.id},${t.status},${t.attempt},${t.updatedAt.getTime()},${t.queue}`,
+  ]);
+}
