@@ -189,6 +189,7 @@ describe('adversarial input', () => {
   it.each([
     ['/v1/tasks/{x}/cancel', "1' OR '1'='1"],
     ['/v1/tasks/{x}/retry', '../../etc/passwd'],
+    ['/v1/tasks/{x}/run-now', "1' OR '1'='1"],
     ['/v1/tasks/{x}/cancel', 'x'.repeat(5000)],
     ['/v1/schedules/{x}/trigger', "keep' OR 1=1 --"],
     ['/v1/queues/{x}/pause', 'has%20space'],
