@@ -1,4 +1,4 @@
-import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { create } from '@bufbuild/protobuf';
 import { createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import pino, { type Logger } from 'pino';
@@ -8,8 +8,6 @@ import {
   WorkerService,
   type Assignment,
   type CoordinatorMessage,
-  type ResultSchema,
-  type StartedSchema,
   type WorkerMessage,
 } from '../gen/taskqueue/v1/worker_pb.js';
 import { Channel } from '../lib/channel.js';
@@ -19,12 +17,9 @@ import { VERSION } from '../lib/version.js';
 import { BUILTIN_HANDLERS } from './executors/builtin.js';
 import { shellHandler } from './executors/shell.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
+import { Outbox, type MessageInit, type ResultInit } from './outbox.js';
 import { runTask, type RunningTask } from './run.js';
 import type { Handler } from './types.js';
-
-type ResultInit = MessageInitShape<typeof ResultSchema>;
-type StartedInit = MessageInitShape<typeof StartedSchema>;
-type MessageInit = MessageInitShape<typeof WorkerMessageSchema>;
 
 /**
  * A worker: connects to a coordinator over one gRPC stream, announces the handlers it
@@ -51,13 +46,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
     { client: Client<typeof WorkerService>; sessions: Http2SessionManager }
   >();
   private stream: Channel<WorkerMessage> | undefined;
-  private outbox: {
-    started: StartedInit[];
-    results: ResultInit[];
-    credits: number;
-    progress: Map<string, NonNullable<MessageInit['progress']>[number]>;
-  } = { started: [], results: [], credits: 0, progress: new Map() };
-  private flushScheduled = false;
+  private readonly outbox = new Outbox(() => this.stream);
   private draining = false;
   private closed = false;
   private readonly stopController = new AbortController();
@@ -133,7 +122,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
       graceful ? 'draining: finishing tasks in hand' : 'stopping now',
     );
     const acknowledged = new Promise<void>((resolve) => (this.onDrainAck = resolve));
-    this.send({ draining: true });
+    this.outbox.send({ draining: true });
     // Until the coordinator acknowledges, an assignment may still be on its way.
     if (this.stream) await Promise.race([acknowledged, sleep(Math.min(timeoutMs, 5000))]);
     if (!graceful) this.abortAll('worker stopping');
@@ -277,7 +266,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
     this.log.info({ coordinator: address, coordinatorId: w.coordinatorId }, 'connected');
     clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = setInterval(
-      () => this.send({ heartbeat: { running: this.heldRefs() } }),
+      () => this.outbox.send({ heartbeat: { running: this.heldRefs() } }),
       this.heartbeatMs,
     );
     this.heartbeatTimer.unref();
@@ -325,74 +314,19 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
       shell: this.shell,
       logger: this.log,
       onStarted: (ref, startedAtMs) =>
-        this.send({ started: [{ ref, startedAtMs: BigInt(startedAtMs) }] }),
-      onProgress: (ref, percent, message) => this.queueProgress(ref, percent, message),
+        this.outbox.send({ started: [{ ref, startedAtMs: BigInt(startedAtMs) }] }),
+      onProgress: (ref, percent, message) => this.outbox.reportProgress(ref, percent, message),
       onResult: (result) => {
         const ref = result.ref as { taskId: string; attempt: number };
         this.unacked.set(`${ref.taskId}:${ref.attempt}`, result);
-        this.send({ results: [result] });
+        this.outbox.send({ results: [result] });
       },
     });
     this.running.set(key, task);
     void task.settled.finally(() => {
       this.running.delete(key);
-      if (!this.draining) this.send({ credits: 1 });
+      if (!this.draining) this.outbox.send({ credits: 1 });
       if (this.running.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
-    });
-  }
-
-  private queueProgress(
-    ref: { taskId: string; attempt: number },
-    percent: number,
-    message: string,
-  ): void {
-    this.outbox.progress.set(`${ref.taskId}:${ref.attempt}`, { ref, percent, message });
-    this.scheduleFlush();
-  }
-
-  /**
-   * Queues parts of a message. Everything queued in one turn of the event loop goes out
-   * as one stream message. Without a stream, starts and credits are dropped (a reconnect
-   * restates them) and results wait in `unacked`.
-   */
-  private send(part: MessageInit): void {
-    if (!this.stream) return;
-    if (part.started) this.outbox.started.push(...(part.started as StartedInit[]));
-    if (part.results) this.outbox.results.push(...(part.results as ResultInit[]));
-    if (part.credits) this.outbox.credits += part.credits;
-    if (part.heartbeat || part.draining) {
-      // Not batched: these are rare and time-sensitive.
-      this.stream.push(
-        create(WorkerMessageSchema, {
-          heartbeat: part.heartbeat,
-          draining: part.draining ?? false,
-        }),
-      );
-      return;
-    }
-    this.scheduleFlush();
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      const o = this.outbox;
-      this.outbox = { started: [], results: [], credits: 0, progress: new Map() };
-      if (!this.stream) return;
-      if (!o.started.length && !o.results.length && !o.credits && !o.progress.size) return;
-      // A result carries its start time, so a start report for a task that has already
-      // finished would only cost the coordinator a write.
-      const finished = new Set(o.results.map((r) => `${r.ref?.taskId}:${r.ref?.attempt}`));
-      this.stream.push(
-        create(WorkerMessageSchema, {
-          started: o.started.filter((s) => !finished.has(`${s.ref?.taskId}:${s.ref?.attempt}`)),
-          results: o.results,
-          credits: o.credits,
-          progress: [...o.progress.values()],
-        }),
-      );
     });
   }
 
