@@ -56,14 +56,23 @@ export function int(value: string | number | undefined, name: string): number | 
   return n;
 }
 
-/** A duration flag or variable (`500ms`, `5s`), in ms. */
-export function duration(value: string | number | undefined, name: string): number | undefined {
+/** A duration flag or variable (`500ms`, `5s`), in ms; at most `maxDays` when given (timers cannot wait longer than 24.8 days). */
+export function duration(
+  value: string | number | undefined,
+  name: string,
+  maxDays?: number,
+): number | undefined {
   if (value === undefined || value === '') return undefined;
+  let ms: number;
   try {
-    return parseDuration(value, name);
+    ms = parseDuration(value, name);
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
+  if (maxDays !== undefined && ms > maxDays * 86_400_000) {
+    throw new ConfigError(`${name} must be at most ${maxDays}d (got "${value}")`);
+  }
+  return ms;
 }
 
 /** A comma-separated list flag (also accepts repeated flags). */

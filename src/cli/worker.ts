@@ -127,14 +127,14 @@ export function registerWorkerCommand(program: Command): void {
           ),
           shell: f.allowShell
             ? {
-                timeoutMs: duration(f.shellTimeout, '--shell-timeout'),
+                timeoutMs: duration(f.shellTimeout, '--shell-timeout', 7),
                 ...(shellAllow ? { allow: shellAllow } : {}),
               }
             : false,
           logger: log,
         });
         for (const h of f.handlers ?? []) await loadHandlers(worker, h);
-        const drainMs = duration(f.drainTimeout, '--drain-timeout') ?? 30_000;
+        const drainMs = duration(f.drainTimeout, '--drain-timeout', 7) ?? 30_000;
         const stopTracing = await startTracing('worker');
         await runUntilSignalled(
           log,

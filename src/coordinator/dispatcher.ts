@@ -33,6 +33,12 @@ interface Group {
 }
 
 /**
+ * Node's timers take at most 2^31 − 1 ms (about 24.8 days): a longer delay fires after 1 ms,
+ * which for a task due in a month would wake the dispatcher in a loop.
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
  * Hands due tasks to workers with free credits.
  *
  * It wakes on NOTIFY (a task became due), on a timer armed for the next future due time,
@@ -121,7 +127,8 @@ export class Dispatcher {
         this.wake();
         void this.refreshNextDue();
       },
-      Math.max(0, localMs - Date.now()),
+      // A later task re-arms when this fires: the timer wakes, finds nothing, looks again.
+      Math.min(MAX_TIMER_MS, Math.max(0, localMs - Date.now())),
     );
     this.dueTimer.unref();
   }
