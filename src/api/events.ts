@@ -40,7 +40,7 @@ const LISTEN_WAIT_MS = 2000;
 export class EventHub {
   private readonly subscribers = new Set<Subscriber>();
   private readonly listener: Listener;
-  private readonly reconnectWatchers = new Set<() => void>();
+  private readonly resyncWatchers = new Set<() => void>();
   private demand: Promise<void> = Promise.resolve();
   private renewTimer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -73,7 +73,7 @@ export class EventHub {
 
   stop(): Promise<void> {
     this.subscribers.clear();
-    this.reconnectWatchers.clear();
+    this.resyncWatchers.clear();
     this.stopDemand();
     return this.listener.stop();
   }
@@ -96,11 +96,11 @@ export class EventHub {
   ): () => void {
     const sub = { filter, deliver };
     this.subscribers.add(sub);
-    if (onResync) this.reconnectWatchers.add(onResync);
+    if (onResync) this.resyncWatchers.add(onResync);
     if (this.subscribers.size === 1) this.startDemand();
     return () => {
       this.subscribers.delete(sub);
-      if (onResync) this.reconnectWatchers.delete(onResync);
+      if (onResync) this.resyncWatchers.delete(onResync);
       if (this.subscribers.size === 0) this.stopDemand();
     };
   }
@@ -151,7 +151,7 @@ export class EventHub {
   }
 
   private resync(): void {
-    for (const w of this.reconnectWatchers) w();
+    for (const w of this.resyncWatchers) w();
   }
 
   private publish(events: TaskEvent[]): void {

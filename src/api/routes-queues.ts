@@ -1,7 +1,13 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Db } from '../store/db.js';
-import { listQueues, updateQueue, type QueueInfo } from '../store/queues.js';
+import {
+  listQueues,
+  recentThroughput,
+  updateQueue,
+  type QueueInfo,
+  type QueueThroughput,
+} from '../store/queues.js';
 import { listWorkers, type WorkerStatus } from '../store/workers.js';
 import { ErrorJson } from './schemas.js';
 import {
@@ -18,8 +24,17 @@ const errors = { 400: ErrorJson, 404: ErrorJson, 503: ErrorJson };
 const WORKER_FRESH_MS = 5_000;
 /** Workers gone for longer than this drop off the list. */
 const WORKER_HISTORY_MS = 3_600_000;
+/** The throughput window of /v1/queues, seconds. */
+const THROUGHPUT_WINDOW_S = 60;
+/**
+ * Throughput is read at most this often per process: a minute of tasks is a lot of rows under
+ * load, and dashboards reload the queues on every burst of events. Depth is always fresh.
+ */
+const THROUGHPUT_CACHE_MS = 5000;
 
-function queueToJson(q: QueueInfo) {
+const NONE: QueueThroughput = { succeeded: 0, failed: 0 };
+
+function queueToJson(q: QueueInfo, t: QueueThroughput = NONE) {
   return {
     name: q.name,
     paused: q.paused,
@@ -28,8 +43,8 @@ function queueToJson(q: QueueInfo) {
     running: q.running,
     dead: q.dead,
     oldest_due_age_ms: q.oldestDueAgeMs,
-    succeeded_last_minute: q.lastMinute?.succeeded ?? 0,
-    failed_last_minute: q.lastMinute?.failed ?? 0,
+    succeeded_last_minute: t.succeeded,
+    failed_last_minute: t.failed,
     max_attempts: q.maxAttempts,
     backoff_ms: q.backoffBaseMs,
     backoff_max_ms: q.backoffMaxMs,
@@ -59,25 +74,32 @@ function workerToJson(w: WorkerStatus) {
 
 /** /v1/queues and /v1/workers. */
 export function registerQueueRoutes(app: FastifyInstance, db: Db): void {
+  let throughput: { at: number; value: Promise<Map<string, QueueThroughput>> } | null = null;
+  const recent = (): Promise<Map<string, QueueThroughput>> => {
+    if (!throughput || Date.now() - throughput.at > THROUGHPUT_CACHE_MS) {
+      const value = guardDb(() => recentThroughput(db, THROUGHPUT_WINDOW_S));
+      throughput = { at: Date.now(), value };
+      value.catch(() => (throughput = null)); // a failure is not cached
+    }
+    return throughput.value;
+  };
+  const empty = (name: string): QueueInfo => ({
+    name,
+    paused: false,
+    due: 0,
+    scheduled: 0,
+    running: 0,
+    dead: 0,
+    oldestDueAgeMs: null,
+    maxAttempts: null,
+    backoffBaseMs: null,
+    backoffMaxMs: null,
+    concurrencyLimit: null,
+    keyConcurrencyLimit: null,
+  });
   const one = async (name: string) => {
-    const [q] = await guardDb(() => listQueues(db, name, { throughput: true }));
-    return queueToJson(
-      q ?? {
-        name,
-        paused: false,
-        due: 0,
-        scheduled: 0,
-        running: 0,
-        dead: 0,
-        oldestDueAgeMs: null,
-        lastMinute: null,
-        maxAttempts: null,
-        backoffBaseMs: null,
-        backoffMaxMs: null,
-        concurrencyLimit: null,
-        keyConcurrencyLimit: null,
-      },
-    );
+    const [[q], t] = await Promise.all([guardDb(() => listQueues(db, name)), recent()]);
+    return queueToJson(q ?? empty(name), t.get(name));
   };
 
   app.get(
@@ -89,11 +111,14 @@ export function registerQueueRoutes(app: FastifyInstance, db: Db): void {
         response: { 200: Type.Object({ items: Type.Array(QueueJson) }), ...errors },
       },
     },
-    async () => ({
-      items: (await guardDb(() => listQueues(db, undefined, { throughput: true }))).map(
-        queueToJson,
-      ),
-    }),
+    async () => {
+      const [queues, t] = await Promise.all([guardDb(() => listQueues(db)), recent()]);
+      // A queue with nothing left but tasks finished in the last minute is still listed.
+      const listed = new Set(queues.map((q) => q.name));
+      const all = [...queues, ...[...t.keys()].filter((n) => !listed.has(n)).map(empty)];
+      all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      return { items: all.map((q) => queueToJson(q, t.get(q.name))) };
+    },
   );
 
   app.get<{ Params: { name: string } }>(
