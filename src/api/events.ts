@@ -21,12 +21,14 @@ type Subscriber = { filter: EventFilter; deliver: (e: TaskEvent) => void };
 /** Demand is renewed this often while anyone watches: well inside its time to live. */
 const DEMAND_RENEW_MS = EVENT_DEMAND_TTL_MS / 3;
 /**
- * After events were switched on, watchers re-read once this much later: a statement that
- * began before the switch, and so did not announce its change, has committed by then.
+ * After events were switched on (by any process), watchers re-read at these offsets: a
+ * statement that began before the switch, and so did not announce its change, has
+ * committed by then (the second covers one that waited on a row lock; pools end idle
+ * transactions after 5 s).
  */
-const SWITCH_ON_RESYNC_MS = 1000;
-/** How long {@link EventHub.ready} waits for the LISTEN connection of a process just started. */
-const LISTEN_WAIT_MS = 2000;
+const SWITCH_ON_RESYNCS_MS = [1000, 6000];
+/** Longest {@link EventHub.ready} waits for the database and for the LISTEN connection. */
+const READY_WAIT_MS = 2000;
 
 /**
  * One LISTEN connection per process, fanned out to every SSE stream and gRPC watch in it.
@@ -43,9 +45,15 @@ export class EventHub {
   private readonly resyncWatchers = new Set<() => void>();
   private demand: Promise<void> = Promise.resolve();
   private renewTimer: NodeJS.Timeout | undefined;
-  private resyncTimer: NodeJS.Timeout | undefined;
+  private announcing = false;
+  /** Resyncs armed for the switch-on at this database time (epoch ms). */
+  private resyncsFor: number | null = null;
+  private resyncTimers: NodeJS.Timeout[] = [];
   private markListening: () => void = () => undefined;
   private readonly listening = new Promise<void>((r) => (this.markListening = r));
+  /** Resolves READY_WAIT_MS after start(): how long a new process waits for LISTEN, at most. */
+  private listenGrace: Promise<void> = Promise.resolve();
+  private stopping: Promise<void> | undefined;
 
   constructor(
     private readonly db: Db,
@@ -68,14 +76,19 @@ export class EventHub {
   }
 
   start(): void {
+    this.listenGrace = new Promise((r) => setTimeout(r, READY_WAIT_MS).unref());
     this.listener.start();
   }
 
+  /** Stops listening; later subscriptions are accepted but hear nothing. Idempotent. */
   stop(): Promise<void> {
-    this.subscribers.clear();
-    this.resyncWatchers.clear();
-    this.stopDemand();
-    return this.listener.stop();
+    this.stopping ??= (() => {
+      this.subscribers.clear();
+      this.resyncWatchers.clear();
+      this.stopDemand();
+      return this.listener.stop();
+    })();
+    return this.stopping;
   }
 
   /** Number of open subscriptions (SSE streams and watches). */
@@ -94,6 +107,7 @@ export class EventHub {
     deliver: (e: TaskEvent) => void,
     onResync?: () => void,
   ): () => void {
+    if (this.stopping) return () => undefined;
     const sub = { filter, deliver };
     this.subscribers.add(sub);
     if (onResync) this.resyncWatchers.add(onResync);
@@ -108,21 +122,24 @@ export class EventHub {
   /**
    * Resolves once the database knows this process has watchers and this process listens:
    * changes committed by statements that start after it reach the subscribers. Never
-   * rejects, and waits at most a couple of seconds for a LISTEN connection that is not up
-   * yet; if the database is away, the resync on reconnect covers what is missed.
+   * rejects, and waits at most READY_WAIT_MS for either (a database that stalls, a LISTEN
+   * connection that cannot be made); what is missed then, the resyncs cover.
    */
   async ready(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const waited = new Promise<void>((r) => {
-      timer = setTimeout(r, LISTEN_WAIT_MS);
+      timer = setTimeout(r, READY_WAIT_MS);
       timer.unref();
     });
-    await Promise.all([this.demand, Promise.race([this.listening, waited])]);
+    await Promise.race([
+      Promise.all([this.demand, Promise.race([this.listening, this.listenGrace])]),
+      waited,
+    ]);
     clearTimeout(timer);
   }
 
   private startDemand(): void {
-    if (this.renewTimer) return;
+    if (this.renewTimer || this.stopping) return;
     this.demand = this.announce();
     this.renewTimer = setInterval(() => void this.announce(), DEMAND_RENEW_MS);
     this.renewTimer.unref();
@@ -130,24 +147,39 @@ export class EventHub {
 
   private stopDemand(): void {
     clearInterval(this.renewTimer);
-    clearTimeout(this.resyncTimer);
     this.renewTimer = undefined;
-    this.resyncTimer = undefined;
+    for (const t of this.resyncTimers) clearTimeout(t);
+    this.resyncTimers = [];
+    this.resyncsFor = null;
   }
 
   private async announce(): Promise<void> {
+    if (this.announcing) return; // the previous one still waits on the database
+    this.announcing = true;
     try {
-      const switchedOn = await announceEventDemand(this.db);
-      if (switchedOn && this.renewTimer && !this.resyncTimer) {
-        this.resyncTimer = setTimeout(() => {
-          this.resyncTimer = undefined;
-          this.resync();
-        }, SWITCH_ON_RESYNC_MS);
-        this.resyncTimer.unref();
-      }
+      const { sinceSwitchOnMs } = await announceEventDemand(this.db);
+      if (this.renewTimer) this.armResyncs(sinceSwitchOnMs);
     } catch (err) {
       this.logger.warn({ err: describeError(err) }, 'could not announce event watchers');
+    } finally {
+      this.announcing = false;
     }
+  }
+
+  /**
+   * Events went on `sinceMs` ago, maybe by another process: re-read at the offsets still
+   * ahead, once per switch-on.
+   */
+  private armResyncs(sinceMs: number): void {
+    const switchedAt = Math.round(Date.now() - sinceMs);
+    if (this.resyncsFor !== null && Math.abs(this.resyncsFor - switchedAt) < 50) return;
+    for (const t of this.resyncTimers) clearTimeout(t);
+    this.resyncsFor = switchedAt;
+    this.resyncTimers = SWITCH_ON_RESYNCS_MS.filter((at) => at > sinceMs).map((at) => {
+      const t = setTimeout(() => this.resync(), at - sinceMs);
+      t.unref();
+      return t;
+    });
   }
 
   private resync(): void {

@@ -154,12 +154,15 @@ async function* watch(api: TasksApi, hub: EventHub, id: string, ctx: HandlerCont
   );
   const onAbort = (): void => wake.close();
   ctx.signal.addEventListener('abort', onAbort, { once: true });
+  if (ctx.signal.aborted) wake.close();
   try {
     await hub.ready();
     let last = '';
     reread();
     for await (const item of wake) {
       if (item !== true) {
+        // The first message is the task itself, which carries its latest progress.
+        if (!last) continue;
         yield {
           progress: {
             attempt: item.attempt,

@@ -11,6 +11,8 @@ import { guardDb, type TasksApi } from './tasks-api.js';
 
 /** Most changes replayed to a resuming /v1/events stream; beyond that it gets a `gap` event. */
 const REPLAY_LIMIT = 1000;
+/** Most events held for a /v1/events stream that is not live yet; beyond that, a `gap`. */
+const EARLY_LIMIT = 10_000;
 
 const EventsQuery = Type.Object(
   {
@@ -70,13 +72,20 @@ export function registerEventRoutes(
   api: TasksApi,
   hub: EventHub,
 ): void {
-  // Streams never end on their own: close them first when the server shuts down.
+  // Streams never end on their own: close them first when the server shuts down, and close
+  // at once any that opens afterwards (its request was waiting for the hub).
   const open = new Set<SseStream>();
+  let closing = false;
   app.addHook('preClose', (done) => {
+    closing = true;
     for (const s of open) s.close();
     done();
   });
   const track = (s: SseStream): SseStream => {
+    if (closing) {
+      s.close();
+      return s;
+    }
     open.add(s);
     void s.closed.then(() => open.delete(s));
     return s;
@@ -101,9 +110,11 @@ export function registerEventRoutes(
     async (req, reply) => {
       const id = checkTaskId(req.params.id);
       await api.get(id, { detail: false }); // 404 before the stream opens
-      // Subscribed first, opened once events are surely on; progress heard in between is
-      // sent first, and the task itself is read after the stream opens.
+      // Subscribed first, opened once events are surely on; then the task is read. The first
+      // event is always the task: progress heard before that read is held, and sent after it
+      // (that of earlier attempts dropped).
       let stream: SseStream | null = null;
+      let read = false;
       const early: TaskEvent[] = [];
       let lastSent = lastEventId(req) ?? 0;
       let dirty = true;
@@ -126,6 +137,11 @@ export function registerEventRoutes(
                   at,
                 );
               }
+              if (!read) {
+                read = true;
+                for (const e of early.splice(0))
+                  if (e.attempt >= d.task.attempt) s.send('progress', progressEvent(e), e.at);
+              }
             } catch {
               // The database is away: the next event or reconnect refreshes.
             }
@@ -136,8 +152,8 @@ export function registerEventRoutes(
         { taskId: id },
         (e) => {
           if (e.kind !== 'progress') refresh();
-          else if (stream) stream.send('progress', progressEvent(e), e.at);
-          else early.push(e);
+          else if (stream && read) stream.send('progress', progressEvent(e), e.at);
+          else if (early.length < EARLY_LIMIT) early.push(e);
         },
         refresh,
       );
@@ -146,7 +162,6 @@ export function registerEventRoutes(
         const opened = track(openSse(req, reply));
         stream = opened;
         refresh();
-        for (const e of early) opened.send('progress', progressEvent(e), e.at);
         await opened.closed;
       } finally {
         unsubscribe();
@@ -174,21 +189,32 @@ export function registerEventRoutes(
           ? s.send('progress', progressEvent(e), e.at)
           : s.send('status', statusEvent(e), e.at);
       // Subscribed first, opened once events are surely on (a client that acts as soon as
-      // the stream opens hears about it); events heard in between are sent first. When
-      // events may have been missed, the client gets a `gap` and should re-read.
+      // the stream opens hears about it). Events heard before the stream is live (while
+      // waiting, and during a replay) are held and sent after the replay, in order, up to
+      // EARLY_LIMIT; past that the client gets a `gap`, as whenever events may have been
+      // missed, and should re-read.
       let stream: SseStream | null = null;
+      let live = false;
       const early: TaskEvent[] = [];
+      let overflow = false;
       const unsubscribe = hub.subscribe(
         queue ? { queue } : {},
-        (e) => (stream ? send(stream, e) : early.push(e)),
+        (e) => {
+          if (live && stream) send(stream, e);
+          else if (early.length < EARLY_LIMIT) early.push(e);
+          else overflow = true;
+        },
         () => stream?.send('gap', { missed: true, replayed: 0 }),
       );
       try {
         await hub.ready();
-        stream = track(openSse(req, reply));
-        for (const e of early) send(stream, e);
-        if (since !== null) await replay(db, stream, since, queue);
-        await stream.closed;
+        const opened = track(openSse(req, reply));
+        stream = opened;
+        if (since !== null) await replay(db, opened, since, queue);
+        for (const e of early.splice(0)) send(opened, e);
+        if (overflow) opened.send('gap', { missed: true, replayed: 0 });
+        live = true;
+        await opened.closed;
       } finally {
         unsubscribe();
       }

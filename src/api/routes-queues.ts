@@ -77,9 +77,16 @@ export function registerQueueRoutes(app: FastifyInstance, db: Db): void {
   let throughput: { at: number; value: Promise<Map<string, QueueThroughput>> } | null = null;
   const recent = (): Promise<Map<string, QueueThroughput>> => {
     if (!throughput || Date.now() - throughput.at > THROUGHPUT_CACHE_MS) {
-      const value = guardDb(() => recentThroughput(db, THROUGHPUT_WINDOW_S));
-      throughput = { at: Date.now(), value };
-      value.catch(() => (throughput = null)); // a failure is not cached
+      // Throughput is decoration: when it cannot be read, queues show none rather than fail
+      // (a pause during an incident must still answer), and the failure is not cached.
+      const entry = {
+        at: Date.now(),
+        value: recentThroughput(db, THROUGHPUT_WINDOW_S).catch(() => {
+          if (throughput === entry) throughput = null;
+          return new Map<string, QueueThroughput>();
+        }),
+      };
+      throughput = entry;
     }
     return throughput.value;
   };

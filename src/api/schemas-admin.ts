@@ -17,7 +17,8 @@ export const QueueJson = Type.Object({
   }),
   succeeded_last_minute: Type.Integer({ description: 'Tasks that succeeded in the last 60 s.' }),
   failed_last_minute: Type.Integer({
-    description: 'Tasks whose latest attempt failed in the last 60 s (retried or dead).',
+    description:
+      'Tasks not succeeded whose latest attempt failed in the last 60 s (waiting to retry, or dead).',
   }),
   max_attempts: Type.Union([Type.Integer(), Type.Null()], {
     description: 'Default for tasks that set none; null: 3.',

@@ -46,6 +46,8 @@ export function openSse(req: FastifyRequest, reply: FastifyReply): SseStream {
   };
   req.raw.on('close', finish);
   res.on('close', finish);
+  // A client that left before this point fired its 'close' already.
+  if (req.raw.destroyed || res.destroyed) finish();
   return {
     send(event, data, id) {
       if (isClosed) return;

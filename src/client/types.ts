@@ -135,7 +135,7 @@ export interface Queue {
   oldest_due_age_ms: number | null;
   /** Tasks that succeeded in the last 60 s. */
   succeeded_last_minute: number;
-  /** Tasks whose latest attempt failed in the last 60 s (retried or dead). */
+  /** Tasks not succeeded whose latest attempt failed in the last 60 s (waiting to retry, or dead). */
   failed_last_minute: number;
   /** Default for tasks that set none; null means the server default (3). */
   max_attempts: number | null;

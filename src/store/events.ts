@@ -57,20 +57,32 @@ export function notifyChangesCte(db: Db, source: string, channelParam: string): 
   )`;
 }
 
+/** What {@link announceEventDemand} learnt. */
+export interface EventDemand {
+  /** How long ago events last went from off to on, ms by the database clock (0: just now). */
+  sinceSwitchOnMs: number;
+}
+
 /**
- * Says that this process has watchers, for the next `ttlMs`. Returns true when nobody had
- * announced demand before (events were off), so statements already running may not have
- * announced their changes: the caller's watchers should re-read.
+ * Says that this process has watchers, for the next `ttlMs`. When nobody had announced
+ * demand before (events were off), this switches them on and records when; any watcher that
+ * arrives soon after should re-read, because statements already running did not announce.
  */
-export async function announceEventDemand(db: Db, ttlMs = EVENT_DEMAND_TTL_MS): Promise<boolean> {
-  const { rows } = await db.pool.query<{ was_off: boolean }>(
+export async function announceEventDemand(
+  db: Db,
+  ttlMs = EVENT_DEMAND_TTL_MS,
+): Promise<EventDemand> {
+  // The row lock (FOR UPDATE in `old`) orders concurrent announces: the second one sees the
+  // first one's `until`, so exactly one of them switches events on.
+  const { rows } = await db.pool.query<{ since_ms: number }>(
     `WITH old AS (SELECT until FROM ${db.s}.event_demand WHERE id = 1 FOR UPDATE)
-     UPDATE ${db.s}.event_demand d SET until = greatest(d.until, now() + $1 * interval '1 millisecond')
+     UPDATE ${db.s}.event_demand d SET until = greatest(d.until, now() + $1 * interval '1 millisecond'),
+       switched_on_at = CASE WHEN old.until <= now() THEN now() ELSE d.switched_on_at END
      FROM old WHERE d.id = 1
-     RETURNING old.until <= now() AS was_off`,
+     RETURNING (extract(epoch FROM now() - d.switched_on_at) * 1000)::float8 AS since_ms`,
     [ttlMs],
   );
-  return rows[0]?.was_off ?? true;
+  return { sinceSwitchOnMs: rows[0]?.since_ms ?? 0 };
 }
 
 const KINDS = new Set(['pending', 'running', 'succeeded', 'dead', 'cancelled', 'progress']);

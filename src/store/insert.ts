@@ -74,13 +74,7 @@ async function insertRows<R extends { id: string }>(
       tasks.map((t) => t.queue),
       tasks.map((t) => t.command),
       tasks.map((t) => t.handler),
-      tasks.map((t) =>
-        t.payloadJson !== undefined
-          ? t.payloadJson
-          : t.payload === undefined || t.payload === null
-            ? null
-            : JSON.stringify(t.payload),
-      ),
+      tasks.map((t) => t.payloadJson ?? (t.payload == null ? null : JSON.stringify(t.payload))),
       tasks.map((t) => t.priority),
       tasks.map((t) => t.runAt),
       tasks.map((t) => t.maxAttempts),

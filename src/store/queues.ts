@@ -148,8 +148,9 @@ export async function countDue(db: Db, queue: string, cap: number): Promise<numb
 
 /** Tasks of one queue that finished recently. */
 export interface QueueThroughput {
+  /** Tasks that succeeded in the window. */
   succeeded: number;
-  /** Tasks whose latest attempt failed in the window (retried or dead). */
+  /** Tasks not succeeded whose latest attempt failed in the window (retried or dead). */
   failed: number;
 }
 
@@ -165,7 +166,7 @@ export async function recentThroughput(
   const { rows } = await db.pool.query<{ queue: string; succeeded: number; failed: number }>(
     `SELECT queue,
        count(*) FILTER (WHERE status = 'succeeded' AND completed_at > now() - $1 * interval '1 second')::int AS succeeded,
-       count(*) FILTER (WHERE failed_at > now() - $1 * interval '1 second')::int AS failed
+       count(*) FILTER (WHERE status <> 'succeeded' AND failed_at > now() - $1 * interval '1 second')::int AS failed
      FROM ${db.s}.tasks
      WHERE updated_at > now() - $1 * interval '1 second'
      GROUP BY queue`,

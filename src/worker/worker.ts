@@ -17,7 +17,7 @@ import { VERSION } from '../lib/version.js';
 import { BUILTIN_HANDLERS } from './executors/builtin.js';
 import { shellHandler } from './executors/shell.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
-import { Outbox, type MessageInit, type ResultInit } from './outbox.js';
+import { StreamBatcher, type MessageInit, type ResultInit } from './stream-batcher.js';
 import { runTask, type RunningTask } from './run.js';
 import type { Handler } from './types.js';
 
@@ -46,7 +46,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
     { client: Client<typeof WorkerService>; sessions: Http2SessionManager }
   >();
   private stream: Channel<WorkerMessage> | undefined;
-  private readonly outbox = new Outbox(() => this.stream);
+  private readonly outgoing = new StreamBatcher(() => this.stream);
   private draining = false;
   private closed = false;
   private readonly stopController = new AbortController();
@@ -122,7 +122,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
       graceful ? 'draining: finishing tasks in hand' : 'stopping now',
     );
     const acknowledged = new Promise<void>((resolve) => (this.onDrainAck = resolve));
-    this.outbox.send({ draining: true });
+    this.outgoing.send({ draining: true });
     // Until the coordinator acknowledges, an assignment may still be on its way.
     if (this.stream) await Promise.race([acknowledged, sleep(Math.min(timeoutMs, 5000))]);
     if (!graceful) this.abortAll('worker stopping');
@@ -266,7 +266,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
     this.log.info({ coordinator: address, coordinatorId: w.coordinatorId }, 'connected');
     clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = setInterval(
-      () => this.outbox.send({ heartbeat: { running: this.heldRefs() } }),
+      () => this.outgoing.send({ heartbeat: { running: this.heldRefs() } }),
       this.heartbeatMs,
     );
     this.heartbeatTimer.unref();
@@ -314,18 +314,18 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
       shell: this.shell,
       logger: this.log,
       onStarted: (ref, startedAtMs) =>
-        this.outbox.send({ started: [{ ref, startedAtMs: BigInt(startedAtMs) }] }),
-      onProgress: (ref, percent, message) => this.outbox.reportProgress(ref, percent, message),
+        this.outgoing.send({ started: [{ ref, startedAtMs: BigInt(startedAtMs) }] }),
+      onProgress: (ref, percent, message) => this.outgoing.reportProgress(ref, percent, message),
       onResult: (result) => {
         const ref = result.ref as { taskId: string; attempt: number };
         this.unacked.set(`${ref.taskId}:${ref.attempt}`, result);
-        this.outbox.send({ results: [result] });
+        this.outgoing.send({ results: [result] });
       },
     });
     this.running.set(key, task);
     void task.settled.finally(() => {
       this.running.delete(key);
-      if (!this.draining) this.outbox.send({ credits: 1 });
+      if (!this.draining) this.outgoing.send({ credits: 1 });
       if (this.running.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     });
   }

@@ -49,8 +49,10 @@ describe('task events are sent only while someone watches', () => {
     await settle();
     expect(heard.filter((l) => l.includes(quiet?.id ?? '?'))).toEqual([]);
 
-    expect(await announceEventDemand(db, 5000)).toBe(true); // events were off
-    expect(await announceEventDemand(db, 5000)).toBe(false); // already on
+    // Events were off: this switches them on; a second announce finds them on.
+    expect((await announceEventDemand(db, 5000)).sinceSwitchOnMs).toBe(0);
+    await new Promise((r) => setTimeout(r, 20));
+    expect((await announceEventDemand(db, 5000)).sinceSwitchOnMs).toBeGreaterThan(0);
     const [loud] = await insertTasks(db, [task()]);
     await settle();
     const lines = heard.flatMap((p) => p.split('\n')).filter((l) => l.startsWith(loud?.id ?? '?'));
@@ -91,6 +93,33 @@ describe('task events are sent only while someone watches', () => {
       unsubscribe();
     } finally {
       await hub.stop();
+    }
+  });
+
+  it('a second process whose watcher arrives just after another switched events on re-reads too', async () => {
+    await db.pool.query(`UPDATE ${db.s}.event_demand SET until = '-infinity'`);
+    const [a, b] = [0, 1].map(() => new EventHub(db, pino({ level: 'silent' })));
+    for (const h of [a, b]) h?.start();
+    try {
+      await Promise.all([a?.ready(), b?.ready()]);
+      let resyncsA = 0;
+      let resyncsB = 0;
+      a?.subscribe(
+        {},
+        () => undefined,
+        () => resyncsA++,
+      );
+      await a?.ready(); // A switched events on
+      b?.subscribe(
+        {},
+        () => undefined,
+        () => resyncsB++,
+      );
+      await b?.ready(); // B found them on already
+      // Both re-read about a second after the switch, whoever made it.
+      await expect.poll(() => [resyncsA, resyncsB], { timeout: 5000 }).toEqual([1, 1]);
+    } finally {
+      await Promise.all([a?.stop(), b?.stop()]);
     }
   });
 });

@@ -20,6 +20,14 @@ import {
   StatusBadge,
 } from '../ui';
 
+/** "Run now" for a pending task while its run_at is ahead; re-renders alone, each second. */
+function RunNow(props: { runAt: string; run: () => Promise<void> }): ReactNode {
+  const now = useNow(1000);
+  return Date.parse(props.runAt) > now ? (
+    <ActionButton label="Run now" kind="primary" run={props.run} />
+  ) : null;
+}
+
 export function TaskDetail(props: { id: string }): ReactNode {
   const { id } = props;
   // Follows the task's event stream; polls only while the stream is not open.
@@ -32,7 +40,6 @@ export function TaskDetail(props: { id: string }): ReactNode {
   const workers = usePoll(() => api<{ items: Worker[] }>('GET', '/v1/workers'), 10_000, []);
   const [live, setLive] = useState<Task | null>(null);
   const [progress, setProgress] = useState<{ percent: number; message: string } | null>(null);
-  const now = useNow(1000);
 
   useEffect(() => {
     setLive(null);
@@ -83,9 +90,7 @@ export function TaskDetail(props: { id: string }): ReactNode {
         {task.status === 'pending' || task.status === 'running' ? (
           <ActionButton label="Cancel" kind="danger" run={act('cancel')} />
         ) : null}
-        {task.status === 'pending' && Date.parse(task.run_at) > now ? (
-          <ActionButton label="Run now" kind="primary" run={act('run-now')} />
-        ) : null}
+        {task.status === 'pending' ? <RunNow runAt={task.run_at} run={act('run-now')} /> : null}
         {task.status === 'dead' || task.status === 'cancelled' ? (
           <ActionButton label="Retry" kind="primary" run={act('retry')} />
         ) : null}

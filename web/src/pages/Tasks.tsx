@@ -287,9 +287,18 @@ function CommandFilter(props: { value: string; onChange: (v: string) => void }):
   );
 }
 
-/** Opens a task by its id. */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** The task submitted with an idempotency key. @throws ApiError 404 when there is none */
+async function byKey(key: string): Promise<Task> {
+  const q = new URLSearchParams({ idempotency_key: key, limit: '1' });
+  const page = await api<TaskPage>('GET', `/v1/tasks?${q.toString()}`);
+  const t = page.items[0];
+  if (!t) throw new ApiError(404, 'not_found', `No task with idempotency key ${key}.`);
+  return t;
+}
+
+/** Opens a task by its id, or by its idempotency key (which may look like an id too). */
 function IdSearch(): ReactNode {
   const [id, setId] = useState('');
   const [error, setError] = useState<string | null>(null);
@@ -302,15 +311,11 @@ function IdSearch(): ReactNode {
     setError(null);
     // A task id opens that task; anything else is looked up as an idempotency key.
     const found = UUID.test(want)
-      ? api<Task>('GET', `/v1/tasks/${encodeURIComponent(want)}`)
-      : api<TaskPage>(
-          'GET',
-          `/v1/tasks?${new URLSearchParams({ idempotency_key: want, limit: '1' }).toString()}`,
-        ).then((page) => {
-          const t = page.items[0];
-          if (!t) throw new ApiError(404, 'not_found', `No task with idempotency key ${want}.`);
-          return t;
-        });
+      ? api<Task>('GET', `/v1/tasks/${encodeURIComponent(want)}`).catch((err: unknown) => {
+          if (err instanceof ApiError && err.status === 404) return byKey(want);
+          throw err;
+        })
+      : byKey(want);
     found.then(
       (t) => {
         setBusy(false);

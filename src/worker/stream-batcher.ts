@@ -7,8 +7,10 @@ import {
 } from '../gen/taskqueue/v1/worker_pb.js';
 import type { Channel } from '../lib/channel.js';
 
+/** A result as the worker builds it (kept until the coordinator acknowledges it). */
 export type ResultInit = MessageInitShape<typeof ResultSchema>;
 type StartedInit = MessageInitShape<typeof StartedSchema>;
+/** Any part of a message from worker to coordinator. */
 export type MessageInit = MessageInitShape<typeof WorkerMessageSchema>;
 type ProgressInit = NonNullable<MessageInit['progress']>[number];
 
@@ -18,7 +20,7 @@ type ProgressInit = NonNullable<MessageInit['progress']>[number];
  * time-sensitive, so they go out at once. Without a stream, starts, credits and progress are
  * dropped (a reconnect restates them); the worker keeps results until they are acknowledged.
  */
-export class Outbox {
+export class StreamBatcher {
   private started: StartedInit[] = [];
   private results: ResultInit[] = [];
   private credits = 0;
