@@ -1,5 +1,6 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
 import { ValidationError } from '../lib/errors.js';
 
 const compiled = new WeakMap<TSchema, TypeCheck<TSchema>>();
@@ -16,6 +17,31 @@ export function checkSchema<S extends TSchema>(schema: S, value: unknown): Stati
   if (check.Check(value)) return value as Static<S>;
   const first = check.Errors(value).First();
   const field = first?.path.replace(/^\//, '').replace(/\//g, '.') ?? '';
-  const message = first?.message.replace(/^Expected/, 'must be').toLowerCase() ?? 'is invalid';
+  const message = first ? describe(first) : 'is invalid';
   throw new ValidationError(field ? `${field} ${message}` : `input ${message}`, field || undefined);
+}
+
+/** The words REST answers use for the same rule (see formatSchemaErrors in errors.ts). */
+function describe(e: ValueError): string {
+  const s = e.schema as Record<string, unknown>;
+  switch (e.type) {
+    case ValueErrorType.StringMinLength:
+      return s.minLength === 1
+        ? 'must not be empty'
+        : `must be at least ${String(s.minLength)} characters`;
+    case ValueErrorType.StringMaxLength:
+      return `must be at most ${String(s.maxLength)} characters`;
+    case ValueErrorType.IntegerMinimum:
+    case ValueErrorType.NumberMinimum:
+      return `must be at least ${String(s.minimum)}`;
+    case ValueErrorType.IntegerMaximum:
+    case ValueErrorType.NumberMaximum:
+      return `must be at most ${String(s.maximum)}`;
+    case ValueErrorType.StringPattern:
+      return `has characters that are not allowed (allowed: ${String(s.pattern)})`;
+    case ValueErrorType.Integer:
+      return 'must be an integer';
+    default:
+      return e.message.replace(/^Expected/, 'must be').toLowerCase();
+  }
 }

@@ -27,14 +27,21 @@ export async function registerDashboard(app: FastifyInstance, dir = DASHBOARD_DI
   }
   await app.register(fastifyStatic, { root: dir, serve: false });
   app.get('/', { schema: { hide: true } }, (_req, reply) => reply.redirect('/ui/'));
+  app.get('/ui', { schema: { hide: true } }, (_req, reply) => reply.redirect('/ui/'));
   app.get<{ Params: { '*': string } }>('/ui/*', { schema: { hide: true } }, (req, reply) => {
     const rel = normalize(req.params['*'] || 'index.html');
     const file = join(dir, rel);
     const inside = file.startsWith(dir + sep) && !rel.startsWith('..');
     const isFile = inside && existsSync(file) && statSync(file).isFile();
-    // Hashed assets never change; index.html must be re-read to find new ones.
-    if (isFile && rel.startsWith(`assets${sep}`))
+    // Hashed assets never change; index.html must be re-read to find new ones. A missing
+    // asset is a 404, not the app: a stale page asking for an old bundle must see it fail.
+    if (rel.startsWith(`assets${sep}`)) {
+      if (!isFile)
+        return reply
+          .code(404)
+          .send({ error: { code: 'not_found', message: `no dashboard asset ${rel}` } });
       void reply.header('cache-control', 'public, max-age=31536000, immutable');
+    }
     return isFile
       ? reply.sendFile(rel)
       : reply.header('cache-control', 'no-cache').sendFile('index.html');

@@ -104,7 +104,9 @@ export function formatSchemaErrors(errors: SchemaError[], dataVar: string): Erro
   if (!e) return new ValidationError(`invalid ${dataVar}`);
   const path = e.instancePath.replace(/^\//, '').replace(/\//g, '.');
   const where =
-    dataVar === 'body' ? '' : `${dataVar === 'querystring' ? 'query parameter' : dataVar} `;
+    dataVar === 'body'
+      ? ''
+      : `${dataVar === 'querystring' ? 'query parameter' : dataVar === 'params' ? 'path parameter' : dataVar} `;
   const p = e.params;
   switch (e.keyword) {
     case 'required': {

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -56,6 +57,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
     disableRequestLogging: true,
     bodyLimit,
     schemaErrorFormatter: formatSchemaErrors,
+    clientErrorHandler: answerUnreadableRequest,
   }) as unknown as FastifyInstance;
   installErrorHandler(app, bodyLimit);
   installValidators(app);
@@ -135,4 +137,29 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
   registerStatsRoutes(app, options.db);
   registerHealthRoutes(app, options.db);
   return app;
+}
+
+/**
+ * A request Node's HTTP parser cannot read (a raw space or non-ASCII character in the URL,
+ * oversized headers) never reaches a route: answer it in the API's error format.
+ */
+function answerUnreadableRequest(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+  const body = JSON.stringify({
+    error: {
+      code: tooLarge ? 'headers_too_large' : 'bad_request',
+      message: tooLarge
+        ? 'the request headers are too large'
+        : 'the request could not be read: percent-encode spaces and non-ASCII characters in the URL',
+    },
+  });
+  socket.end(
+    `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\n` +
+      `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `connection: close\r\n\r\n${body}`,
+  );
 }

@@ -15,7 +15,7 @@ import {
 } from '../store/schedules.js';
 import type { Task } from '../store/tasks.js';
 import type { CreateScheduleInput, UpdateScheduleInput } from './schemas-admin.js';
-import { prepareTask } from './submit.js';
+import { payloadJsonOf, prepareTask } from './submit.js';
 import { guardDb } from './tasks-api.js';
 
 /** A schedule as the API shows it. */
@@ -135,6 +135,7 @@ export class SchedulesApi {
   }
 
   private prepare(input: CreateScheduleInput): NewSchedule {
+    payloadJsonOf(input.payload); // the tasks it fires must be storable
     const timezone = input.timezone ?? 'UTC';
     const cron = parseCron(input.cron, timezone);
     const handler = handlerName(input.command);

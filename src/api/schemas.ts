@@ -220,7 +220,7 @@ export const RetryBody = Type.Object(
 export const ListTasksQuery = Type.Object(
   {
     status: Type.Optional(TaskStatusSchema),
-    queue: Type.Optional(Type.String({ maxLength: LIMITS.queueLength })),
+    queue: Type.Optional(Type.String({ maxLength: LIMITS.queueLength, pattern: QUEUE_PATTERN })),
     command: Type.Optional(
       Type.String({
         maxLength: LIMITS.commandLength,

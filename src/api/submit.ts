@@ -7,6 +7,50 @@ import type { SubmitTaskInput } from './schemas.js';
 
 /** Payloads above this many bytes of JSON are refused (REST also caps the whole body). */
 export const MAX_PAYLOAD_BYTES = 1024 * 1024;
+/** Deepest nesting of arrays and objects a payload may have. */
+export const MAX_PAYLOAD_DEPTH = 100;
+
+/**
+ * How deeply `value` nests, counted without recursion, stopping past `max`: a body of a few
+ * kilobytes can nest thousands deep, and serialising that would overflow the stack.
+ */
+function depthOver(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop() as [unknown, number];
+    if (v === null || typeof v !== 'object') continue;
+    if (d + 1 > max) return true;
+    for (const child of Object.values(v)) stack.push([child, d + 1]);
+  }
+  return false;
+}
+
+/**
+ * Checks a payload and returns it as JSON text (null for none).
+ * @throws ValidationError naming `field` when it nests too deeply, is too large, or holds
+ * NUL characters (PostgreSQL jsonb cannot store them).
+ */
+export function payloadJsonOf(payload: unknown, field = 'payload'): string | null {
+  if (payload === undefined || payload === null) return null;
+  if (depthOver(payload, MAX_PAYLOAD_DEPTH)) {
+    throw new ValidationError(
+      `${field} must nest at most ${MAX_PAYLOAD_DEPTH} levels of arrays and objects`,
+      field,
+    );
+  }
+  const json = JSON.stringify(payload);
+  if (json === undefined) return null;
+  if (Buffer.byteLength(json) > MAX_PAYLOAD_BYTES) {
+    throw new ValidationError(`${field} must be at most ${MAX_PAYLOAD_BYTES} bytes of JSON`, field);
+  }
+  if (json.includes('\\u0000')) {
+    throw new ValidationError(
+      `${field} must not contain NUL characters (PostgreSQL jsonb cannot store them)`,
+      field,
+    );
+  }
+  return json;
+}
 
 /**
  * Turns checked submit input (REST body or gRPC request) into a row to insert: parses the
@@ -22,25 +66,8 @@ export function prepareTask(input: SubmitTaskInput): NewTask {
   const handler = handlerName(command);
   if (handler === '')
     throw new ValidationError('command must start with a handler name', 'command');
-  let payload = input.payload;
-  let payloadJson: string | null = null;
-  if (payload !== undefined) {
-    const json = JSON.stringify(payload);
-    if (json === undefined) payload = undefined;
-    else if (Buffer.byteLength(json) > MAX_PAYLOAD_BYTES) {
-      throw new ValidationError(
-        `payload must be at most ${MAX_PAYLOAD_BYTES} bytes of JSON`,
-        'payload',
-      );
-    } else if (json.includes('\\u0000')) {
-      throw new ValidationError(
-        'payload must not contain NUL characters (PostgreSQL jsonb cannot store them)',
-        'payload',
-      );
-    } else if (payload !== null) {
-      payloadJson = json;
-    }
-  }
+  const payloadJson = payloadJsonOf(input.payload);
+  const payload = payloadJson === null ? null : input.payload;
   const backoffBaseMs = input.backoff_ms ?? null;
   const backoffMaxMs = input.backoff_max_ms ?? null;
   if (backoffBaseMs !== null && backoffMaxMs !== null && backoffMaxMs < backoffBaseMs) {
@@ -51,7 +78,7 @@ export function prepareTask(input: SubmitTaskInput): NewTask {
     queue: input.queue ?? 'default',
     command,
     handler,
-    payload: payload ?? null,
+    payload,
     payloadJson,
     priority: input.priority ?? 0,
     runAt: input.run_at === undefined ? null : parseTimestamp(input.run_at, 'run_at'),

@@ -358,7 +358,7 @@ export function registerTaskCommands(program: Command): void {
       if (f.json) printJson(task);
       else
         out(
-          `${task.id} ${paint(task.status, task.status, useColor(process.stdout))} again (up to ${task.max_attempts} attempts)\n`,
+          `${task.id} ${paint(task.status, task.status, useColor(process.stdout))} again, ${task.max_attempts - task.attempt} more attempt${task.max_attempts - task.attempt === 1 ? '' : 's'}\n`,
         );
     } catch (err) {
       exitWithError(err, f, { ...LIST_FIELDS, max_attempts: '--max-attempts' });

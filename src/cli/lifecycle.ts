@@ -3,12 +3,15 @@ import { ConfigError, SchemaTooNewError, describeError } from '../lib/errors.js'
 
 /**
  * Runs a long-lived command: the first SIGINT/SIGTERM stops it gracefully (drain), the
- * second forces an exit. Only the CLI installs signal handlers.
+ * second forces an exit. Only the CLI installs signal handlers. With `stopWithParent`, it
+ * also stops on SIGHUP and when its parent process goes away (a wrapper such as npm that
+ * was killed without passing the signal on), so nothing it started is left running.
  */
 export async function runUntilSignalled(
   log: Logger,
   start: () => Promise<void>,
   stop: () => Promise<void>,
+  opts: { stopWithParent?: boolean } = {},
 ): Promise<void> {
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -28,6 +31,17 @@ export async function runUntilSignalled(
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  if (opts.stopWithParent) {
+    process.on('SIGHUP', onSignal);
+    const parent = process.ppid;
+    const watch = setInterval(() => {
+      if (process.ppid === parent || signals > 0) return;
+      clearInterval(watch);
+      log.warn({ parent }, 'parent process went away; stopping');
+      onSignal('SIGHUP');
+    }, 1000);
+    watch.unref();
+  }
   try {
     await start();
   } catch (err) {

@@ -72,11 +72,21 @@ export class Transport {
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
     const signals = [parts.signal, parts.stream ? undefined : timeoutSignal(this.options)];
     const signal = anySignal(signals.filter((s): s is AbortSignal => s !== undefined));
+    // Serialised before the request, so that a body JSON cannot express (too deep, a cycle)
+    // is reported as what it is, not as a network failure.
+    let body: string | undefined;
+    try {
+      body = parts.body === undefined ? undefined : JSON.stringify(parts.body);
+    } catch (err) {
+      throw new TypeError(`the request body cannot be sent as JSON: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
     try {
       return await this.options.fetch(url, {
         method: parts.method,
         headers,
-        ...(parts.body !== undefined ? { body: JSON.stringify(parts.body) } : {}),
+        ...(body !== undefined ? { body } : {}),
         ...(signal ? { signal } : {}),
       });
     } catch (err) {

@@ -68,9 +68,11 @@ export class LeaseKeeper {
       >();
       for (const r of refs) {
         if (kept.has(`${r.id}:${r.attempt}`)) continue;
-        this.options.logger.info(
+        // Usually the attempt just finished (its result landed after the heartbeat that
+        // listed it); the reaper and cancel log the other cases themselves.
+        this.options.logger.debug(
           { taskId: r.id, attempt: r.attempt, workerId: r.workerId },
-          'lease lost; telling the worker to abort',
+          'lease not extended (finished, reaped or cancelled); the worker stops it if still running',
         );
         let list = aborts.get(r.workerId);
         if (!list) aborts.set(r.workerId, (list = []));

@@ -233,7 +233,7 @@ describe('taskq status, ls, cancel, retry', () => {
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/^taskq: task .* cannot be cancelled\n$/);
     const retried = await taskq(['retry', id, '--max-attempts', '2']);
-    expect(retried.stdout).toBe(`${id} pending again (up to 2 attempts)\n`);
+    expect(retried.stdout).toBe(`${id} pending again, 2 more attempts\n`);
     const dead = await taskq(['ls', '--queue', 'cli-ls', '--status', 'dead']);
     expect(dead.stdout).toBe('no tasks match\n');
   });

@@ -141,6 +141,10 @@ describe.skipIf(!hasChromium)('dashboard in a browser', { timeout: 120_000 }, ()
     const res = await fetch(`${base}/`, { redirect: 'manual' });
     expect(res.status).toBe(302);
     expect(res.headers.get('location')).toBe('/ui/');
+    const bare = await fetch(`${base}/ui`, { redirect: 'manual' });
+    expect(bare.headers.get('location')).toBe('/ui/');
+    // A missing bundle is a 404, not the app served under its name.
+    expect((await fetch(`${base}/ui/assets/nope.js`)).status).toBe(404);
     await page.goto(`${base}/`);
     await see('Overview', 'h1');
     await see('Throughput');

@@ -204,6 +204,37 @@ describe('adversarial input', () => {
     expect(await snapshot()).toBe(before);
   });
 
+  it.each([
+    ['POST', '/v1/tasks', (p: string) => `{"command":"echo deep","payload":${p}}`],
+    [
+      'POST',
+      '/v1/tasks/batch',
+      (p: string) => `{"tasks":[{"command":"echo deep","payload":${p}}]}`,
+    ],
+    [
+      'POST',
+      '/v1/schedules',
+      (p: string) => `{"name":"deep","cron":"* * * * *","command":"echo","payload":${p}}`,
+    ],
+  ])(
+    '%s %s with a payload nested 5000 deep (10 kB): 400 naming the payload',
+    async (method, path, make) => {
+      const before = await snapshot();
+      const r = await send(method, path, make('['.repeat(5000) + ']'.repeat(5000)));
+      expect(r.status, JSON.stringify(r.body)).toBe(400);
+      expect(r.body.error.message).toMatch(/payload must nest at most 100 levels/);
+      expect(r.body.error.field).toMatch(/payload$/);
+      expect(await snapshot()).toBe(before);
+      // 100 levels are fine.
+      const ok = await send(
+        method,
+        path,
+        make('['.repeat(100) + ']'.repeat(100)).replace('"name":"deep"', '"name":"deep-ok"'),
+      );
+      expect(ok.status).toBeLessThan(300);
+    },
+  );
+
   it('stores SQL-like and unicode text verbatim', async () => {
     const nasty = `echo '; DROP TABLE tasks; -- \u00e9\u{1F600} "quoted" \\backslash`;
     const r = await send(

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useSchema } from '../helpers/db.js';
 import { inProcessScheduler } from '../helpers/inprocess.js';
@@ -427,6 +428,34 @@ describe('/v1/queues', () => {
 });
 
 describe('service routes', () => {
+  it('answers unreadable requests and bad path or query parameters in its own error format', async () => {
+    // A raw non-ASCII character in the URL never reaches a route: Node's parser refuses it.
+    const raw = await new Promise<string>((resolve, reject) => {
+      const { port } = new URL(base);
+      const socket = connect(Number(port), '127.0.0.1', () =>
+        socket.write(
+          Buffer.from('GET /status?task_id=01a2\u2026 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'),
+        ),
+      );
+      let text = '';
+      socket.on('data', (d) => (text += d.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+    const body = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as {
+      error: { message: string };
+    };
+    expect(body.error.message).toMatch(/percent-encode/);
+    const list = await call('GET', '/v1/tasks?queue=bad%20queue');
+    expect(list.status).toBe(400);
+    expect(list.body?.error).toMatchObject({ field: 'queue' });
+    expect(list.body?.error.message).toMatch(/^query parameter queue has characters/);
+    const put = await call('PUT', '/v1/queues/bad%20q', { max_attempts: 2 });
+    expect(put.status).toBe(400);
+    expect(put.body?.error.message).toMatch(/^path parameter name has characters/);
+  });
+
   it('serves health, readiness, an OpenAPI document listing every route, and JSON 404s', async () => {
     expect((await call('GET', '/healthz')).body).toEqual({ ok: true });
     expect((await call('GET', '/readyz')).body).toEqual({ ok: true, database: 'up' });
