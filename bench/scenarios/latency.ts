@@ -28,7 +28,7 @@ export interface ScheduledResult {
  * Unmeasured tasks sent first at the same pace (one second's worth), for every system, so
  * connections, plans and the JIT are warm: the peers run inside the bench process, which
  * earlier scenarios warmed, while our processes start fresh for each scenario. With 50, our
- * first second of interpreted code showed as p50 7 ms / p99 38 ms instead of 2 / 9.
+ * first second of interpreted code showed as p50 7 ms / p99 38 ms instead of 2 / 11.
  */
 const WARMUP = 500;
 
