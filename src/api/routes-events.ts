@@ -20,7 +20,9 @@ const EventsQuery = Type.Object(
     last_event_id: Type.Optional(
       Type.String({
         maxLength: 20,
-        description: 'For clients that cannot send the Last-Event-ID header.',
+        pattern: '^[0-9]+$',
+        description:
+          'For clients that cannot send the Last-Event-ID header: an event id (epoch ms).',
       }),
     ),
     access_token: Type.Optional(
@@ -101,7 +103,7 @@ export function registerEventRoutes(
           'text/event-stream. `task` events carry the whole task on every change; `progress` events carry {task_id, attempt, percent, message}. Supports Last-Event-ID.',
         params: TaskIdParams,
         querystring: Type.Object({
-          last_event_id: Type.Optional(Type.String({ maxLength: 20 })),
+          last_event_id: Type.Optional(Type.String({ maxLength: 20, pattern: '^[0-9]+$' })),
           access_token: Type.Optional(Type.String({ maxLength: 200 })),
         }),
         response: { 400: ErrorJson, 404: ErrorJson, 503: ErrorJson },

@@ -112,5 +112,10 @@ describe('live status over SSE', () => {
     ).toBe(404);
     expect((await fetch(`${base}/v1/tasks/nope/events`)).status).toBe(400);
     expect((await fetch(`${base}/v1/events?queue=bad%20queue`)).status).toBe(400);
+    const badId = await fetch(`${base}/v1/events?last_event_id=abc`);
+    expect(badId.status).toBe(400);
+    expect(((await badId.json()) as { error: { field: string } }).error.field).toBe(
+      'last_event_id',
+    );
   });
 });
