@@ -135,6 +135,9 @@ export function registerTaskService(router: ConnectRouter, api: TasksApi, hub: E
   });
 }
 
+/** Progress reports a WatchTask call holds for a reader that is behind. */
+const MAX_QUEUED_PROGRESS = 100;
+
 /**
  * Streams the task on every change, woken by the event hub (re-reading the row, so the
  * message is always the whole current task), and the handler's progress reports as they
@@ -149,7 +152,9 @@ async function* watch(api: TasksApi, hub: EventHub, id: string, ctx: HandlerCont
   };
   const unsubscribe = hub.subscribe(
     { taskId: id },
-    (e) => (e.kind === 'progress' ? wake.push(e) : reread()),
+    // A reader that falls behind skips progress reports (the task it reads next carries
+    // the latest), so the queue stays bounded.
+    (e) => (e.kind === 'progress' ? wake.size < MAX_QUEUED_PROGRESS && wake.push(e) : reread()),
     reread,
   );
   const onAbort = (): void => wake.close();
