@@ -57,32 +57,25 @@ export function registerScheduleCommands(program: Command): void {
   const schedules = program
     .command('schedules')
     .description('list cron schedules; add, remove, pause, resume or trigger one');
-  clientOptions(usageErrors(schedules)).action(async (_o, cmd: Command) => {
-    const f = flagsOf<ClientFlags>(cmd);
-    try {
-      const items = await clientFor(f).schedules();
-      if (f.json) printJson({ items });
-      else if (items.length === 0)
-        out('no schedules yet: add one with `taskq schedules add NAME "CRON" COMMAND...`\n');
-      else out(schedulesTable(items));
-    } catch (err) {
-      exitWithError(err, f, FIELDS);
-    }
-  });
-
+  const list =
+    (empty: string) =>
+    async (_o: unknown, cmd: Command): Promise<void> => {
+      const f = flagsOf<ClientFlags>(cmd);
+      try {
+        const items = await clientFor(f).schedules();
+        if (f.json) printJson({ items });
+        else out(items.length ? schedulesTable(items) : empty);
+      } catch (err) {
+        exitWithError(err, f, FIELDS);
+      }
+    };
+  clientOptions(usageErrors(schedules)).action(
+    list('no schedules yet: add one with `taskq schedules add NAME "CRON" COMMAND...`\n'),
+  );
   const ls = schedules
     .command('ls')
     .description('list cron schedules (the same as `taskq schedules`)');
-  clientOptions(usageErrors(ls)).action(async (_o, cmd: Command) => {
-    const f = flagsOf<ClientFlags>(cmd);
-    try {
-      const items = await clientFor(f).schedules();
-      if (f.json) printJson({ items });
-      else out(items.length ? schedulesTable(items) : 'no schedules yet\n');
-    } catch (err) {
-      exitWithError(err, f, FIELDS);
-    }
-  });
+  clientOptions(usageErrors(ls)).action(list('no schedules yet\n'));
 
   const add = schedules
     .command('add')

@@ -1,7 +1,8 @@
 /**
- * Runs `work` now and then again `intervalMs` after each run ends, so runs never overlap
- * and a slow run delays the next instead of piling up. The timer does not keep the process
- * alive. `stop()` waits for the run in progress.
+ * Runs `work` now and then again `intervalMs` after each run ends (or after the delay the
+ * run returns, when it returns one), so runs never overlap and a slow run delays the next
+ * instead of piling up. The timer does not keep the process alive. `stop()` waits for the
+ * run in progress.
  */
 export class Periodic {
   private timer: NodeJS.Timeout | undefined;
@@ -10,7 +11,7 @@ export class Periodic {
 
   constructor(
     private readonly intervalMs: number,
-    private readonly work: () => Promise<void>,
+    private readonly work: () => Promise<number | void>,
   ) {}
 
   /** True once `stop()` was called: long runs check it between steps. */
@@ -20,13 +21,18 @@ export class Periodic {
 
   start(): void {
     const tick = (): void => {
-      this.running = this.work().finally(() => {
-        if (this.stopped) return;
-        this.timer = setTimeout(tick, this.intervalMs);
-        this.timer.unref();
-      });
+      this.running = this.work().then(
+        (next) => this.schedule(tick, next ?? this.intervalMs),
+        () => this.schedule(tick, this.intervalMs),
+      );
     };
     tick();
+  }
+
+  private schedule(tick: () => void, ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(tick, ms);
+    this.timer.unref();
   }
 
   async stop(): Promise<void> {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { parseCron, ticksToFire } from '../lib/cron.js';
 import { describeError } from '../lib/errors.js';
+import { Periodic } from '../lib/periodic.js';
 import type { Db } from '../store/db.js';
 import {
   fireDueSchedules,
@@ -24,9 +25,7 @@ export interface CronTickerOptions {
  * due schedule (at most a second, so new and changed schedules are seen quickly).
  */
 export class CronTicker {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> = Promise.resolve();
-  private stopped = false;
+  private readonly loop: Periodic;
   private readonly now: () => Date;
 
   constructor(
@@ -34,23 +33,15 @@ export class CronTicker {
     private readonly options: CronTickerOptions,
   ) {
     this.now = options.now ?? (() => new Date());
+    this.loop = new Periodic(options.maxSleepMs ?? 1000, () => this.pass());
   }
 
   start(): void {
-    const loop = (): void => {
-      this.running = this.pass().then((sleepMs) => {
-        if (this.stopped) return;
-        this.timer = setTimeout(loop, sleepMs);
-        this.timer.unref();
-      });
-    };
-    loop();
+    this.loop.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** One pass: fires what is due at the ticker's clock. Returns the tasks created. */

@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import type { Db } from './db.js';
 import { withTransaction } from './db.js';
 import { eventsChannel } from './events.js';
@@ -26,28 +27,19 @@ export interface ActionOutcome {
  */
 export async function cancelTask(db: Db, id: string): Promise<ActionOutcome | null> {
   return withTransaction(db, async (client) => {
-    const before = await client.query<{ status: TaskStatus; attempt: number }>(
-      `SELECT status, attempt FROM ${db.s}.tasks WHERE id = $1 FOR UPDATE`,
-      [id],
-    );
-    const prev = before.rows[0];
-    if (!prev) return null;
-    if (prev.status !== 'pending' && prev.status !== 'running') {
-      const task = await client.query<TaskRow>(
-        `SELECT ${TASK_COLUMNS} FROM ${db.s}.tasks WHERE id = $1`,
-        [id],
-      );
-      return { task: toTask(task.rows[0] as TaskRow), previous: prev.status };
-    }
-    const { rows } = await client.query<TaskRow>(
+    const locked = await lockTask(client, db, id);
+    if (!locked) return null;
+    const previous = locked.task.status;
+    if (previous !== 'pending' && previous !== 'running') return { task: locked.task, previous };
+    const task = await change(
+      client,
+      db,
       `UPDATE ${db.s}.tasks SET status = 'cancelled', cancelled_at = now(), lease_expires_at = NULL,
          updated_at = now()
        WHERE id = $1 RETURNING ${TASK_COLUMNS}`,
       [id],
     );
-    const task = toTask(rows[0] as TaskRow);
-    await notifyChange(client, db, task);
-    if (prev.status === 'running') {
+    if (previous === 'running') {
       await client.query(
         `INSERT INTO ${db.s}.task_attempts
            (task_id, attempt, worker_id, picked_at, started_at, finished_at, outcome, error)
@@ -60,7 +52,7 @@ export async function cancelTask(db: Db, id: string): Promise<ActionOutcome | nu
         `${task.id}:${task.attempt}`,
       ]);
     }
-    return { task, previous: prev.status };
+    return { task, previous };
   });
 }
 
@@ -77,33 +69,21 @@ export async function retryTask(
   extraAttempts: number | null,
 ): Promise<ActionOutcome | null> {
   return withTransaction(db, async (client) => {
-    const before = await client.query<{ status: TaskStatus }>(
-      `SELECT status FROM ${db.s}.tasks WHERE id = $1 FOR UPDATE`,
-      [id],
-    );
-    const prev = before.rows[0];
-    if (!prev) return null;
-    if (prev.status !== 'dead' && prev.status !== 'cancelled') {
-      const same = await client.query<TaskRow>(
-        `SELECT ${TASK_COLUMNS} FROM ${db.s}.tasks WHERE id = $1`,
-        [id],
-      );
-      return { task: toTask(same.rows[0] as TaskRow), previous: prev.status };
-    }
-    const { rows } = await client.query<TaskRow>(
+    const locked = await lockTask(client, db, id);
+    if (!locked) return null;
+    const previous = locked.task.status;
+    if (previous !== 'dead' && previous !== 'cancelled') return { task: locked.task, previous };
+    const task = await change(
+      client,
+      db,
       `UPDATE ${db.s}.tasks t SET status = 'pending', scheduled_at = now(),
          max_attempts = t.attempt + coalesce($2, (SELECT max_attempts FROM ${db.s}.queues WHERE name = t.queue), 3),
          cancelled_at = NULL, completed_at = NULL, worker_id = NULL, updated_at = now()
        WHERE id = $1 RETURNING ${TASK_COLUMNS}`,
       [id, extraAttempts],
     );
-    const task = toTask(rows[0] as TaskRow);
-    await client.query(`SELECT pg_notify($1, $2)`, [
-      wakeChannel(db),
-      `${task.scheduledAt.getTime()}:${task.queue}`,
-    ]);
-    await notifyChange(client, db, task);
-    return { task, previous: prev.status };
+    await wakeCoordinators(client, db, task);
+    return { task, previous };
   });
 }
 
@@ -115,42 +95,62 @@ export async function retryTask(
  */
 export async function runNowTask(db: Db, id: string): Promise<ActionOutcome | null> {
   return withTransaction(db, async (client) => {
-    const before = await client.query<{ status: TaskStatus; later: boolean }>(
-      `SELECT status, scheduled_at > now() AS later FROM ${db.s}.tasks WHERE id = $1 FOR UPDATE`,
-      [id],
-    );
-    const prev = before.rows[0];
-    if (!prev) return null;
-    if (prev.status !== 'pending' || !prev.later) {
-      const same = await client.query<TaskRow>(
-        `SELECT ${TASK_COLUMNS} FROM ${db.s}.tasks WHERE id = $1`,
-        [id],
-      );
-      return { task: toTask(same.rows[0] as TaskRow), previous: prev.status };
-    }
-    const { rows } = await client.query<TaskRow>(
+    const locked = await lockTask(client, db, id);
+    if (!locked) return null;
+    const previous = locked.task.status;
+    if (previous !== 'pending' || !locked.later) return { task: locked.task, previous };
+    const task = await change(
+      client,
+      db,
       `UPDATE ${db.s}.tasks SET scheduled_at = now(), updated_at = now()
        WHERE id = $1 RETURNING ${TASK_COLUMNS}`,
       [id],
     );
-    const task = toTask(rows[0] as TaskRow);
-    await client.query(`SELECT pg_notify($1, $2)`, [
-      wakeChannel(db),
-      `${task.scheduledAt.getTime()}:${task.queue}`,
-    ]);
-    await notifyChange(client, db, task);
-    return { task, previous: prev.status };
+    await wakeCoordinators(client, db, task);
+    return { task, previous };
   });
 }
 
-/** Announces one task's new status on the events channel (inside the caller's transaction). */
-async function notifyChange(
-  client: { query: (sql: string, values: unknown[]) => Promise<unknown> },
+/**
+ * Locks a task's row for an action, and reads it (with whether it is due later than now,
+ * by the database clock). Null when there is no such task.
+ */
+async function lockTask(
+  client: pg.PoolClient,
   db: Db,
-  t: Task,
-): Promise<void> {
+  id: string,
+): Promise<{ task: Task; later: boolean } | null> {
+  const { rows } = await client.query<TaskRow & { later: boolean }>(
+    `SELECT ${TASK_COLUMNS}, scheduled_at > now() AS later FROM ${db.s}.tasks WHERE id = $1 FOR UPDATE`,
+    [id],
+  );
+  const row = rows[0];
+  return row ? { task: toTask(row), later: row.later } : null;
+}
+
+/**
+ * Runs an action's UPDATE (which must return TASK_COLUMNS) and announces the task's new
+ * status on the events channel. One-task actions are rare: they always announce.
+ */
+async function change(
+  client: pg.PoolClient,
+  db: Db,
+  sql: string,
+  values: unknown[],
+): Promise<Task> {
+  const { rows } = await client.query<TaskRow>(sql, values);
+  const t = toTask(rows[0] as TaskRow);
   await client.query(`SELECT pg_notify($1, $2)`, [
     eventsChannel(db),
     `${t.id},${t.status},${t.attempt},${t.updatedAt.getTime()},${t.queue}`,
+  ]);
+  return t;
+}
+
+/** Tells coordinators the task is due (delivered at commit). */
+async function wakeCoordinators(client: pg.PoolClient, db: Db, t: Task): Promise<void> {
+  await client.query(`SELECT pg_notify($1, $2)`, [
+    wakeChannel(db),
+    `${t.scheduledAt.getTime()}:${t.queue}`,
   ]);
 }

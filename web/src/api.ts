@@ -3,20 +3,13 @@
  * and the connection state every page shows (unreachable, database down, login needed).
  */
 
-const TOKEN_KEY = 'taskq.token';
+import { ApiError } from '../../src/client/errors.js';
 
-/** An answer other than 2xx, or no answer at all (status 0). */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
-    this.name = 'ApiError';
-  }
-}
+// An answer other than 2xx, or no answer at all (status 0): the SDK's error, so the API's
+// error shape is declared once.
+export { ApiError };
+
+const TOKEN_KEY = 'taskq.token';
 
 /** What the header banners show. */
 export interface Connection {
