@@ -45,6 +45,7 @@ interface WorkerFlags {
   allowShell?: boolean;
   shellTimeout?: string;
   shellAllow?: string[];
+  shellEnv?: string[];
   name?: string;
   builtins: boolean;
   drainTimeout?: string;
@@ -84,7 +85,12 @@ export function registerWorkerCommand(program: Command): void {
     .option('--shell-timeout <duration>', 'longest a shell command may run (default 10m)')
     .option(
       '--shell-allow <commands>',
-      'only these first words may run in the shell, comma-separated',
+      'only these programs may run, without a shell; comma-separated',
+      collect,
+    )
+    .option(
+      '--shell-env <names>',
+      'environment variables shell commands also get besides PATH, HOME, LANG, TZ; comma-separated (never TASKQ_TOKEN)',
       collect,
     )
     .option('--no-builtins', 'do not serve the built-in echo and sleep handlers')
@@ -105,6 +111,7 @@ export function registerWorkerCommand(program: Command): void {
         const env = process.env;
         const log = createLogger();
         const shellAllow = list(f.shellAllow);
+        const shellEnv = list(f.shellEnv);
         const { Worker } = await import('../worker/worker.js');
         const worker = new Worker({
           coordinators: pick(
@@ -129,6 +136,7 @@ export function registerWorkerCommand(program: Command): void {
             ? {
                 timeoutMs: duration(f.shellTimeout, '--shell-timeout', 7),
                 ...(shellAllow ? { allow: shellAllow } : {}),
+                ...(shellEnv ? { env: shellEnv } : {}),
               }
             : false,
           logger: log,
