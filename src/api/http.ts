@@ -41,6 +41,8 @@ export interface HttpApiOptions {
   host: string;
   /** Served at /metrics; counts submits. */
   metrics: Metrics;
+  /** /metrics needs no token even when tokens exist. @default false */
+  publicMetrics?: boolean;
   /** PEM certificate and key: serve HTTPS. */
   tls?: { cert: string; key: string } | undefined;
 }
@@ -65,6 +67,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
     auth: options.auth,
     limiter: new RateLimiter(options.rateLimit),
     loopbackOnly: isLoopback(options.host),
+    publicMetrics: options.publicMetrics ?? false,
   });
 
   // The seed's README posts with `curl -d`, which says x-www-form-urlencoded. Read every
@@ -131,7 +134,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
   );
   registerSeedRoutes(app, api);
   registerTaskRoutes(app, api, Math.max(bodyLimit, 32 * 1048576));
-  registerEventRoutes(app, options.db, api, options.events);
+  registerEventRoutes(app, options.db, api, options.events, options.auth);
   registerQueueRoutes(app, options.db);
   registerScheduleRoutes(app, options.db);
   registerStatsRoutes(app, options.db);

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Authenticator } from './auth.js';
 import type { Db } from '../store/db.js';
 import type { TaskEvent } from '../store/events.js';
 import type { EventHub } from './events.js';
@@ -73,6 +74,7 @@ export function registerEventRoutes(
   db: Db,
   api: TasksApi,
   hub: EventHub,
+  auth: Authenticator,
 ): void {
   // Streams never end on their own: close them first when the server shuts down, and close
   // at once any that opens afterwards (its request was waiting for the hub).
@@ -83,13 +85,18 @@ export function registerEventRoutes(
     for (const s of open) s.close();
     done();
   });
-  const track = (s: SseStream): SseStream => {
+  // A stream opened with a token ends within two seconds of its revocation or expiry.
+  const track = (req: FastifyRequest, s: SseStream): SseStream => {
     if (closing) {
       s.close();
       return s;
     }
     open.add(s);
-    void s.closed.then(() => open.delete(s));
+    const unwatch = req.principal ? auth.watch(req.principal, () => s.close()) : () => undefined;
+    void s.closed.then(() => {
+      open.delete(s);
+      unwatch();
+    });
     return s;
   };
 
@@ -161,7 +168,7 @@ export function registerEventRoutes(
       );
       try {
         await hub.ready();
-        const opened = track(openSse(req, reply));
+        const opened = track(req, openSse(req, reply));
         stream = opened;
         refresh();
         await opened.closed;
@@ -210,7 +217,7 @@ export function registerEventRoutes(
       );
       try {
         await hub.ready();
-        const opened = track(openSse(req, reply));
+        const opened = track(req, openSse(req, reply));
         stream = opened;
         if (since !== null) await replay(db, opened, since, queue);
         for (const e of early.splice(0)) send(opened, e);

@@ -9,6 +9,7 @@ interface ServiceFlags {
   schema?: string;
   host?: string;
   insecure?: boolean;
+  publicMetrics?: boolean;
 }
 
 /** The options of the REST API both services serve. */
@@ -27,7 +28,11 @@ function apiOptions(cmd: Command): Command {
       'PEM certificate: serve HTTPS (and gRPC over TLS) (or TASKQ_TLS_CERT)',
     )
     .option('--tls-key <file>', 'PEM private key for --tls-cert (or TASKQ_TLS_KEY)')
-    .option('--insecure', 'allow binding a non-loopback address without any API token');
+    .option('--insecure', 'allow binding a non-loopback address without any API token')
+    .option(
+      '--public-metrics',
+      'serve /metrics without a token even when tokens exist (or TASKQ_PUBLIC_METRICS=true)',
+    );
 }
 
 /** `taskq coordinator`, `taskq scheduler` and `taskq migrate`. */
@@ -86,6 +91,7 @@ export function registerServiceCommands(program: Command): void {
             ? false
             : pick(listenEnv, file.coordinator?.listen as boolean | undefined),
         insecure: f.insecure ?? (env.TASKQ_INSECURE === 'true' ? true : undefined),
+        publicMetrics: f.publicMetrics ?? (env.TASKQ_PUBLIC_METRICS === 'true' ? true : undefined),
         logger: log,
       });
       const stopTracing = await startTracing('coordinator');
@@ -127,6 +133,7 @@ export function registerServiceCommands(program: Command): void {
         tlsCert: opt.string('tlsCert', 'TASKQ_TLS_CERT'),
         tlsKey: opt.string('tlsKey', 'TASKQ_TLS_KEY'),
         insecure: f.insecure ?? (env.TASKQ_INSECURE === 'true' ? true : undefined),
+        publicMetrics: f.publicMetrics ?? (env.TASKQ_PUBLIC_METRICS === 'true' ? true : undefined),
         logger: log,
       });
       const stopTracing = await startTracing('scheduler');

@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { ConfigError } from '../lib/errors.js';
@@ -31,6 +32,12 @@ function apiOptions() {
     tlsCert: Type.Optional(Type.String({ minLength: 1 })),
     /** PEM private key file for tlsCert. */
     tlsKey: Type.Optional(Type.String({ minLength: 1 })),
+    /**
+     * Serve /metrics without a token even when tokens exist (a scraper on a trusted network).
+     * Otherwise scraping needs a token whose role may read (read, submit or admin).
+     * @default false
+     */
+    publicMetrics: Type.Boolean({ default: false }),
   };
 }
 
@@ -134,9 +141,22 @@ export function resolveSchedulerOptions(input: SchedulerOptions): ResolvedSchedu
   return o;
 }
 
-/** True for addresses only this machine can reach. */
+/**
+ * True for addresses only this machine can reach: the name `localhost`, an IPv4 literal in
+ * 127.0.0.0/8, `::1`, or an IPv4-mapped `::ffff:127.x.y.z`. Parsed, never matched as a
+ * prefix: `127.evil.example` and `127.0.0.1.nip.io` are names that resolve anywhere.
+ * IPv6 brackets are allowed (`[::1]`).
+ */
 export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost') return true;
+  if (isIPv4(h)) return h.split('.')[0] === '127';
+  if (isIPv6(h)) {
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h)?.[1];
+    if (mapped) return isIPv4(mapped) && mapped.split('.')[0] === '127';
+    return h === '::1' || /^(0{1,4}:){7}0{0,3}1$/.test(h) || h === '0:0:0:0:0:0:0:1';
+  }
+  return false;
 }
 
 function checkTls(o: { tlsCert?: string | undefined; tlsKey?: string | undefined }): void {

@@ -4,7 +4,7 @@ import { sleep } from '../lib/time.js';
 import { completeBatch, markStarted } from '../store/complete.js';
 import { recordProgress, type ProgressUpdate } from '../store/events.js';
 import type { Db } from '../store/db.js';
-import type { AttemptRef, AttemptResult, CompletedAttempt } from '../store/tasks.js';
+import type { AttemptResult, CompletedAttempt, HeldAttempt } from '../store/tasks.js';
 import type { Registry } from './registry.js';
 
 /** Options for {@link Completer}. */
@@ -14,13 +14,16 @@ export interface CompleterOptions {
   maxBatch?: number;
   /** Results that completed a task (metrics, dispatcher wake-ups). */
   onCompleted?: (done: CompletedAttempt[]) => void;
-  /** Results fenced out: the attempt was no longer current. */
-  onRejected?: (refs: Array<AttemptRef & { workerId: string }>) => void;
+  /**
+   * Reports the fence refused: the attempt was no longer current, or the reporting worker
+   * did not hold it.
+   */
+  onRefused?: (kind: 'result' | 'start' | 'progress', count: number) => void;
 }
 
-interface Pending {
-  result: AttemptResult;
-  workerId: string;
+/** The key of one worker's report on one attempt: another worker's report never replaces it. */
+function reportKey(r: HeldAttempt): string {
+  return `${r.workerId}:${r.id}:${r.attempt}`;
 }
 
 /**
@@ -33,8 +36,8 @@ interface Pending {
  * the worker keeps its copy until acknowledged, so nothing is lost either way.
  */
 export class Completer {
-  private results: Pending[] = [];
-  private starts = new Map<string, AttemptRef & { startedAt: Date }>();
+  private results: AttemptResult[] = [];
+  private starts = new Map<string, HeldAttempt & { startedAt: Date }>();
   private progress = new Map<string, ProgressUpdate>();
   private flushing: Promise<void> | undefined;
   private stopped = false;
@@ -48,21 +51,21 @@ export class Completer {
     this.maxBatch = options.maxBatch ?? 1000;
   }
 
-  /** Queues finished attempts reported by `workerId`. */
-  addResults(workerId: string, results: AttemptResult[]): void {
-    for (const result of results) this.results.push({ result, workerId });
+  /** Queues finished attempts. */
+  addResults(results: AttemptResult[]): void {
+    for (const result of results) this.results.push(result);
     this.schedule();
   }
 
   /** Queues start reports. */
-  addStarts(refs: Array<AttemptRef & { startedAt: Date }>): void {
-    for (const r of refs) this.starts.set(`${r.id}:${r.attempt}`, r);
+  addStarts(refs: Array<HeldAttempt & { startedAt: Date }>): void {
+    for (const r of refs) this.starts.set(reportKey(r), r);
     this.schedule();
   }
 
-  /** Queues progress reports; only the latest per attempt is written. */
+  /** Queues progress reports; only the latest per attempt and reporter is written. */
   addProgress(updates: ProgressUpdate[]): void {
-    for (const u of updates) this.progress.set(`${u.id}:${u.attempt}`, u);
+    for (const u of updates) this.progress.set(reportKey(u), u);
     this.schedule();
   }
 
@@ -95,29 +98,31 @@ export class Completer {
     let failures = 0;
     while (this.results.length > 0 || this.starts.size > 0 || this.progress.size > 0) {
       const batch = this.results.slice(0, this.maxBatch);
-      for (const p of batch) {
-        this.starts.delete(`${p.result.id}:${p.result.attempt}`);
-        this.progress.delete(`${p.result.id}:${p.result.attempt}`);
+      for (const r of batch) {
+        this.starts.delete(reportKey(r));
+        this.progress.delete(reportKey(r));
       }
       const starts = [...this.starts.values()];
       const progress = [...this.progress.values()];
       try {
-        if (starts.length > 0) await markStarted(this.db, starts);
-        for (const s of starts) this.starts.delete(`${s.id}:${s.attempt}`);
+        if (starts.length > 0) {
+          const stored = await markStarted(this.db, starts);
+          if (stored < starts.length) this.options.onRefused?.('start', starts.length - stored);
+        }
+        for (const s of starts) this.starts.delete(reportKey(s));
         if (progress.length > 0) {
           this.progress.clear();
           // Progress is best effort: a failed write is dropped, the next report replaces it.
-          await recordProgress(this.db, progress).catch((err: unknown) =>
-            this.options.logger.warn({ err: describeError(err) }, 'recording progress failed'),
+          await recordProgress(this.db, progress).then(
+            (stored) => {
+              if (stored < progress.length)
+                this.options.onRefused?.('progress', progress.length - stored);
+            },
+            (err: unknown) =>
+              this.options.logger.warn({ err: describeError(err) }, 'recording progress failed'),
           );
         }
-        const done =
-          batch.length > 0
-            ? await completeBatch(
-                this.db,
-                batch.map((p) => p.result),
-              )
-            : [];
+        const done = batch.length > 0 ? await completeBatch(this.db, batch) : [];
         this.results.splice(0, batch.length);
         this.acknowledge(batch, done);
         failures = 0;
@@ -140,49 +145,48 @@ export class Completer {
     }
   }
 
-  private async isolate(batch: Pending[], cause: unknown): Promise<void> {
+  private async isolate(batch: AttemptResult[], cause: unknown): Promise<void> {
     this.options.logger.error(
       { err: describeError(cause), results: batch.length },
       'a result batch was refused; writing one by one',
     );
-    for (const p of batch) {
+    for (const r of batch) {
       try {
-        this.acknowledge([p], await completeBatch(this.db, [p.result]));
+        this.acknowledge([r], await completeBatch(this.db, [r]));
       } catch (err) {
         this.options.logger.error(
-          { taskId: p.result.id, attempt: p.result.attempt, err: describeError(err) },
+          { taskId: r.id, attempt: r.attempt, err: describeError(err) },
           'result refused by the database; the attempt will be retried when its lease expires',
         );
-        this.acknowledge([p], []);
+        this.acknowledge([r], []);
       }
     }
   }
 
-  private acknowledge(batch: Pending[], done: CompletedAttempt[]): void {
-    const accepted = new Set(done.map((d) => `${d.id}:${d.attempt}`));
+  private acknowledge(batch: AttemptResult[], done: CompletedAttempt[]): void {
+    const accepted = new Set(done.map(reportKey));
     const acks = new Map<
       string,
       Array<{ ref: { taskId: string; attempt: number }; accepted: boolean }>
     >();
-    const rejected: Array<AttemptRef & { workerId: string }> = [];
-    for (const { result, workerId } of batch) {
-      const ok = accepted.has(`${result.id}:${result.attempt}`);
-      if (!ok) rejected.push({ id: result.id, attempt: result.attempt, workerId });
-      this.registry.release(result.id);
-      let list = acks.get(workerId);
-      if (!list) acks.set(workerId, (list = []));
-      list.push({ ref: { taskId: result.id, attempt: result.attempt }, accepted: ok });
+    let refused = 0;
+    for (const r of batch) {
+      const ok = accepted.has(reportKey(r));
+      if (!ok) {
+        refused++;
+        this.options.logger.warn(
+          { taskId: r.id, attempt: r.attempt, workerId: r.workerId },
+          'result refused: the attempt is no longer current, or this worker does not hold it',
+        );
+      }
+      // Only the holder's report frees its slot on the stream: another worker's cannot.
+      this.registry.release(r.id, r.workerId);
+      let list = acks.get(r.workerId);
+      if (!list) acks.set(r.workerId, (list = []));
+      list.push({ ref: { taskId: r.id, attempt: r.attempt }, accepted: ok });
     }
     for (const [workerId, list] of acks) this.registry.get(workerId)?.send({ acks: list });
     if (done.length > 0) this.options.onCompleted?.(done);
-    if (rejected.length > 0) {
-      for (const r of rejected) {
-        this.options.logger.warn(
-          { taskId: r.id, attempt: r.attempt, workerId: r.workerId },
-          'stale result rejected: the attempt is no longer current',
-        );
-      }
-      this.options.onRejected?.(rejected);
-    }
+    if (refused > 0) this.options.onRefused?.('result', refused);
   }
 }

@@ -1,5 +1,6 @@
 import { create } from '@bufbuild/protobuf';
-import { Code, ConnectError, type ConnectRouter } from '@connectrpc/connect';
+import { createHash } from 'node:crypto';
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from '@connectrpc/connect';
 import type { Logger } from 'pino';
 import {
   CoordinatorMessageSchema,
@@ -9,12 +10,18 @@ import {
   type Result,
   type WorkerMessage,
 } from '../gen/taskqueue/v1/worker_pb.js';
+import { PRINCIPAL, REVOKED } from '../api/grpc-auth.js';
 import { Channel } from '../lib/channel.js';
 import { describeError } from '../lib/errors.js';
 import type { Db } from '../store/db.js';
 import { expireWorkerLeases } from '../store/leases.js';
 import type { AttemptResult } from '../store/tasks.js';
-import { markWorkerDisconnected, upsertWorker, type WorkerInfo } from '../store/workers.js';
+import {
+  bindWorker,
+  markWorkerDisconnected,
+  type WorkerBinding,
+  type WorkerInfo,
+} from '../store/workers.js';
 import type { Completer } from './completer.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { LeaseKeeper } from './leases.js';
@@ -33,77 +40,127 @@ export interface GatewayDeps {
   logger: Logger;
   /** Open streams, so stop() can end them. */
   streams: Set<Channel<CoordinatorMessage>>;
+  /** A worker said hello: the queues and handlers it serves. */
+  onHello?: (info: WorkerInfo) => void;
 }
 
 const MAX_RESULT_JSON = 1024 * 1024;
 const MAX_CONCURRENCY = 10_000;
+/** Most handler names and queues one hello may declare. */
+const MAX_DECLARED = 1000;
 
 /** Registers WorkerService: one long-lived bidi stream per worker. */
 export function registerWorkerService(router: ConnectRouter, deps: GatewayDeps): void {
   router.service(WorkerService, {
-    connect: (requests) => connect(requests, deps),
+    connect: (requests, context) => connect(requests, context, deps),
   });
 }
 
 async function* connect(
   requests: AsyncIterable<WorkerMessage>,
+  context: HandlerContext,
   deps: GatewayDeps,
 ): AsyncGenerator<CoordinatorMessage> {
+  const tokenId = context.values.get(PRINCIPAL)?.tokenId ?? null;
   const out = new Channel<CoordinatorMessage>();
   deps.streams.add(out);
   let session: WorkerSession | undefined;
-  const log = deps.logger;
+  // Why the coordinator ends this stream, when it does (a refused hello, a revoked token):
+  // the worker gets it as the call's error.
+  let ending: ConnectError | undefined;
+  const end = (err: ConnectError): void => {
+    ending ??= err;
+    out.close();
+  };
+  const revoked = context.values.get(REVOKED);
+  const onRevoked = (): void => end(ConnectError.from(revoked?.reason));
+  revoked?.addEventListener('abort', onRevoked, { once: true });
 
   const reader = (async () => {
+    const it = requests[Symbol.asyncIterator]();
+    // Reading stops when the stream is ended from this side too; a pending read would
+    // otherwise wait for the worker to close its half.
+    const closed = out.whenClosed.then(() => ({ done: true, value: undefined }) as const);
     try {
-      for await (const msg of requests) {
-        if (!session) {
-          if (!msg.hello)
-            throw new ConnectError('the first message must carry hello', Code.InvalidArgument);
-          const info = checkHello(msg.hello);
-          session = deps.registry.add(info, (m) => out.push(create(CoordinatorMessageSchema, m)));
-          await upsertWorker(deps.db, info, deps.coordinatorId);
-          session.send({
-            welcome: {
-              coordinatorId: deps.coordinatorId,
-              heartbeatIntervalMs: deps.heartbeatMs,
-              leaseMs: deps.leaseMs,
-            },
-          });
-          log.info(
-            {
-              workerId: info.id,
-              name: info.name,
-              handlers: info.handlers,
-              queues: info.queues,
-              concurrency: info.concurrency,
-            },
-            'worker connected',
-          );
-        }
-        handle(session, msg, deps);
+      for (;;) {
+        const r = await Promise.race([it.next(), closed]);
+        if (r.done) break;
+        session ??= await openSession(r.value, out, tokenId, deps);
+        handle(session, r.value, deps);
       }
     } catch (err) {
-      if (!out.isClosed)
-        log.info(
+      if (err instanceof ConnectError && !out.isClosed) end(err);
+      else if (!out.isClosed)
+        deps.logger.info(
           { workerId: session?.info.id, err: describeError(err) },
           'worker stream ended with an error',
         );
     } finally {
       out.close();
+      void it.return?.();
     }
   })();
 
   try {
     for await (const m of out) yield m;
+    if (ending) throw ending;
   } finally {
     out.close();
+    revoked?.removeEventListener('abort', onRevoked);
     deps.streams.delete(out);
     await reader;
     if (session) await disconnect(session, deps);
   }
 }
 
+/**
+ * Checks a stream's first message, binds its worker id, and registers the stream.
+ * @throws ConnectError when the hello is missing or malformed, or the id is not the worker's.
+ */
+async function openSession(
+  msg: WorkerMessage,
+  out: Channel<CoordinatorMessage>,
+  tokenId: string | null,
+  deps: GatewayDeps,
+): Promise<WorkerSession> {
+  if (!msg.hello)
+    throw new ConnectError('the first message must carry hello', Code.InvalidArgument);
+  const info = checkHello(msg.hello);
+  // The id must be this process's (its instance key) and this token's before the stream may
+  // act for it: the fence trusts the worker id of the stream.
+  refuseUnbound(
+    info.id,
+    await bindWorker(deps.db, info, deps.coordinatorId, {
+      tokenId,
+      instanceKeyHash: hashKey(msg.hello.instanceKey),
+    }),
+  );
+  const session = deps.registry.add(info, (m) => out.push(create(CoordinatorMessageSchema, m)));
+  deps.onHello?.(info);
+  session.send({
+    welcome: {
+      coordinatorId: deps.coordinatorId,
+      heartbeatIntervalMs: deps.heartbeatMs,
+      leaseMs: deps.leaseMs,
+    },
+  });
+  deps.logger.info(
+    {
+      workerId: info.id,
+      name: info.name,
+      handlers: info.handlers,
+      queues: info.queues,
+      concurrency: info.concurrency,
+    },
+    'worker connected',
+  );
+  return session;
+}
+
+/**
+ * Passes a worker's reports on, each marked with the stream's worker: the fence accepts a
+ * report only from the worker that holds the attempt, whatever the message says.
+ */
 function handle(session: WorkerSession, msg: WorkerMessage, deps: GatewayDeps): void {
   session.lastSeenAt = Date.now();
   const workerId = session.info.id;
@@ -115,6 +172,7 @@ function handle(session: WorkerSession, msg: WorkerMessage, deps: GatewayDeps): 
               {
                 id: s.ref.taskId,
                 attempt: s.ref.attempt,
+                workerId,
                 startedAt: new Date(Number(s.startedAtMs) || Date.now()),
               },
             ]
@@ -123,10 +181,9 @@ function handle(session: WorkerSession, msg: WorkerMessage, deps: GatewayDeps): 
     );
   }
   if (msg.results.length > 0) {
-    deps.completer.addResults(
-      workerId,
-      msg.results.flatMap((r) => (r.ref ? [toAttemptResult(r)] : [])),
-    );
+    const results = msg.results.flatMap((r) => (r.ref ? [toAttemptResult(r, workerId)] : []));
+    deps.leases.finished(results);
+    deps.completer.addResults(results);
   }
   if (msg.progress.length > 0) {
     deps.completer.addProgress(
@@ -136,6 +193,7 @@ function handle(session: WorkerSession, msg: WorkerMessage, deps: GatewayDeps): 
               {
                 id: p.ref.taskId,
                 attempt: p.ref.attempt,
+                workerId,
                 percent: Math.max(0, Math.min(100, p.percent || 0)),
                 message: clean(p.message).slice(0, 500),
               },
@@ -183,10 +241,38 @@ async function disconnect(session: WorkerSession, deps: GatewayDeps): Promise<vo
   }
 }
 
+/** The stored form of an instance key: a hash, never the key. */
+function hashKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+/** @throws ConnectError (permission denied) when the id is bound to another process or token. */
+function refuseUnbound(id: string, binding: WorkerBinding): void {
+  if (binding === 'bound') return;
+  throw new ConnectError(
+    binding === 'other_token'
+      ? `worker id '${id}' is bound to another token: a worker id can be used only with the token it first connected with`
+      : `worker id '${id}' belongs to another worker process: each worker process needs its own id (the SDK makes one per Worker)`,
+    Code.PermissionDenied,
+  );
+}
+
 function checkHello(h: Hello): WorkerInfo {
   const id = h.workerId.trim();
   if (!id || id.length > 200)
     throw new ConnectError('hello.worker_id must be 1 to 200 characters', Code.InvalidArgument);
+  if (h.instanceKey.length < 16 || h.instanceKey.length > 200) {
+    throw new ConnectError(
+      'hello.instance_key must be a random secret of 16 to 200 characters (upgrade the worker)',
+      Code.InvalidArgument,
+    );
+  }
+  if (h.handlers.length > MAX_DECLARED || h.queues.length > MAX_DECLARED) {
+    throw new ConnectError(
+      `hello may declare at most ${MAX_DECLARED} handlers and ${MAX_DECLARED} queues`,
+      Code.InvalidArgument,
+    );
+  }
   if (h.concurrency < 1 || h.concurrency > MAX_CONCURRENCY) {
     throw new ConnectError(
       `hello.concurrency must be 1 to ${MAX_CONCURRENCY}`,
@@ -215,7 +301,7 @@ function checkHello(h: Hello): WorkerInfo {
  * A worker's report as a row to write. Bad JSON or text PostgreSQL cannot store would fail
  * the whole batch, so it is turned into a plain failure of that one attempt here.
  */
-function toAttemptResult(r: Result): AttemptResult {
+function toAttemptResult(r: Result, workerId: string): AttemptResult {
   const ref = r.ref as { taskId: string; attempt: number };
   let resultJson: string | null = r.resultJson || null;
   let ok = r.ok;
@@ -242,6 +328,7 @@ function toAttemptResult(r: Result): AttemptResult {
   return {
     id: ref.taskId,
     attempt: ref.attempt,
+    workerId,
     ok,
     resultJson,
     error: ok ? null : (error ?? 'failed'),

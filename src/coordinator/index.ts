@@ -6,7 +6,7 @@ import pino, { type Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
 import { Authenticator } from '../api/auth.js';
 import { EventHub } from '../api/events.js';
-import { authInterceptor } from '../api/grpc-auth.js';
+import { authInterceptor, grpcContextValues } from '../api/grpc-auth.js';
 import { registerDashboard } from '../api/dashboard.js';
 import { buildHttpApi } from '../api/http.js';
 import { registerTaskService } from '../api/grpc-tasks.js';
@@ -58,6 +58,7 @@ export class Coordinator {
   private retention: Retention | undefined;
   private events: EventHub | undefined;
   private leadership: LeaderElector | undefined;
+  private auth: Authenticator | undefined;
   private readonly registry = new Registry();
   private readonly streams = new Set<Channel<CoordinatorMessage>>();
   private readonly h2Sessions = new Set<http2.ServerHttp2Session>();
@@ -101,8 +102,12 @@ export class Coordinator {
     }));
     await migrate(db);
     checkBinding(o.host, o.insecure, await authEnabled(db));
-    const auth = new Authenticator(db);
-    const metrics = (this.metrics = new Metrics('coordinator', db));
+    const auth = (this.auth = new Authenticator(db, {
+      failureRate: o.rateLimit,
+      logger: this.log,
+    }));
+    const metrics = (this.metrics = new Metrics('coordinator', db, this.log));
+    metrics.start();
     metrics.probes.workers = () => this.registry.size;
     metrics.probes.leader = () => Boolean(this.leadership?.current());
     const tls =
@@ -119,7 +124,7 @@ export class Coordinator {
         const now = Date.now();
         for (const t of tasks)
           metrics.dispatchLatency.observe(
-            { queue: t.queue },
+            { queue: metrics.labels.queue(t.queue) },
             Math.max(0, now - t.scheduledAt.getTime()) / 1000,
           );
       },
@@ -134,12 +139,13 @@ export class Coordinator {
         for (const d of done)
           if (d.status === 'pending') this.dispatcher?.dueSoon(d.scheduledAt.getTime());
       },
-      onRejected: (refs) => metrics.staleResults.inc(refs.length),
+      onRefused: (kind, n) => metrics.reportsRefused.inc({ kind }, n),
     });
     this.leases = new LeaseKeeper(db, this.registry, {
       leaseMs: o.leaseMs,
       intervalMs: o.heartbeatMs,
       logger: this.log,
+      onRefused: (n) => metrics.reportsRefused.inc({ kind: 'lease' }, n),
     });
     this.leadership = new LeaderElector(db, {
       role: 'maintenance',
@@ -189,6 +195,7 @@ export class Coordinator {
     events.start();
     const handler = connectNodeAdapter({
       interceptors: [authInterceptor(auth)],
+      contextValues: grpcContextValues,
       routes: (router) => {
         registerWorkerService(router, {
           db,
@@ -201,6 +208,7 @@ export class Coordinator {
           leaseMs: o.leaseMs,
           logger: this.log,
           streams: this.streams,
+          onHello: (info) => metrics.labels.add(info.queues, info.handlers),
         });
         registerTaskService(router, tasksApi, events);
       },
@@ -224,6 +232,7 @@ export class Coordinator {
       host: o.host,
       tls,
       metrics,
+      publicMetrics: o.publicMetrics,
     });
     await registerDashboard(this.http);
     await this.http.listen({ port: o.httpPort, host: o.host });
@@ -289,6 +298,8 @@ export class Coordinator {
     await grpcClosed;
     clearTimeout(forced);
     await this.events?.stop();
+    this.auth?.stop();
+    await this.metrics?.stop();
     await this.http?.close();
     await this.leases?.stop();
     await this.completer?.stop();

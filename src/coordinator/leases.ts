@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { describeError } from '../lib/errors.js';
 import type { Db } from '../store/db.js';
 import { extendLeases } from '../store/leases.js';
-import type { AttemptRef } from '../store/tasks.js';
+import type { AttemptRef, HeldAttempt } from '../store/tasks.js';
 import { touchWorkers } from '../store/workers.js';
 import type { Registry } from './registry.js';
 
@@ -12,6 +12,11 @@ export interface LeaseKeeperOptions {
   /** How often to write the gathered heartbeats. */
   intervalMs: number;
   logger: Logger;
+  /**
+   * Heartbeats that listed an attempt the worker does not hold (another worker's task, or
+   * one taken back from it): the fence refused to extend them.
+   */
+  onRefused?: (count: number) => void;
 }
 
 /**
@@ -21,7 +26,7 @@ export interface LeaseKeeperOptions {
  * abort it.
  */
 export class LeaseKeeper {
-  private refs = new Map<string, AttemptRef & { workerId: string }>();
+  private refs = new Map<string, HeldAttempt>();
   private seen = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
@@ -44,10 +49,15 @@ export class LeaseKeeper {
     await this.flushing;
   }
 
-  /** Records a heartbeat: the worker is alive and holds these attempts. */
+  /** Records a heartbeat: the worker is alive and says it holds these attempts. */
   heartbeat(workerId: string, running: AttemptRef[]): void {
     this.seen.add(workerId);
-    for (const r of running) this.refs.set(`${r.id}:${r.attempt}`, { ...r, workerId });
+    for (const r of running) this.refs.set(`${workerId}:${r.id}:${r.attempt}`, { ...r, workerId });
+  }
+
+  /** Forgets attempts whose results are in: they need no lease, and are not refusals. */
+  finished(refs: HeldAttempt[]): void {
+    for (const r of refs) this.refs.delete(`${r.workerId}:${r.id}:${r.attempt}`);
   }
 
   private async flush(): Promise<void> {
@@ -61,13 +71,15 @@ export class LeaseKeeper {
         extendLeases(this.db, refs, this.options.leaseMs),
         touchWorkers(this.db, seen),
       ]);
-      const kept = new Set(extended.map((r) => `${r.id}:${r.attempt}`));
+      const kept = new Set(extended.map((r) => `${r.workerId}:${r.id}:${r.attempt}`));
+      let refused = 0;
       const aborts = new Map<
         string,
         Array<{ ref: { taskId: string; attempt: number }; reason: string }>
       >();
       for (const r of refs) {
-        if (kept.has(`${r.id}:${r.attempt}`)) continue;
+        if (kept.has(`${r.workerId}:${r.id}:${r.attempt}`)) continue;
+        refused++;
         // Usually the attempt just finished (its result landed after the heartbeat that
         // listed it); the reaper and cancel log the other cases themselves.
         this.options.logger.debug(
@@ -81,6 +93,7 @@ export class LeaseKeeper {
           reason: 'lease lost: the task was reaped or cancelled',
         });
       }
+      if (refused > 0) this.options.onRefused?.(refused);
       for (const workerId of seen) {
         this.registry
           .get(workerId)

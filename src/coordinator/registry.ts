@@ -73,10 +73,13 @@ export class Registry {
     this.byTask.set(taskId, session);
   }
 
-  /** Forgets an assignment once its result is in (or it was aborted). */
-  release(taskId: string): void {
+  /**
+   * Forgets an assignment once its result is in (or it was aborted). With `workerId`, only
+   * when that worker holds it: a report from anyone else changes nothing here.
+   */
+  release(taskId: string, workerId?: string): void {
     const session = this.byTask.get(taskId);
-    if (!session) return;
+    if (!session || (workerId !== undefined && session.info.id !== workerId)) return;
     session.assigned.delete(taskId);
     this.byTask.delete(taskId);
   }

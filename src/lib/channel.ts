@@ -7,6 +7,9 @@ export class Channel<T> implements AsyncIterable<T> {
   private readonly items: T[] = [];
   private waiter: ((r: IteratorResult<T>) => void) | undefined;
   private closed = false;
+  private markClosed: () => void = () => undefined;
+  /** Resolves once the channel is closed. */
+  readonly whenClosed: Promise<void> = new Promise((resolve) => (this.markClosed = resolve));
 
   /** Number of items queued and not yet taken. */
   get size(): number {
@@ -33,6 +36,7 @@ export class Channel<T> implements AsyncIterable<T> {
   /** End the stream after the queued items are taken. */
   close(): void {
     this.closed = true;
+    this.markClosed();
     const waiter = this.waiter;
     if (waiter && this.items.length === 0) {
       this.waiter = undefined;

@@ -35,3 +35,13 @@ export class ClockOffset {
     return best?.offset ?? 0;
   }
 }
+
+/**
+ * Milliseconds on a clock that only moves forward (not the wall clock): for every cache and
+ * timer that guards access, so a clock stepped backwards cannot keep a stale answer alive.
+ * Passed in as a function, so tests can drive it.
+ */
+export type MonotonicClock = () => number;
+
+/** The process's monotonic clock. */
+export const monotonicMs: MonotonicClock = () => performance.now();

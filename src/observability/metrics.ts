@@ -1,8 +1,72 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Logger } from 'pino';
+import { describeError } from '../lib/errors.js';
+import { Periodic } from '../lib/periodic.js';
 import type { Db } from '../store/db.js';
 import { listQueues } from '../store/queues.js';
+import { declaredLabelValues } from '../store/workers.js';
 
 type TaskLabels = 'queue' | 'handler';
+
+/** The label value every queue or handler outside the known set is counted under. */
+export const OTHER_LABEL = 'other';
+/** Most distinct queues, and most distinct handlers, /metrics names. */
+const MAX_LABEL_VALUES = 1000;
+/** How often the known set is re-read from the workers' declarations. */
+const LABEL_REFRESH_MS = 10_000;
+
+/**
+ * The queue and handler names /metrics may use as label values: those that workers declared
+ * in the last day (and queues with settings), at most {@link MAX_LABEL_VALUES} of each.
+ * Everything else is counted as {@link OTHER_LABEL}, so submitting tasks with ever new
+ * names cannot grow /metrics without bound.
+ */
+export class LabelValues {
+  private queues = new Set<string>();
+  private handlers = new Set<string>();
+
+  /** Adds names (a worker's hello); beyond the cap, nothing more is added. */
+  add(queues: Iterable<string>, handlers: Iterable<string>): void {
+    for (const q of queues) if (this.queues.size < MAX_LABEL_VALUES) this.queues.add(q);
+    for (const h of handlers) if (this.handlers.size < MAX_LABEL_VALUES) this.handlers.add(h);
+  }
+
+  /** Replaces the known set. */
+  set(queues: Iterable<string>, handlers: Iterable<string>): void {
+    this.queues = new Set();
+    this.handlers = new Set();
+    this.add(queues, handlers);
+  }
+
+  queue(name: string): string {
+    return this.queues.has(name) ? name : OTHER_LABEL;
+  }
+
+  task(labels: { queue: string; handler: string }): { queue: string; handler: string } {
+    return {
+      queue: this.queue(labels.queue),
+      handler: this.handlers.has(labels.handler) ? labels.handler : OTHER_LABEL,
+    };
+  }
+}
+
+/** A counter by queue and handler whose label values stay in a {@link LabelValues} set. */
+export class TaskCounter<L extends string = never> {
+  constructor(
+    private readonly counter: Counter<TaskLabels | L>,
+    private readonly labels: LabelValues,
+  ) {}
+
+  inc(labels: { queue: string; handler: string } & Partial<Record<L, string>>, n = 1): void {
+    const bounded = { ...labels, ...this.labels.task(labels) };
+    this.counter.inc(bounded as Partial<Record<TaskLabels | L, string>>, n);
+  }
+
+  /** The underlying prom-client counter, for reading values in tests. */
+  get metric(): Counter<TaskLabels | L> {
+    return this.counter;
+  }
+}
 
 /**
  * The Prometheus metrics of one service. Each service has its own registry (several can share
@@ -11,14 +75,16 @@ type TaskLabels = 'queue' | 'handler';
  */
 export class Metrics {
   readonly registry = new Registry();
-  readonly submitted: Counter<TaskLabels>;
-  readonly succeeded: Counter<TaskLabels>;
-  readonly attemptsFailed: Counter<TaskLabels | 'reason'>;
-  readonly retried: Counter<TaskLabels>;
-  readonly dead: Counter<TaskLabels>;
+  readonly labels = new LabelValues();
+  readonly submitted: TaskCounter;
+  readonly succeeded: TaskCounter;
+  readonly attemptsFailed: TaskCounter<'reason'>;
+  readonly retried: TaskCounter;
+  readonly dead: TaskCounter;
   readonly dispatchLatency: Histogram<'queue'>;
   readonly runDuration: Histogram<TaskLabels>;
-  readonly staleResults: Counter;
+  /** Worker reports the fence refused, by kind: result, start, progress or lease. */
+  readonly reportsRefused: Counter<'kind'>;
   readonly leasesReaped: Counter;
   readonly tasksDeleted: Counter;
   readonly workersConnected: Gauge;
@@ -26,12 +92,31 @@ export class Metrics {
   /** Read at scrape time by the gauges that describe live state of the owning service. */
   readonly probes: { workers?: () => number; leader?: () => boolean } = {};
 
-  constructor(service: 'coordinator' | 'scheduler', db: Db) {
+  private readonly refresh: Periodic;
+
+  constructor(
+    service: 'coordinator' | 'scheduler',
+    private readonly db: Db,
+    logger?: Logger,
+  ) {
     const registry = this.registry;
     registry.setDefaultLabels({ service });
     collectDefaultMetrics({ register: registry, prefix: 'taskq_' });
+    this.refresh = new Periodic(LABEL_REFRESH_MS, async () => {
+      try {
+        const known = await declaredLabelValues(db, MAX_LABEL_VALUES);
+        this.labels.set(known.queues, known.handlers);
+      } catch (err) {
+        logger?.warn({ err: describeError(err) }, 'reading the metric label values failed');
+      }
+    });
     const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
-      new Counter<L>({ name, help, labelNames, registers: [registry] });
+      new TaskCounter<Exclude<L, TaskLabels>>(
+        new Counter<L>({ name, help, labelNames, registers: [registry] }) as Counter<
+          TaskLabels | Exclude<L, TaskLabels>
+        >,
+        this.labels,
+      );
     const taskLabels: TaskLabels[] = ['queue', 'handler'];
     this.submitted = counter(
       'taskq_tasks_submitted_total',
@@ -68,9 +153,10 @@ export class Metrics {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800],
       registers: [registry],
     });
-    this.staleResults = new Counter({
-      name: 'taskq_stale_results_rejected_total',
-      help: 'Results fenced out because their attempt was no longer current (zombie workers).',
+    this.reportsRefused = new Counter({
+      name: 'taskq_worker_reports_refused_total',
+      help: 'Worker reports the fence refused: a stale attempt (a zombie), or one the reporting worker does not hold.',
+      labelNames: ['kind'],
       registers: [registry],
     });
     this.tasksDeleted = new Counter({
@@ -113,10 +199,15 @@ export class Metrics {
         this.set({ state: 'waiting' }, pool.waitingCount);
       },
     });
-    // Depth is shared state: read it once per scrape, from the partial indexes.
-    let depth: Promise<Awaited<ReturnType<typeof listQueues>>> | null = null;
+    // Depth is shared state: read it once per scrape, from the partial indexes. Queues
+    // outside the known label values are summed under 'other'.
+    const labels = this.labels;
+    let depth: Promise<Map<string, QueueDepth>> | null = null;
     const readDepth = () =>
-      (depth ??= listQueues(db).finally(() => setTimeout(() => (depth = null), 500)));
+      (depth ??= listQueues(db)
+        .then((queues) => depthByLabel(queues, labels))
+        .catch(() => new Map<string, QueueDepth>())
+        .finally(() => setTimeout(() => (depth = null), 500)));
     new Gauge({
       name: 'taskq_queue_depth',
       help: 'Tasks per queue and state (due, scheduled, running, dead).',
@@ -124,9 +215,8 @@ export class Metrics {
       registers: [registry],
       async collect() {
         this.reset();
-        for (const q of await readDepth().catch(() => [])) {
-          for (const state of ['due', 'scheduled', 'running', 'dead'] as const)
-            this.set({ queue: q.name, state }, q[state]);
+        for (const [queue, q] of await readDepth()) {
+          for (const state of DEPTH_STATES) this.set({ queue, state }, q[state]);
         }
       },
     });
@@ -137,11 +227,39 @@ export class Metrics {
       registers: [registry],
       async collect() {
         this.reset();
-        for (const q of await readDepth().catch(() => []))
-          this.set({ queue: q.name }, (q.oldestDueAgeMs ?? 0) / 1000);
+        for (const [queue, q] of await readDepth()) this.set({ queue }, q.oldestDueAgeMs / 1000);
       },
     });
   }
+
+  /** Starts keeping the label values current. */
+  start(): void {
+    this.refresh.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.refresh.stop();
+  }
+}
+
+const DEPTH_STATES = ['due', 'scheduled', 'running', 'dead'] as const;
+type QueueDepth = Record<(typeof DEPTH_STATES)[number] | 'oldestDueAgeMs', number>;
+
+function depthByLabel(
+  queues: Array<
+    Record<(typeof DEPTH_STATES)[number], number> & { name: string; oldestDueAgeMs: number | null }
+  >,
+  labels: LabelValues,
+): Map<string, QueueDepth> {
+  const out = new Map<string, QueueDepth>();
+  for (const q of queues) {
+    const key = labels.queue(q.name);
+    const d = out.get(key) ?? { due: 0, scheduled: 0, running: 0, dead: 0, oldestDueAgeMs: 0 };
+    for (const state of DEPTH_STATES) d[state] += q[state];
+    d.oldestDueAgeMs = Math.max(d.oldestDueAgeMs, q.oldestDueAgeMs ?? 0);
+    out.set(key, d);
+  }
+  return out;
 }
 
 /** Counts finished attempts: successes, failures (and whether they retry or are dead), run time. */
@@ -158,7 +276,8 @@ export function recordCompleted(
   const now = Date.now();
   for (const d of done) {
     const labels = { queue: d.queue, handler: d.handler };
-    if (d.startedAt) m.runDuration.observe(labels, Math.max(0, now - d.startedAt.getTime()) / 1000);
+    if (d.startedAt)
+      m.runDuration.observe(m.labels.task(labels), Math.max(0, now - d.startedAt.getTime()) / 1000);
     if (d.status === 'succeeded') {
       m.succeeded.inc(labels);
       continue;

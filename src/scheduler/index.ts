@@ -27,6 +27,8 @@ export class Scheduler {
   private db: Db | undefined;
   private http: FastifyInstance | undefined;
   private events: EventHub | undefined;
+  private auth: Authenticator | undefined;
+  private metrics: Metrics | undefined;
   private ticker: CronTicker | undefined;
   private stopping: Promise<void> | undefined;
   private port = 0;
@@ -54,17 +56,21 @@ export class Scheduler {
     checkBinding(o.host, o.insecure, await authEnabled(this.db));
     this.events = new EventHub(this.db, this.log);
     this.events.start();
+    this.auth = new Authenticator(this.db, { failureRate: o.rateLimit, logger: this.log });
+    this.metrics = new Metrics('scheduler', this.db, this.log);
+    this.metrics.start();
     this.http = await buildHttpApi({
       db: this.db,
       logger: this.log,
       service: 'scheduler',
       bodyLimit: o.bodyLimit,
       events: this.events,
-      auth: new Authenticator(this.db),
+      auth: this.auth,
       rateLimit: o.rateLimit ?? null,
       maxQueueDepth: o.maxQueueDepth ?? null,
       host: o.host,
-      metrics: new Metrics('scheduler', this.db),
+      metrics: this.metrics,
+      publicMetrics: o.publicMetrics,
       tls:
         o.tlsCert && o.tlsKey
           ? { cert: readFileSync(o.tlsCert, 'utf8'), key: readFileSync(o.tlsKey, 'utf8') }
@@ -85,6 +91,8 @@ export class Scheduler {
     this.stopping ??= (async () => {
       await this.ticker?.stop();
       await this.events?.stop();
+      this.auth?.stop();
+      await this.metrics?.stop();
       await this.http?.close();
       await this.db?.pool.end();
       this.log.info('scheduler stopped');

@@ -1,34 +1,49 @@
 import type { Db } from './db.js';
 import { eventsChannel, notifyChangesCte } from './events.js';
-import { retryAtSql, type AttemptRef, type AttemptResult, type CompletedAttempt } from './tasks.js';
+import {
+  retryAtSql,
+  type AttemptResult,
+  type CompletedAttempt,
+  type HeldAttempt,
+} from './tasks.js';
 
 /**
- * Records that handlers started. Fenced: a stale attempt changes nothing. The worker's clock
- * is clamped between picked_at and now, so clock skew can never put the timestamps of one
- * task out of order.
+ * Records that handlers started, and returns how many reports counted. Fenced: a stale
+ * attempt, or one its reporter does not hold, changes nothing. The worker's clock is clamped
+ * between picked_at and now, so clock skew can never put the timestamps of one task out of
+ * order.
  */
 export async function markStarted(
   db: Db,
-  refs: Array<AttemptRef & { startedAt: Date }>,
-): Promise<void> {
-  if (refs.length === 0) return;
-  // Params: $1 ids, $2 attempts, $3 started_at per attempt
-  await db.pool.query({
+  refs: Array<HeldAttempt & { startedAt: Date }>,
+): Promise<number> {
+  if (refs.length === 0) return 0;
+  // Params: $1 ids, $2 attempts, $3 reporting worker ids, $4 started_at per attempt
+  const { rowCount } = await db.pool.query({
     name: `taskq_started_${db.schema}`,
     text: `
       UPDATE ${db.s}.tasks t
       SET started_at = least(greatest(s.started_at, t.picked_at), now()), updated_at = now()
-      FROM unnest($1::uuid[], $2::int[], $3::timestamptz[]) AS s(id, attempt, started_at)
-      WHERE t.id = s.id AND t.attempt = s.attempt AND t.status = 'running'`,
-    values: [refs.map((r) => r.id), refs.map((r) => r.attempt), refs.map((r) => r.startedAt)],
+      FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[])
+        AS s(id, attempt, worker_id, started_at)
+      WHERE t.id = s.id AND t.attempt = s.attempt AND t.worker_id = s.worker_id
+        AND t.status = 'running'`,
+    values: [
+      refs.map((r) => r.id),
+      refs.map((r) => r.attempt),
+      refs.map((r) => r.workerId),
+      refs.map((r) => r.startedAt),
+    ],
   });
+  return rowCount ?? 0;
 }
 
 /**
  * Records finished attempts in one statement, and appends them to task_attempts.
- * The fencing rule: a result counts only while its attempt is the task's current one and the
- * task is still running. Anything else (a zombie's late result, a result for a cancelled
- * task) matches no row and is left out of the returned list.
+ * The fencing rule: a result counts only while its attempt is the task's current one, the
+ * task is still running, and the worker that reports it is the one the attempt was handed
+ * to. Anything else (a zombie's late result, a result for a cancelled task, another worker's
+ * forgery) matches no row and is left out of the returned list.
  *
  * A failure goes back to pending with exponential backoff and jitter while attempts remain
  * and the handler did not mark it final; otherwise the task is dead.
@@ -36,14 +51,14 @@ export async function markStarted(
 export async function completeBatch(db: Db, results: AttemptResult[]): Promise<CompletedAttempt[]> {
   if (results.length === 0) return [];
   // Params: $1 ids, $2 attempts, $3 ok, $4 result json text, $5 error, $6 retryable,
-  // $7 executor, $8 failure kind, $9 started_at, $10 events channel
+  // $7 executor, $8 failure kind, $9 started_at, $10 events channel, $11 reporting worker ids
   const { rows } = await db.pool.query<CompletedAttempt>({
     name: `taskq_complete_${db.schema}`,
     text: `
       WITH input AS (
         SELECT * FROM unnest($1::uuid[], $2::int[], $3::bool[], $4::text[], $5::text[], $6::bool[],
-          $7::text[], $8::text[], $9::timestamptz[])
-          AS i(id, attempt, ok, result, error, retryable, executor, failure, started_at)
+          $7::text[], $8::text[], $9::timestamptz[], $11::text[])
+          AS i(id, attempt, ok, result, error, retryable, executor, failure, started_at, worker_id)
       ), done AS (
         UPDATE ${db.s}.tasks t SET
           status = CASE
@@ -63,7 +78,8 @@ export async function completeBatch(db: Db, results: AttemptResult[]): Promise<C
           lease_expires_at = NULL,
           updated_at = now()
         FROM input i
-        WHERE t.id = i.id AND t.attempt = i.attempt AND t.status = 'running'
+        WHERE t.id = i.id AND t.attempt = i.attempt AND t.worker_id = i.worker_id
+          AND t.status = 'running'
         RETURNING t.id, t.attempt, t.status, t.scheduled_at, t.updated_at, t.queue, t.handler, t.trace_context,
           t.worker_id,
           t.picked_at, t.started_at, i.ok, i.failure, i.error
@@ -76,7 +92,7 @@ export async function completeBatch(db: Db, results: AttemptResult[]): Promise<C
         FROM done
         ON CONFLICT DO NOTHING
       ), ${notifyChangesCte(db, 'done', '$10')}
-      SELECT id, attempt, status, scheduled_at AS "scheduledAt", queue, handler,
+      SELECT id, attempt, worker_id AS "workerId", status, scheduled_at AS "scheduledAt", queue, handler,
         started_at AS "startedAt", failure, trace_context AS "traceContext"
       FROM done, (SELECT count(*) FROM notified) AS n`,
     values: [
@@ -90,6 +106,7 @@ export async function completeBatch(db: Db, results: AttemptResult[]): Promise<C
       results.map((r) => r.failure),
       results.map((r) => r.startedAt),
       eventsChannel(db),
+      results.map((r) => r.workerId),
     ],
   });
   return rows;

@@ -1,4 +1,5 @@
 import type { Db } from './db.js';
+import type { HeldAttempt } from './tasks.js';
 
 /**
  * Task events travel on one LISTEN/NOTIFY channel per schema. A notification carries up
@@ -112,9 +113,7 @@ export function parseEvents(payload: string): TaskEvent[] {
 }
 
 /** Progress reported by one running attempt. */
-export interface ProgressUpdate {
-  id: string;
-  attempt: number;
+export interface ProgressUpdate extends HeldAttempt {
   percent: number;
   message: string;
 }
@@ -123,16 +122,19 @@ export interface ProgressUpdate {
  * Stores the latest progress of running attempts (fenced) and announces it, one statement
  * per batch. Progress is a live signal: it is kept on the task, not as a history.
  */
-export async function recordProgress(db: Db, updates: ProgressUpdate[]): Promise<void> {
-  if (updates.length === 0) return;
-  // Params: $1 ids, $2 attempts, $3 percents, $4 messages, $5 events channel
-  await db.pool.query({
+export async function recordProgress(db: Db, updates: ProgressUpdate[]): Promise<number> {
+  if (updates.length === 0) return 0;
+  // Params: $1 ids, $2 attempts, $3 percents, $4 messages, $5 events channel,
+  // $6 reporting worker ids
+  const { rows } = await db.pool.query<{ stored: number }>({
     name: `taskq_progress_${db.schema}`,
     text: `
       WITH upd AS (
         UPDATE ${db.s}.tasks t SET progress_percent = p.percent, progress_message = p.message
-        FROM unnest($1::uuid[], $2::int[], $3::real[], $4::text[]) AS p(id, attempt, percent, message)
-        WHERE t.id = p.id AND t.attempt = p.attempt AND t.status = 'running'
+        FROM unnest($1::uuid[], $2::int[], $3::real[], $4::text[], $6::text[])
+          AS p(id, attempt, percent, message, worker_id)
+        WHERE t.id = p.id AND t.attempt = p.attempt AND t.worker_id = p.worker_id
+          AND t.status = 'running'
         RETURNING t.id, t.attempt, t.queue, p.percent, p.message
       ), notified AS (
         SELECT pg_notify($5, string_agg(line, E'\\n'))
@@ -145,13 +147,15 @@ export async function recordProgress(db: Db, updates: ProgressUpdate[]): Promise
         ) lines
         GROUP BY chunk
       )
-      SELECT count(*) FROM notified`,
+      SELECT (SELECT count(*) FROM upd)::int AS stored, (SELECT count(*) FROM notified) AS n`,
     values: [
       updates.map((u) => u.id),
       updates.map((u) => u.attempt),
       updates.map((u) => u.percent),
       updates.map((u) => u.message),
       eventsChannel(db),
+      updates.map((u) => u.workerId),
     ],
   });
+  return rows[0]?.stored ?? 0;
 }

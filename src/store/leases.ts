@@ -1,29 +1,36 @@
 import type { Db } from './db.js';
 import { eventsChannel, notifyChangesCte } from './events.js';
 import { leaderGuardSql, type LeaderTerm } from './leader.js';
-import { retryAtSql, type AttemptRef, type ReapedTask } from './tasks.js';
+import { retryAtSql, type AttemptRef, type HeldAttempt, type ReapedTask } from './tasks.js';
 
 /**
  * Extends the leases of attempts that workers say they still hold, in one statement for
- * every worker heard from in the last interval. Returns the attempts that were extended;
- * a ref missing from the answer has lost its lease (reaped or cancelled) and its worker
- * should stop.
+ * every worker heard from in the last interval. Fenced like results: only the worker that
+ * holds an attempt extends it. Returns the attempts that were extended; a ref missing from
+ * the answer has lost its lease (reaped or cancelled), or was never its reporter's, and its
+ * worker should stop.
  */
 export async function extendLeases(
   db: Db,
-  refs: AttemptRef[],
+  refs: HeldAttempt[],
   leaseMs: number,
-): Promise<AttemptRef[]> {
+): Promise<HeldAttempt[]> {
   if (refs.length === 0) return [];
-  // Params: $1 ids, $2 attempts, $3 lease ms
-  const { rows } = await db.pool.query<AttemptRef>({
+  // Params: $1 ids, $2 attempts, $3 lease ms, $4 reporting worker ids
+  const { rows } = await db.pool.query<HeldAttempt>({
     name: `taskq_extend_${db.schema}`,
     text: `
       UPDATE ${db.s}.tasks t SET lease_expires_at = now() + $3 * interval '1 millisecond'
-      FROM unnest($1::uuid[], $2::int[]) AS r(id, attempt)
-      WHERE t.id = r.id AND t.attempt = r.attempt AND t.status = 'running'
-      RETURNING t.id, t.attempt`,
-    values: [refs.map((r) => r.id), refs.map((r) => r.attempt), leaseMs],
+      FROM unnest($1::uuid[], $2::int[], $4::text[]) AS r(id, attempt, worker_id)
+      WHERE t.id = r.id AND t.attempt = r.attempt AND t.worker_id = r.worker_id
+        AND t.status = 'running'
+      RETURNING t.id, t.attempt, t.worker_id AS "workerId"`,
+    values: [
+      refs.map((r) => r.id),
+      refs.map((r) => r.attempt),
+      leaseMs,
+      refs.map((r) => r.workerId),
+    ],
   });
   return rows;
 }

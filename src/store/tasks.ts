@@ -93,14 +93,23 @@ export interface ClaimedTask {
   traceContext: string | null;
 }
 
-/** One attempt as reported by its worker. */
+/** One attempt of one task. */
 export interface AttemptRef {
   id: string;
   attempt: number;
 }
 
+/**
+ * An attempt as a worker reports it. `workerId` is the worker of the stream the report came
+ * on, never a field of the message: the fence matches it only while that worker holds the
+ * attempt, so no other worker can finish, start, extend or report progress on it.
+ */
+export interface HeldAttempt extends AttemptRef {
+  workerId: string;
+}
+
 /** A finished attempt to record. */
-export interface AttemptResult extends AttemptRef {
+export interface AttemptResult extends HeldAttempt {
   ok: boolean;
   /** JSON text of the handler's return value, or null. */
   resultJson: string | null;
@@ -115,7 +124,7 @@ export interface AttemptResult extends AttemptRef {
 }
 
 /** The outcome of recording one result. */
-export interface CompletedAttempt extends AttemptRef {
+export interface CompletedAttempt extends HeldAttempt {
   status: TaskStatus;
   /** For a retry (status pending): when it is due again. */
   scheduledAt: Date;

@@ -70,11 +70,18 @@ export async function revokeToken(db: Db, idOrName: string): Promise<boolean> {
   return (rowCount ?? 0) > 0;
 }
 
-/** The token with this hash, whatever its state; null when unknown. Records the use. */
-export async function findToken(db: Db, hash: string): Promise<TokenRecord | null> {
-  const { rows } = await db.pool.query<TokenRecord>({
+/**
+ * The token with this hash, whatever its state; null when unknown. Records the use.
+ * `expired` is judged by the database's clock.
+ */
+export async function findToken(
+  db: Db,
+  hash: string,
+): Promise<(TokenRecord & { expired: boolean }) | null> {
+  const { rows } = await db.pool.query<TokenRecord & { expired: boolean }>({
     name: `taskq_find_token_${db.schema}`,
-    text: `UPDATE ${db.s}.api_tokens SET last_used_at = now() WHERE hash = $1 RETURNING ${COLUMNS}`,
+    text: `UPDATE ${db.s}.api_tokens SET last_used_at = now() WHERE hash = $1
+           RETURNING ${COLUMNS}, coalesce(expires_at <= now(), false) AS expired`,
     values: [hash],
   });
   return rows[0] ?? null;
@@ -87,4 +94,21 @@ export async function authEnabled(db: Db): Promise<boolean> {
                     WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())) AS on`,
   );
   return rows[0]?.on ?? false;
+}
+
+/**
+ * Of the tokens `ids`, those no longer usable: revoked, expired (by the database's clock) or
+ * deleted. Streams opened with them must end.
+ */
+export async function unusableTokens(db: Db, ids: string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await db.pool.query<{ id: string }>({
+    name: `taskq_unusable_tokens_${db.schema}`,
+    text: `SELECT x.id::text AS id FROM unnest($1::uuid[]) AS x(id)
+           WHERE NOT EXISTS (SELECT 1 FROM ${db.s}.api_tokens t
+                             WHERE t.id = x.id AND t.revoked_at IS NULL
+                               AND (t.expires_at IS NULL OR t.expires_at > now()))`,
+    values: [ids],
+  });
+  return rows.map((r) => r.id);
 }

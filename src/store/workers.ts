@@ -20,16 +20,41 @@ export interface WorkerRecord extends WorkerInfo {
   disconnectedAt: Date | null;
 }
 
-/** Records a worker's hello. A reconnecting worker keeps its first_seen_at. */
-export async function upsertWorker(db: Db, w: WorkerInfo, coordinatorId: string): Promise<void> {
-  await db.pool.query(
-    `INSERT INTO ${db.s}.workers (id, name, queues, handlers, accepts_any, concurrency, labels, version,
-       coordinator_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-     ON CONFLICT (id) DO UPDATE SET name = excluded.name, queues = excluded.queues,
-       handlers = excluded.handlers, accepts_any = excluded.accepts_any,
-       concurrency = excluded.concurrency, labels = excluded.labels, version = excluded.version,
-       coordinator_id = excluded.coordinator_id, last_seen_at = now(), disconnected_at = NULL`,
+/** Whether a hello may act for its worker id: `bound`, or why not. */
+export type WorkerBinding = 'bound' | 'other_process' | 'other_token';
+
+/**
+ * Records a worker's hello, if the id is this worker's to use. The first hello binds the id
+ * to the process's instance key (as a hash) and to the token it came with; a later hello
+ * with the same id counts only with the same key and the same token (a process that
+ * reconnects, to this coordinator or another). When authentication is off (no token), the
+ * token is not checked. A reconnecting worker keeps its first_seen_at.
+ */
+export async function bindWorker(
+  db: Db,
+  w: WorkerInfo,
+  coordinatorId: string,
+  identity: { tokenId: string | null; instanceKeyHash: string },
+): Promise<WorkerBinding> {
+  // Params: $1 id … $9 coordinator, $10 token id, $11 instance key hash
+  const { rows } = await db.pool.query<{ bound: boolean; otherToken: boolean }>(
+    `WITH bound AS (
+       INSERT INTO ${db.s}.workers (id, name, queues, handlers, accepts_any, concurrency, labels,
+         version, coordinator_id, token_id, instance_key_hash)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+       ON CONFLICT (id) DO UPDATE SET name = excluded.name, queues = excluded.queues,
+         handlers = excluded.handlers, accepts_any = excluded.accepts_any,
+         concurrency = excluded.concurrency, labels = excluded.labels, version = excluded.version,
+         coordinator_id = excluded.coordinator_id, last_seen_at = now(), disconnected_at = NULL,
+         token_id = coalesce(workers.token_id, excluded.token_id),
+         instance_key_hash = coalesce(workers.instance_key_hash, excluded.instance_key_hash)
+       WHERE coalesce(workers.instance_key_hash = excluded.instance_key_hash, true)
+         AND (excluded.token_id IS NULL OR coalesce(workers.token_id = excluded.token_id, true))
+       RETURNING 1
+     )
+     SELECT EXISTS (SELECT 1 FROM bound) AS bound,
+       coalesce((SELECT token_id IS DISTINCT FROM $10::uuid AND $10 IS NOT NULL
+                 FROM ${db.s}.workers WHERE id = $1), false) AS "otherToken"`,
     [
       w.id,
       w.name,
@@ -40,8 +65,13 @@ export async function upsertWorker(db: Db, w: WorkerInfo, coordinatorId: string)
       w.labels,
       w.version,
       coordinatorId,
+      identity.tokenId,
+      identity.instanceKeyHash,
     ],
   );
+  const r = rows[0];
+  if (r?.bound) return 'bound';
+  return r?.otherToken ? 'other_token' : 'other_process';
 }
 
 /** Marks workers as seen now: one statement per heartbeat interval for every worker. */
@@ -123,4 +153,25 @@ export async function listWorkers(
     ...w,
     state: w.disconnectedAt ? 'disconnected' : fresh ? 'live' : 'silent',
   }));
+}
+
+/**
+ * The queues and handler names that workers declared in the last day, and the queues with
+ * settings: the names /metrics may use as label values. At most `limit` of each.
+ */
+export async function declaredLabelValues(
+  db: Db,
+  limit: number,
+): Promise<{ queues: string[]; handlers: string[] }> {
+  const { rows } = await db.pool.query<{ queues: string[] | null; handlers: string[] | null }>(
+    `SELECT
+       ARRAY(SELECT q FROM (
+         SELECT DISTINCT unnest(queues) AS q FROM ${db.s}.workers
+         WHERE last_seen_at > now() - interval '1 day'
+         UNION SELECT name FROM ${db.s}.queues) x ORDER BY q LIMIT $1) AS queues,
+       ARRAY(SELECT DISTINCT unnest(handlers) AS h FROM ${db.s}.workers
+         WHERE last_seen_at > now() - interval '1 day' ORDER BY h LIMIT $1) AS handlers`,
+    [limit],
+  );
+  return { queues: rows[0]?.queues ?? [], handlers: rows[0]?.handlers ?? [] };
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import { createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
@@ -35,6 +36,11 @@ import type { Handler } from './types.js';
 export class Worker<H extends Record<string, unknown> = Record<string, unknown>> {
   /** Stable for the life of this object, across reconnects. */
   readonly id = uuidv7();
+  /**
+   * The secret that binds {@link id} to this object at the coordinators: a hello with the same
+   * id and another key is refused. Sent only in the hello; never logged.
+   */
+  private readonly instanceKey = randomBytes(32).toString('base64url');
   readonly options: ResolvedWorkerOptions;
   private readonly log: Logger;
   private readonly handlers = new Map<string, Handler>();
@@ -248,6 +254,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
         concurrency: this.options.concurrency,
         labels: this.options.labels,
         version: VERSION,
+        instanceKey: this.instanceKey,
       },
       draining: this.draining,
       credits: this.draining ? 0 : Math.max(0, this.options.concurrency - this.running.size),

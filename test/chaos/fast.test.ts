@@ -85,7 +85,10 @@ describe('chaos (fast)', () => {
     const redispatch = second.at_ms - stoppedAt;
     a?.proc.signal('SIGCONT');
     await c.proc.waitForLog(
-      (l) => l.msg === 'stale result rejected: the attempt is no longer current' && l.taskId === id,
+      (l) =>
+        l.msg ===
+          'result refused: the attempt is no longer current, or this worker does not hold it' &&
+        l.taskId === id,
     );
     expect(await audit.task(id)).toMatchObject({
       status: 'succeeded',

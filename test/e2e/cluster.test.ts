@@ -162,7 +162,9 @@ describe('end to end, as separate processes', () => {
     a.proc.signal('SIGCONT');
     const rejection = await coordinator.proc.waitForLog(
       (l) =>
-        l.msg === 'stale result rejected: the attempt is no longer current' && l.taskId === t.id,
+        l.msg ===
+          'result refused: the attempt is no longer current, or this worker does not hold it' &&
+        l.taskId === t.id,
     );
     expect(rejection).toMatchObject({ attempt: 1, workerId: a.workerId });
     const after = await get(t.id);

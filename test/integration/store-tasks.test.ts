@@ -21,10 +21,16 @@ async function submit(input: SubmitTaskInput) {
   return (await insertTask(db, prepareTask(input))).task;
 }
 
-function ok(id: string, attempt: number, value: unknown = { done: true }): AttemptResult {
+function ok(
+  id: string,
+  attempt: number,
+  value: unknown = { done: true },
+  workerId = 'w',
+): AttemptResult {
   return {
     id,
     attempt,
+    workerId,
     ok: true,
     resultJson: JSON.stringify(value),
     error: null,
@@ -39,6 +45,7 @@ function failed(id: string, attempt: number, error = 'boom', retryable = true): 
   return {
     id,
     attempt,
+    workerId: 'w',
     ok: false,
     resultJson: null,
     error,
@@ -129,13 +136,14 @@ describe('completeBatch (fencing)', () => {
 
     // The zombie reports attempt 1 in the same batch as attempt 2's result.
     const done = await completeBatch(db, [
-      ok(t.id, 1, { from: 'zombie' }),
-      ok(t.id, 2, { from: 'fresh' }),
+      ok(t.id, 1, { from: 'zombie' }, 'zombie'),
+      ok(t.id, 2, { from: 'fresh' }, 'fresh'),
     ]);
     expect(done).toEqual([
       {
         id: t.id,
         attempt: 2,
+        workerId: 'fresh',
         status: 'succeeded',
         scheduledAt: expect.any(Date),
         queue,
@@ -154,7 +162,7 @@ describe('completeBatch (fencing)', () => {
     });
 
     // And once more after the fact.
-    expect(await completeBatch(db, [ok(t.id, 1, { from: 'zombie' })])).toEqual([]);
+    expect(await completeBatch(db, [ok(t.id, 1, { from: 'zombie' }, 'zombie')])).toEqual([]);
     expect((await getTask(db, t.id))?.result).toEqual({ from: 'fresh' });
     const attempts = await listAttempts(db, t.id);
     expect(attempts.map((a) => [a.attempt, a.outcome, a.workerId])).toEqual([
@@ -215,12 +223,12 @@ describe('leases', () => {
     const extended = await extendLeases(
       db,
       [
-        { id: a.id, attempt: 1 },
-        { id: b.id, attempt: 7 },
+        { id: a.id, attempt: 1, workerId: 'w' },
+        { id: b.id, attempt: 7, workerId: 'w' },
       ],
       60_000,
     );
-    expect(extended).toEqual([{ id: a.id, attempt: 1 }]);
+    expect(extended).toEqual([{ id: a.id, attempt: 1, workerId: 'w' }]);
     await new Promise((r) => setTimeout(r, 400));
     const reaped = await reapExpired(db, term, 100);
     expect(reaped).toEqual([

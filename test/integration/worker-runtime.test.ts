@@ -119,7 +119,9 @@ describe('worker SDK', () => {
       ),
     );
     const rejected = async () =>
-      (await coordinator.metrics!.staleResults.get()).values[0]?.value ?? 0;
+      (await coordinator.metrics!.reportsRefused.get()).values.find(
+        (v) => v.labels.kind === 'result',
+      )?.value ?? 0;
     const rejectedBefore = await rejected();
     const { task } = await api.submit({ command: 'long', queue: q });
     await until(async () => (await api.get(task.id)).task.status === 'running');

@@ -52,8 +52,11 @@ async function metric(host: string, name: string): Promise<number> {
         signal: AbortSignal.timeout(2000),
       })
     ).text();
-    const line = text.split('\n').find((l) => l.startsWith(name));
-    return line ? Number(line.split(' ').at(-1)) : 0;
+    // Every series of the metric, summed (a labelled counter has one per label set).
+    return text
+      .split('\n')
+      .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+      .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
   } catch {
     return NaN;
   }
@@ -194,14 +197,14 @@ describe.skipIf(unavailable)('multi-host, in network namespaces', () => {
     expect(workerHostOf(second.pid)).not.toBe(victim);
     await audit.waitAllFinished([id], 30_000);
     const rejectedBefore =
-      (await metric('c1', 'taskq_stale_results_rejected_total')) +
-      (await metric('c2', 'taskq_stale_results_rejected_total'));
+      (await metric('c1', 'taskq_worker_reports_refused_total')) +
+      (await metric('c2', 'taskq_worker_reports_refused_total'));
     const healAt = Date.now();
     for (const c of ['c1', 'c2']) topo.heal(victim, c);
     await until(
       async () =>
-        (await metric('c1', 'taskq_stale_results_rejected_total')) +
-          (await metric('c2', 'taskq_stale_results_rejected_total')) >
+        (await metric('c1', 'taskq_worker_reports_refused_total')) +
+          (await metric('c2', 'taskq_worker_reports_refused_total')) >
         rejectedBefore,
       60_000,
       'the cut-off worker to report and be rejected',

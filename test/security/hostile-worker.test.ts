@@ -1,0 +1,188 @@
+import { randomBytes } from 'node:crypto';
+import { Code } from '@connectrpc/connect';
+import { describe, expect, it } from 'vitest';
+import { TasksApi } from '../../src/api/tasks-api.js';
+import type { Coordinator } from '../../src/coordinator/index.js';
+import { createToken, revokeToken } from '../../src/store/tokens.js';
+import { useSchema } from '../helpers/db.js';
+import { inProcessCoordinator, inProcessWorker } from '../helpers/inprocess.js';
+import { until } from '../helpers/wait.js';
+import { RawWorker } from './raw-worker.js';
+
+/**
+ * Workers are trusted with their own tasks and nothing else. These attack the coordinator
+ * from a second worker stream, with every message a worker can send.
+ */
+const db = await useSchema();
+const api = new TasksApi(db);
+
+async function refused(c: Coordinator, kind: string): Promise<number> {
+  const m = await c.metrics!.reportsRefused.get();
+  return m.values.find((v) => v.labels.kind === kind)?.value ?? 0;
+}
+
+describe('a second worker', () => {
+  it("cannot finish, start, extend or report progress on another worker's task", async () => {
+    const c = await inProcessCoordinator(db);
+    let release: (v: unknown) => void = () => undefined;
+    const held = new Promise((r) => (release = r));
+    const real = await inProcessWorker(c, { queues: ['forge'] }, (w) =>
+      w.handle('hold', async () => {
+        await held;
+        return { real: true };
+      }),
+    );
+    const { task } = await api.submit({ command: 'hold', queue: 'forge' });
+    await until(async () => (await api.get(task.id)).task.status === 'running');
+    const before = Object.fromEntries(
+      await Promise.all(
+        ['result', 'start', 'progress', 'lease'].map(async (k) => [k, await refused(c, k)]),
+      ),
+    );
+
+    const forger = new RawWorker(c.grpcPort);
+    forger.hello(`forger-${randomBytes(4).toString('hex')}`);
+    await forger.waitFor((m) => m.welcome !== undefined);
+    const ref = { taskId: task.id, attempt: 1 };
+    forger.send({
+      started: [{ ref, startedAtMs: BigInt(Date.now() - 3_600_000) }],
+      progress: [{ ref, percent: 99, message: 'forged' }],
+    });
+    await until(
+      async () =>
+        (await refused(c, 'start')) > before.start &&
+        (await refused(c, 'progress')) > before.progress,
+      10_000,
+      'start and progress refusals',
+    );
+    forger.send({
+      results: [{ ref, ok: true, resultJson: '{"forged":true}', executor: 'handler' }],
+    });
+    const ack = await forger.waitFor((m) => m.acks.length > 0);
+    expect(ack?.acks[0]).toMatchObject({ ref, accepted: false });
+    // A heartbeat that claims the task, to keep its lease alive (or to starve the holder's).
+    forger.send({ heartbeat: { running: [ref] } });
+    await until(async () => (await refused(c, 'lease')) > before.lease, 10_000, 'lease refusal');
+    expect(await refused(c, 'result')).toBe(before.result + 1);
+    expect(await refused(c, 'start')).toBe(before.start + 1);
+    expect(await refused(c, 'progress')).toBe(before.progress + 1);
+
+    const during = (await api.get(task.id)).task;
+    expect(during).toMatchObject({ status: 'running', workerId: real.id, result: null });
+    expect(during.progressPercent).not.toBe(99);
+    expect(during.startedAt!.getTime()).toBeGreaterThan(Date.now() - 600_000);
+
+    // The holder's own result still counts, and is the one stored.
+    release(undefined);
+    await until(async () => (await api.get(task.id)).task.status === 'succeeded');
+    expect((await api.get(task.id)).task).toMatchObject({
+      status: 'succeeded',
+      result: { real: true },
+      workerId: real.id,
+    });
+  });
+
+  it("is refused when its hello names a connected worker's id, and the real worker keeps its work", async () => {
+    const c = await inProcessCoordinator(db);
+    const real = await inProcessWorker(c, { queues: ['impersonate'] });
+    const impostor = new RawWorker(c.grpcPort);
+    impostor.hello(real.id, { queues: ['impersonate'], handlers: ['echo'], credits: 1 });
+    await impostor.ended;
+    expect(impostor.error?.code).toBe(Code.PermissionDenied);
+    expect(impostor.error?.rawMessage).toMatch(/belongs to another worker process/);
+
+    const ids = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        api.submit({ command: `echo ${i}`, queue: 'impersonate' }).then((r) => r.task.id),
+      ),
+    );
+    await until(async () => {
+      const tasks = await Promise.all(ids.map((id) => api.get(id)));
+      return tasks.every((t) => t.task.status === 'succeeded');
+    });
+    for (const id of ids) expect((await api.get(id)).task.workerId).toBe(real.id);
+
+    // Gone or not, the id stays the process's own.
+    await real.stop();
+    const later = new RawWorker(c.grpcPort);
+    later.hello(real.id, { queues: ['impersonate'], handlers: ['echo'] });
+    await later.ended;
+    expect(later.error?.code).toBe(Code.PermissionDenied);
+  });
+
+  it('may reconnect as itself: the same id with the same instance key', async () => {
+    const c = await inProcessCoordinator(db);
+    const id = `rejoin-${randomBytes(4).toString('hex')}`;
+    const first = new RawWorker(c.grpcPort);
+    const key = first.hello(id);
+    expect(await first.waitFor((m) => m.welcome !== undefined)).toBeDefined();
+    const second = new RawWorker(c.grpcPort);
+    second.hello(id, { instanceKey: key });
+    expect(await second.waitFor((m) => m.welcome !== undefined)).toBeDefined();
+  });
+});
+
+describe('with tokens', () => {
+  it('binds a worker id to the token it first connected with', async () => {
+    const c = await inProcessCoordinator(db);
+    const a = (await createToken(db, { name: 'workers-a', role: 'worker' })).token;
+    const b = (await createToken(db, { name: 'workers-b', role: 'worker' })).token;
+    await until(
+      async () => {
+        const probe = new RawWorker(c.grpcPort);
+        probe.hello(`probe-${randomBytes(4).toString('hex')}`);
+        await probe.ended;
+        return probe.error?.code === Code.Unauthenticated;
+      },
+      10_000,
+      'authentication to switch on',
+    );
+    const id = `bound-${randomBytes(4).toString('hex')}`;
+    const first = new RawWorker(c.grpcPort, a);
+    const key = first.hello(id);
+    expect(await first.waitFor((m) => m.welcome !== undefined)).toBeDefined();
+    await first.close();
+    const other = new RawWorker(c.grpcPort, b);
+    other.hello(id, { instanceKey: key });
+    await other.ended;
+    expect(other.error?.code).toBe(Code.PermissionDenied);
+    expect(other.error?.rawMessage).toMatch(/bound to another token/);
+    await revokeToken(db, 'workers-a');
+    await revokeToken(db, 'workers-b');
+  });
+
+  it('ends a worker stream and an SSE stream within 2 s of their tokens being revoked', async () => {
+    const c = await inProcessCoordinator(db);
+    const worker = (await createToken(db, { name: 'revoked-worker', role: 'worker' })).token;
+    const reader = (await createToken(db, { name: 'revoked-reader', role: 'read' })).token;
+    // The cache of "tokens are in use" may predate the tokens: wait until they are required.
+    await until(
+      async () => (await fetch(`http://127.0.0.1:${c.httpPort}/v1/queues`)).status === 401,
+      10_000,
+      'authentication to switch on',
+    );
+    const stream = new RawWorker(c.grpcPort, worker);
+    stream.hello(`revoked-${randomBytes(4).toString('hex')}`);
+    expect(await stream.waitFor((m) => m.welcome !== undefined)).toBeDefined();
+    const sse = await fetch(`http://127.0.0.1:${c.httpPort}/v1/events`, {
+      headers: { authorization: `Bearer ${reader}` },
+    });
+    expect(sse.status).toBe(200);
+    const sseEnded = (async () => {
+      for await (const _ of sse.body as unknown as AsyncIterable<Uint8Array>) void _;
+      return Date.now();
+    })();
+
+    const revokedAt = Date.now();
+    await revokeToken(db, 'revoked-worker');
+    await revokeToken(db, 'revoked-reader');
+    await stream.ended;
+    const workerEndedMs = Date.now() - revokedAt;
+    const sseEndedMs = (await sseEnded) - revokedAt;
+    expect(stream.error?.code).toBe(Code.Unauthenticated);
+    // The promise is 2 s; the bound leaves room for a loaded machine's timers.
+    expect(workerEndedMs).toBeLessThan(3500);
+    expect(sseEndedMs).toBeLessThan(3500);
+    expect(c.connectedWorkers).toBe(0);
+  });
+});
