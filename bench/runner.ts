@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,9 @@ import {
   type SystemName,
 } from './lib/options.js';
 import { cpuBusy, waitForQuiet } from './lib/machine.js';
+import { ensurePeersInstalled, peersInstalled, PROJECT_DIR } from './lib/peer-install.js';
 import { checkBuild, CLI, killAll } from './lib/processes.js';
+import { REDIS_URL, redisReachable } from './lib/redis.js';
 import { fmt, progress, step } from './lib/progress.js';
 import { toSvg } from './report/chart.js';
 import { toMarkdown } from './report/markdown.js';
@@ -31,8 +33,8 @@ import { drain } from './scenarios/drain.js';
 import { enqueueBulk, enqueueSingle } from './scenarios/enqueue.js';
 import { latency, scheduled } from './scenarios/latency.js';
 import { scale } from './scenarios/scale.js';
-import { GRAPHILE_SETUP } from './systems/graphile.js';
-import { PGBOSS_SETUP } from './systems/pgboss.js';
+import { peerNodeBinary, peerVersion } from './systems/peer.js';
+import { peerNeeds, PEERS, type PeerName } from './systems/peers.js';
 import { TASKQ_SETUP } from './systems/taskq.js';
 
 /** Options for {@link runBench}. */
@@ -64,7 +66,10 @@ export const DEFAULT_OUT_DIR = fileURLToPath(new URL('./results/', import.meta.u
 export async function runBench(options: RunBenchOptions): Promise<BenchResults> {
   const t0 = Date.now();
   const only = new Set<ScenarioId>(options.only ?? SCENARIO_IDS);
-  const systems = SYSTEMS.filter((s) => (options.systems ?? SYSTEMS).includes(s));
+  const requested = SYSTEMS.filter((s) => (options.systems ?? SYSTEMS).includes(s));
+  const skipped = await unavailablePeers(requested, options.mode);
+  for (const [s, why] of Object.entries(skipped)) progress(`skipping ${s}: ${why}`);
+  const systems = requested.filter((s) => !(s in skipped));
   const warning = checkBuild();
   if (warning) progress(`warning: ${warning}`);
   const db = await openBenchDatabase(options.databaseUrl);
@@ -144,15 +149,9 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
       mode: options.mode,
       environment,
       sizes,
-      setups: {
-        taskq: {
-          ...TASKQ_SETUP,
-          note: 'separate coordinator and worker processes over gRPC; coordinator defaults',
-        },
-        'graphile-worker': GRAPHILE_SETUP,
-        'pg-boss': PGBOSS_SETUP,
-      },
+      setups: describeSetups(systems),
       systems,
+      skipped,
       rows: buildRows(raw, systems),
       backgroundCpu: background,
       raw,
@@ -172,6 +171,86 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
     killAll();
     await db.close();
   }
+}
+
+/**
+ * The requested peers that cannot run here, and why. A full or quick run installs
+ * bench/peers on first use and insists on Redis for BullMQ on Redis; a smoke run (CI's)
+ * downloads nothing and skips what is missing, and says so.
+ * @throws Error outside smoke runs when Redis does not answer, or the install fails.
+ */
+async function unavailablePeers(
+  requested: readonly SystemName[],
+  mode: BenchMode,
+): Promise<Partial<Record<SystemName, string>>> {
+  const skipped: Partial<Record<SystemName, string>> = {};
+  const peers = requested.filter((s): s is PeerName => s !== 'taskq');
+  const needs = peers.map((p) => [p, peerNeeds(PEERS[p])] as const);
+  if (needs.some(([, n]) => n.peersInstall) && !peersInstalled()) {
+    if (mode === 'smoke') {
+      for (const [p, n] of needs) {
+        if (n.peersInstall) {
+          skipped[p] =
+            'bench/peers is not installed (a smoke run downloads nothing; any other run installs it)';
+        }
+      }
+    } else {
+      await ensurePeersInstalled();
+    }
+  }
+  const redisPeers = needs.filter(([p, n]) => n.redis && !(p in skipped)).map(([p]) => p);
+  if (redisPeers.length > 0 && !(await redisReachable())) {
+    if (mode !== 'smoke') {
+      throw new Error(
+        `no Redis answers at ${REDIS_URL} (BENCH_REDIS_URL): start one, or leave ${redisPeers.join(', ')} out with --systems`,
+      );
+    }
+    for (const p of redisPeers) skipped[p] = `no Redis answers at ${REDIS_URL}`;
+  }
+  return skipped;
+}
+
+/** How each system ran: versions, Node, processes and settings, with their sources. */
+function describeSetups(systems: readonly SystemName[]): Record<string, unknown> {
+  const nodeVersions = new Map<string, string>();
+  const nodeOf = (binary: string): string => {
+    let v = nodeVersions.get(binary);
+    if (v === undefined) {
+      v =
+        binary === process.execPath
+          ? process.versions.node
+          : execFileSync(binary, ['--version'], { encoding: 'utf8' }).trim().replace(/^v/, '');
+      nodeVersions.set(binary, v);
+    }
+    return v;
+  };
+  const out: Record<string, unknown> = {};
+  for (const s of systems) {
+    if (s === 'taskq') {
+      out[s] = {
+        version: (
+          JSON.parse(readFileSync(join(PROJECT_DIR, 'package.json'), 'utf8')) as { version: string }
+        ).version,
+        node: process.versions.node,
+        ...TASKQ_SETUP,
+        note: 'separate coordinator and worker processes over gRPC; coordinator defaults',
+        keeps: 'every task row (status, result, timestamps) and one task_attempts row per attempt',
+      };
+      continue;
+    }
+    const spec = PEERS[s];
+    out[s] = {
+      package: spec.pkg,
+      version: peerVersion(s),
+      node: nodeOf(peerNodeBinary(spec.node)),
+      ...(spec.backend ? { backend: spec.backend } : {}),
+      workerProcesses: spec.workerProcesses,
+      settings: spec.settings,
+      source: spec.source,
+      keeps: spec.keeps,
+    };
+  }
+  return out;
 }
 
 function writeResults(dir: string, r: BenchResults): void {

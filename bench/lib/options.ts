@@ -1,11 +1,27 @@
 /** How much work each scenario does. `smoke` proves the harness runs; nothing in it is timed. */
 export type BenchMode = 'smoke' | 'quick' | 'full';
 
-/** The three queues under test. `taskq` is this project. */
-export type SystemName = 'taskq' | 'graphile-worker' | 'pg-boss';
+/**
+ * The systems under test. `taskq` is this project; the others are peers at their current
+ * releases (bench/systems/peers.ts says how each runs and where its settings come from).
+ */
+export type SystemName =
+  | 'taskq'
+  | 'graphile-worker-0.17'
+  | 'graphile-worker-0.18'
+  | 'pg-boss-12'
+  | 'bullmq-redis'
+  | 'bullmq-postgres';
 
 /** Every system, ours first. */
-export const SYSTEMS: readonly SystemName[] = ['taskq', 'graphile-worker', 'pg-boss'];
+export const SYSTEMS: readonly SystemName[] = [
+  'taskq',
+  'graphile-worker-0.17',
+  'graphile-worker-0.18',
+  'pg-boss-12',
+  'bullmq-redis',
+  'bullmq-postgres',
+];
 
 /** The scenario ids, in run order. */
 export const SCENARIO_IDS = [
@@ -86,7 +102,7 @@ export const SIZES: Record<BenchMode, BenchSizes> = {
     bulkChunk: 5000,
     singleTasks: 20_000,
     singleConcurrency: 64,
-    drainTasks: 100_000,
+    drainTasks: 50_000,
     latencyTasks: 2000,
     latencyRate: 500,
     scheduledTasks: 2000,

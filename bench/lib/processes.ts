@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { processCpuMs } from './cpu.js';
 
 const OWN_CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -18,15 +19,30 @@ export type LogLine = Record<string, unknown> & { msg?: string };
 
 const live = new Set<BenchProcess>();
 
+/** An answer from a peer host process (bench/systems/peer-host/main.ts) to one request. */
+interface IpcAnswer {
+  id: number;
+  ok: boolean;
+  value?: unknown;
+  error?: string;
+}
+
 /**
- * A `taskq` child process. Its JSON log is parsed so the bench can wait for the line that
- * carries its ports; everything else is kept (last lines only) for error messages.
+ * A child process: a `taskq` service, whose JSON log is parsed so the bench can wait for the
+ * line that carries its ports, or a peer host, which also answers requests over IPC. The
+ * last lines of output are kept for error messages.
  */
 export class BenchProcess {
   private readonly tail: string[] = [];
   private readonly lines: LogLine[] = [];
   private waiters: Array<{ msg: string; resolve: (l: LogLine) => void }> = [];
   private exitInfo: string | null = null;
+  private nextId = 1;
+  private readonly pending = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void }
+  >();
+  private helloValue: Promise<Record<string, unknown>> | undefined;
   readonly exited: Promise<void>;
 
   constructor(
@@ -61,6 +77,60 @@ export class BenchProcess {
     this.exited = once(child, 'exit').then(([code, signal]) => {
       this.exitInfo = `code ${String(code)}, signal ${String(signal)}`;
       live.delete(this);
+      for (const w of this.pending.values()) {
+        w.reject(new Error(`${this.name} exited (${this.exitInfo}). Output:\n${this.output()}`));
+      }
+      this.pending.clear();
+    });
+    if (child.channel) {
+      this.helloValue = new Promise((resolve, reject) => {
+        child.on('message', (raw: unknown) => {
+          const msg = raw as Partial<IpcAnswer> & { hello?: Record<string, unknown> };
+          if (msg.hello) {
+            resolve(msg.hello);
+            return;
+          }
+          const waiter = msg.id === undefined ? undefined : this.pending.get(msg.id);
+          if (!waiter || msg.id === undefined) return;
+          this.pending.delete(msg.id);
+          if (msg.ok) waiter.resolve(msg.value);
+          else waiter.reject(new Error(`${this.name}: ${msg.error ?? 'failed'}`));
+        });
+        void this.exited.then(() =>
+          reject(new Error(`${this.name} exited before it was ready. Output:\n${this.output()}`)),
+        );
+      });
+      // Callers that await hello() still see a failure; nobody else should.
+      this.helloValue.catch(() => undefined);
+    }
+  }
+
+  /** The last lines the process wrote, for error messages. */
+  output(): string {
+    return this.tail.join('\n');
+  }
+
+  /**
+   * For a process started with an IPC channel: resolves with the first message it sends,
+   * `{ hello: {...} }`, which says that it is ready and what it runs.
+   * @throws Error when the process exits first, or has no IPC channel.
+   */
+  hello(): Promise<Record<string, unknown>> {
+    if (!this.helloValue) return Promise.reject(new Error(`${this.name} has no IPC channel`));
+    return this.helloValue;
+  }
+
+  /**
+   * Sends `{ id, op, ...args }` over the IPC channel and resolves with the answer's value.
+   * @throws Error with the process's own message when it answers with a failure, or when it
+   * exits before answering.
+   */
+  request<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
+    if (!this.running) return Promise.reject(new Error(`${this.name} is not running`));
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: (v) => resolve(v as T), reject });
+      this.child.send?.({ id, op, ...args });
     });
   }
 
@@ -149,6 +219,40 @@ export function startTaskq(
   const p = new BenchProcess(name, child);
   live.add(p);
   return p;
+}
+
+/**
+ * Starts a peer host (bench/systems/peer-host/main.ts) with `node`, through tsx, with an IPC
+ * channel for requests; `config` reaches it as BENCH_PEER_CONFIG. Wait for
+ * {@link BenchProcess.hello} before sending requests.
+ */
+export function startPeerHost(name: string, node: string, config: unknown): BenchProcess {
+  const child = spawn(node, ['--import', TSX, PEER_HOST], {
+    env: { ...process.env, BENCH_PEER_CONFIG: JSON.stringify(config) },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  const p = new BenchProcess(name, child);
+  live.add(p);
+  return p;
+}
+
+const PEER_HOST = fileURLToPath(new URL('../systems/peer-host/main.ts', import.meta.url));
+/** tsx's loader, as a file URL, so that any node binary can run the host's TypeScript. */
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+/**
+ * CPU time (ms) used so far by all of `processes` together, or null when one of them cannot
+ * be read (it exited, or there is no /proc).
+ */
+export function totalCpuMs(processes: ReadonlyArray<BenchProcess | undefined>): number | null {
+  let total = 0;
+  for (const p of processes) {
+    if (!p) continue;
+    const ms = p.cpuMs();
+    if (ms === null) return null;
+    total += ms;
+  }
+  return total;
 }
 
 /** Kills every child still running (on an error or Ctrl-C). */

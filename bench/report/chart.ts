@@ -1,11 +1,14 @@
 import { SYSTEMS, type SystemName } from '../lib/options.js';
-import { formatValue } from './markdown.js';
+import { formatValue, systemLabel } from './markdown.js';
 import type { BenchResults, ResultRow } from './model.js';
 
 const COLORS: Record<SystemName, string> = {
   taskq: '#2563eb',
-  'graphile-worker': '#16a34a',
-  'pg-boss': '#d97706',
+  'graphile-worker-0.17': '#86efac',
+  'graphile-worker-0.18': '#16a34a',
+  'pg-boss-12': '#d97706',
+  'bullmq-redis': '#dc2626',
+  'bullmq-postgres': '#7c3aed',
 };
 
 const THROUGHPUT_KEYS = [
@@ -79,12 +82,13 @@ export function toSvg(r: BenchResults): string {
     `<text x="16" y="${y}" font-size="16" font-weight="bold">Task Queue benchmark (${esc(r.mode)}, ${esc(r.environment.date.slice(0, 10))}, ${r.environment.cpus} cores)</text>`,
   );
   y += 20;
-  let lx = 16;
-  for (const s of systems) {
+  // Two legend entries a line: each names the release and the Node it ran on.
+  systems.forEach((s, i) => {
+    const lx = 16 + (i % 2) * (WIDTH / 2);
+    if (i > 0 && i % 2 === 0) y += 18;
     parts.push(`<rect x="${lx}" y="${y - 10}" width="12" height="12" fill="${COLORS[s]}"/>`);
-    parts.push(`<text x="${lx + 16}" y="${y}" font-size="12">${esc(s)}</text>`);
-    lx += 36 + s.length * 6.5;
-  }
+    parts.push(`<text x="${lx + 16}" y="${y}" font-size="12">${esc(systemLabel(r, s))}</text>`);
+  });
   y += 16;
   for (const panel of panels) {
     if (panel.rows.length === 0) continue;

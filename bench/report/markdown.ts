@@ -1,5 +1,23 @@
-import { SYSTEMS } from '../lib/options.js';
+import { SYSTEMS, type SystemName } from '../lib/options.js';
 import type { BenchResults, ResultRow } from './model.js';
+
+interface SetupSummary {
+  package?: string;
+  version?: string | null;
+  node?: string;
+  workerProcesses?: number;
+  workers?: number;
+}
+
+/** "graphile-worker 0.18.0, Node 24.22.3": a system as it ran, from the run's setups. */
+export function systemLabel(r: BenchResults, s: SystemName): string {
+  const setup = (r.setups[s] ?? {}) as SetupSummary;
+  const name = s === 'taskq' ? 'Task Queue' : (setup.package ?? s);
+  const backend = s.startsWith('bullmq-') ? ` on ${s.slice('bullmq-'.length)}` : '';
+  const version = setup.version ? ` ${setup.version}` : '';
+  const node = setup.node ? `, Node ${setup.node}` : '';
+  return `${name}${version}${backend}${node}`;
+}
 
 /** A figure for a table cell: thousands separators, and decimals only where they matter. */
 export function formatValue(v: number | null | undefined, unit: string): string {
@@ -32,6 +50,9 @@ export function toMarkdown(r: BenchResults): string {
       `${r.environment.memoryGb} GB, Node ${r.environment.node}, PostgreSQL ${r.environment.postgres}, ` +
       `commit ${r.environment.commit.slice(0, 10)}${r.environment.dirtySrc ? ' (with uncommitted changes)' : ''}. ` +
       `Run took ${Math.round(r.seconds)} s.`,
+    '',
+    'Systems: ' + systems.map((s) => `\`${s}\` = ${systemLabel(r, s)}`).join('; ') + '.',
+    ...Object.entries(r.skipped ?? {}).map(([s, why]) => `Skipped: \`${s}\`, ${why}.`),
     '',
     `| ${head.join(' | ')} |`,
     `| ${head.map((_, i) => (i < 2 ? '---' : '---:')).join(' | ')} |`,

@@ -53,6 +53,8 @@ export interface BenchResults {
   /** How each system was configured. */
   setups: Record<string, unknown>;
   systems: SystemName[];
+  /** Requested systems that could not run here, and why (smoke runs only). */
+  skipped: Partial<Record<SystemName, string>>;
   rows: ResultRow[];
   /**
    * Share of all cores busy (0..1) just before each step while the bench idled: other

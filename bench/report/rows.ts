@@ -38,8 +38,15 @@ function ratioOf(a: number | null | undefined, b: number | null | undefined): nu
 
 /** The table: one or more rows per scenario, in run order, with ratios and targets. */
 export function buildRows(raw: RawResults, systems: readonly SystemName[]): ResultRow[] {
-  const gw = (v: Values): number | null | undefined => v['graphile-worker'];
-  const pb = (v: Values): number | null | undefined => v['pg-boss'];
+  // The targets name graphile-worker and pg-boss: the better of the two graphile-worker
+  // releases counts, and pg-boss 12.
+  const gw = (v: Values): number | null | undefined => {
+    const xs = [v['graphile-worker-0.17'], v['graphile-worker-0.18']].filter(
+      (x): x is number => typeof x === 'number',
+    );
+    return xs.length === 0 ? null : Math.max(...xs);
+  };
+  const pb = (v: Values): number | null | undefined => v['pg-boss-12'];
   const ceilingTps = raw.ceiling?.tasksPerSec ?? null;
   const specs: RowSpec[] = [
     {

@@ -1,8 +1,7 @@
 import type pg from 'pg';
 import { benchSchema, dropSchema } from '../lib/database.js';
 import type { BenchMode, BenchSizes, SystemName } from '../lib/options.js';
-import { openGraphile } from '../systems/graphile.js';
-import { openPgBoss } from '../systems/pgboss.js';
+import { openPeer } from '../systems/peer.js';
 import { openTaskq } from '../systems/taskq.js';
 import type { QueueSession, SessionFactory, SessionRoles } from '../systems/types.js';
 
@@ -14,13 +13,18 @@ export interface RunContext {
   pool: pg.Pool;
 }
 
-const FACTORIES: Record<SystemName, SessionFactory> = {
-  taskq: openTaskq,
-  'graphile-worker': openGraphile,
-  'pg-boss': openPgBoss,
-};
+function factory(system: SystemName, mode: BenchMode): SessionFactory {
+  return system === 'taskq' ? openTaskq : openPeer(system, mode === 'smoke');
+}
 
-const SHORT: Record<SystemName, string> = { taskq: 'tq', 'graphile-worker': 'gw', 'pg-boss': 'pb' };
+const SHORT: Record<SystemName, string> = {
+  taskq: 'tq',
+  'graphile-worker-0.17': 'gw17',
+  'graphile-worker-0.18': 'gw18',
+  'pg-boss-12': 'pb12',
+  'bullmq-redis': 'bqr',
+  'bullmq-postgres': 'bqp',
+};
 
 /**
  * Opens `system` on a fresh schema, runs `fn`, and always closes the session (stopping its
@@ -36,7 +40,7 @@ export async function withSession<T>(
   const schema = benchSchema(`${SHORT[system]}_${tag}`);
   let session: QueueSession;
   try {
-    session = await FACTORIES[system]({ url: ctx.url, pool: ctx.pool, schema }, roles);
+    session = await factory(system, ctx.mode)({ url: ctx.url, pool: ctx.pool, schema }, roles);
   } catch (err) {
     await dropSchema(ctx.pool, schema).catch(() => undefined);
     throw err;

@@ -24,6 +24,14 @@ export interface DrainResult {
 }
 
 /**
+ * A pause between workers reporting ready and the backlog's arrival, for every system, so
+ * that no start-up transient is measured. graphile-worker's local queue, for one, ignores a
+ * job announcement that lands in the refetch delay (10 ms in its perfTest preset) after its
+ * first, empty fetch, and then finds the jobs by its 2 s poll.
+ */
+export const SETTLE_MS = 500;
+
+/**
  * Waits until `target` tasks are done, as the database records them. Polls sparingly:
  * counting finished rows is itself work for the server under test, so the next poll comes
  * after about half the time the remaining tasks should take at the rate seen so far. The
@@ -56,6 +64,7 @@ export function drain(ctx: RunContext, system: SystemName): Promise<DrainResult>
   const n = ctx.sizes.drainTasks;
   return withSession(ctx, system, 'drain', { producer: false, workers: 'noop' }, async (s) => {
     await s.startWorkers();
+    await sleep(SETTLE_MS);
     const pgCpu = await postgresCpuMeter(ctx.pool);
     await s.loadBacklog(n);
     const t0 = Date.now();

@@ -1,6 +1,7 @@
 import type { SystemName } from '../lib/options.js';
 import { windowRate } from '../lib/stats.js';
-import { waitForDone } from './drain.js';
+import { sleep } from '../lib/timing.js';
+import { SETTLE_MS, waitForDone } from './drain.js';
 import { withSession, type RunContext } from './context.js';
 
 /** Claim-and-complete throughput with one backlog size. */
@@ -46,6 +47,7 @@ async function backlogRun(
 ): Promise<BacklogRun> {
   return withSession(ctx, system, 'scale', { producer: false, workers: 'noop' }, async (s) => {
     await s.startWorkers();
+    await sleep(SETTLE_MS);
     const t0 = performance.now();
     await s.loadBacklog(backlog);
     const loadSeconds = (performance.now() - t0) / 1000;

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { JsonClient } from '../lib/http.js';
 import { dropSchema, inTransaction } from '../lib/database.js';
-import { startTaskq, type BenchProcess } from '../lib/processes.js';
+import { startTaskq, totalCpuMs, type BenchProcess } from '../lib/processes.js';
 import type { QueueSession, SessionContext, SessionRoles, TaskSpec } from './types.js';
 
 /**
@@ -167,14 +167,7 @@ class TaskqSession implements QueueSession {
   }
 
   clientCpuMs(): number | null {
-    let total = 0;
-    for (const p of [...this.coordinators, this.scheduler, ...this.workers]) {
-      if (!p) continue;
-      const ms = p.cpuMs();
-      if (ms === null) return null;
-      total += ms;
-    }
-    return total;
+    return totalCpuMs([...this.coordinators, this.scheduler, ...this.workers]);
   }
 
   dispatcherRss(): number | null {

@@ -1,0 +1,93 @@
+import { isAbsolute } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { HandlerKind, TaskSpec } from '../types.js';
+
+/** The adapters a peer host can run, one module each in this folder. */
+export type PeerAdapterName = 'graphile' | 'pgboss' | 'bullmq';
+
+/** What a peer host process is told at start (as JSON in BENCH_PEER_CONFIG). */
+export interface HostConfig {
+  adapter: PeerAdapterName;
+  /**
+   * `main` sets the schema or queues up and serves adds and counts; `worker` runs
+   * consumers only, once the main process is ready.
+   */
+  role: 'main' | 'worker';
+  /** The library: a package name (the project's node_modules) or its entry file in bench/peers. */
+  library: string;
+  /** PostgreSQL connection string. */
+  url: string;
+  /** The session's own schema (BullMQ on Redis: its key prefix). */
+  schema: string;
+  /** BullMQ's datastore. */
+  backend?: 'redis' | 'postgres';
+  /** For BullMQ on Redis: the server, and the entry file of ioredis in bench/peers. */
+  redisUrl?: string;
+  ioredis?: string;
+  /** The peer's own settings (bench/systems/peers.ts). */
+  settings: Record<string, unknown>;
+}
+
+/** A request from the bench to a peer host; the answer carries the same id. */
+export type HostRequest = { id: number } & (
+  | { op: 'addBulk'; tasks: TaskSpec[] }
+  | { op: 'addOne'; task: TaskSpec }
+  | { op: 'loadBacklog'; n: number }
+  | { op: 'startWorkers'; kind: HandlerKind }
+  | { op: 'doneCount' }
+  | { op: 'unfinishedCount' }
+  | { op: 'completionTimes' }
+  | { op: 'workerStats' }
+  | { op: 'close' }
+);
+
+/** What a worker process saw: handler calls, `stamp` start times, completion times. */
+export interface WorkerStats {
+  handled: number;
+  /** [task index, ms since the epoch] for `stamp` tasks. */
+  starts: Array<[number, number]>;
+  /** When each completion was acknowledged to the worker, ms since the epoch. */
+  completed: number[];
+}
+
+/** What a worker's handlers and completion events report to the host. */
+export interface WorkerHooks {
+  /** A handler ran for `n` tasks (a batch handler for many). */
+  handled(n: number): void;
+  /** A `stamp` task's handler started. */
+  started(i: number, at: number): void;
+  /** The library says a task's completion is stored. */
+  completed(): void;
+}
+
+/**
+ * One peer library behind the bench's operations. Counts and times come from the peer's own
+ * storage where it keeps finished tasks; null means the workers' completion events are the
+ * record (graphile-worker deletes finished jobs).
+ */
+export interface PeerAdapter {
+  addBulk(tasks: TaskSpec[]): Promise<void>;
+  addOne(task: TaskSpec): Promise<void>;
+  /** `n` due no-op tasks that appear at once (one transaction, or a paused queue resumed). */
+  loadBacklog(n: number): Promise<void>;
+  startWorkers(kind: HandlerKind, hooks: WorkerHooks): Promise<void>;
+  doneCount(): Promise<number | null>;
+  unfinishedCount(): Promise<number>;
+  completionTimes(): Promise<number[] | null>;
+  close(): Promise<void>;
+}
+
+/** Each adapter module's export. */
+export type OpenAdapter = (config: HostConfig) => Promise<PeerAdapter>;
+
+/**
+ * Imports a peer library by package name or entry file. A CommonJS library's exports arrive
+ * on `default`; an ES module's on the namespace itself: `probe` names an export to tell.
+ */
+export async function importLibrary<T>(library: string, probe: string): Promise<T> {
+  const mod = (await import(isAbsolute(library) ? pathToFileURL(library).href : library)) as Record<
+    string,
+    unknown
+  >;
+  return (probe in mod ? mod : mod.default) as T;
+}

@@ -1,0 +1,166 @@
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { dropSchema } from '../lib/database.js';
+import { PEER_NODE, PEERS_DIR, installedVersion, type PackageHome } from '../lib/peer-install.js';
+import { startPeerHost, totalCpuMs, type BenchProcess } from '../lib/processes.js';
+import { REDIS_URL } from '../lib/redis.js';
+import { PEERS, type PeerName } from './peers.js';
+import type { HostConfig, WorkerStats } from './peer-host/protocol.js';
+import type {
+  HandlerKind,
+  QueueSession,
+  SessionContext,
+  SessionFactory,
+  SessionRoles,
+  TaskSpec,
+} from './types.js';
+
+/** The Node binary for a peer: the one running the bench, or bench/peers' Node 24. */
+export function peerNodeBinary(node: PackageHome): string {
+  return node === 'project' ? process.execPath : PEER_NODE;
+}
+
+/**
+ * Opens a peer's session: a main peer host process that sets the schema or queues up and
+ * serves adds and counts, and, on startWorkers, worker host processes (one per
+ * `workerProcesses`; one in smoke runs). Every process runs the peer on the Node its spec
+ * names, so its CPU time is its own.
+ */
+export function openPeer(peer: PeerName, smoke: boolean): SessionFactory {
+  return async (ctx, roles) => {
+    const s = new PeerSession(peer, ctx, roles, smoke ? 1 : PEERS[peer].workerProcesses);
+    try {
+      await s.start();
+    } catch (err) {
+      await s.close().catch(() => undefined);
+      throw err;
+    }
+    return s;
+  };
+}
+
+class PeerSession implements QueueSession {
+  private main: BenchProcess | undefined;
+  private readonly workers: BenchProcess[] = [];
+  private readonly config: Omit<HostConfig, 'role'>;
+  private readonly node: string;
+
+  constructor(
+    readonly system: PeerName,
+    private readonly ctx: SessionContext,
+    private readonly roles: SessionRoles,
+    private readonly workerProcesses: number,
+  ) {
+    const spec = PEERS[system];
+    this.node = peerNodeBinary(spec.node);
+    const fromPeers = (pkg: string): string =>
+      createRequire(join(PEERS_DIR, 'package.json')).resolve(pkg);
+    this.config = {
+      adapter: spec.adapter,
+      library: spec.home === 'project' ? spec.pkg : fromPeers(spec.pkg),
+      url: ctx.url,
+      schema: ctx.schema,
+      settings: spec.settings,
+      ...(spec.backend ? { backend: spec.backend } : {}),
+      ...(spec.backend === 'redis' ? { redisUrl: REDIS_URL, ioredis: fromPeers('ioredis') } : {}),
+    };
+  }
+
+  async start(): Promise<void> {
+    this.main = startPeerHost(`${this.system} main`, this.node, { ...this.config, role: 'main' });
+    await this.main.hello();
+  }
+
+  private host(): BenchProcess {
+    if (!this.main) throw new Error(`${this.system}: not started`);
+    return this.main;
+  }
+
+  async startWorkers(): Promise<void> {
+    const kind: HandlerKind | null = this.roles.workers;
+    if (!kind) throw new Error('this session has no workers role');
+    for (let i = 0; i < this.workerProcesses; i++) {
+      const w = startPeerHost(`${this.system} worker-${i + 1}`, this.node, {
+        ...this.config,
+        role: 'worker',
+      });
+      this.workers.push(w);
+    }
+    await Promise.all(
+      this.workers.map(async (w) => {
+        await w.hello();
+        await w.request('startWorkers', { kind });
+      }),
+    );
+  }
+
+  addBulk(tasks: TaskSpec[]): Promise<void> {
+    return this.host().request('addBulk', { tasks });
+  }
+
+  addOne(task: TaskSpec): Promise<void> {
+    return this.host().request('addOne', { task });
+  }
+
+  loadBacklog(n: number): Promise<void> {
+    return this.host().request('loadBacklog', { n });
+  }
+
+  private async workerStats(): Promise<WorkerStats[]> {
+    return Promise.all(this.workers.map((w) => w.request<WorkerStats>('workerStats')));
+  }
+
+  async progressCount(): Promise<number> {
+    return (await this.workerStats()).reduce((n, s) => n + s.handled, 0);
+  }
+
+  async doneCount(): Promise<number> {
+    const n = await this.host().request<number | null>('doneCount');
+    if (n !== null) return n;
+    return (await this.workerStats()).reduce((sum, s) => sum + s.completed.length, 0);
+  }
+
+  unfinishedCount(): Promise<number> {
+    return this.host().request<number>('unfinishedCount');
+  }
+
+  async completionTimes(): Promise<number[]> {
+    const stored = await this.host().request<number[] | null>('completionTimes');
+    if (stored !== null) return stored;
+    return (await this.workerStats()).flatMap((s) => s.completed).sort((a, b) => a - b);
+  }
+
+  async handlerStarts(): Promise<Map<number, number>> {
+    return new Map((await this.workerStats()).flatMap((s) => s.starts));
+  }
+
+  clientCpuMs(): number | null {
+    return totalCpuMs([this.main, ...this.workers]);
+  }
+
+  dispatcherRss(): number | null {
+    return null;
+  }
+
+  async close(): Promise<void> {
+    // Workers first, so nothing runs while the main process cleans up.
+    const closeHost = async (p: BenchProcess): Promise<void> => {
+      if (p.running) {
+        await Promise.race([
+          p.request('close').catch(() => undefined),
+          new Promise((r) => setTimeout(r, 15_000).unref()),
+        ]);
+      }
+      await p.stop(1000);
+    };
+    await Promise.all(this.workers.map(closeHost));
+    if (this.main) await closeHost(this.main);
+    await dropSchema(this.ctx.pool, this.ctx.schema);
+  }
+}
+
+/** A peer's library version as installed, or null when it is not. */
+export function peerVersion(peer: PeerName): string | null {
+  const spec = PEERS[peer];
+  return installedVersion(spec.home, spec.pkg);
+}
