@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../lib/errors.js';
-import { checkBinding, databaseUrlFromEnv, resolveCoordinatorOptions } from './index.js';
+import {
+  checkBinding,
+  isLoopback,
+  databaseUrlFromEnv,
+  resolveCoordinatorOptions,
+} from './index.js';
 
 describe('databaseUrlFromEnv', () => {
   it('prefers DATABASE_URL', () => {
@@ -64,5 +69,35 @@ describe('checkBinding', () => {
     expect(() => checkBinding('0.0.0.0', false, true)).not.toThrow();
     expect(() => checkBinding('127.0.0.1', false, false)).not.toThrow();
     expect(() => checkBinding('localhost', false, false)).not.toThrow();
+  });
+});
+
+describe('isLoopback', () => {
+  it('accepts only loopback IP literals and localhost, parsed', () => {
+    for (const host of [
+      'localhost',
+      'LOCALHOST',
+      '127.0.0.1',
+      '127.1.2.3',
+      '::1',
+      '[::1]',
+      '0:0:0:0:0:0:0:1',
+      '::ffff:127.0.0.1',
+    ])
+      expect(isLoopback(host), host).toBe(true);
+    for (const host of [
+      '127.evil.example',
+      '127.0.0.1.nip.io',
+      '127.0.0.1.',
+      'localhost.evil.example',
+      'evil-localhost',
+      '128.0.0.1',
+      '10.0.0.1',
+      '0.0.0.0',
+      '::',
+      '::ffff:10.0.0.1',
+      '',
+    ])
+      expect(isLoopback(host), host).toBe(false);
   });
 });

@@ -4,6 +4,7 @@ import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
+import { accessTable, type RouteAccess } from '../api/access.js';
 import { Authenticator } from '../api/auth.js';
 import { EventHub } from '../api/events.js';
 import { authInterceptor, grpcContextValues } from '../api/grpc-auth.js';
@@ -83,6 +84,11 @@ export class Coordinator {
   /** True while this coordinator leads maintenance (the reaper). */
   get isLeader(): boolean {
     return this.leadership?.current() !== null && this.leadership !== undefined;
+  }
+
+  /** Every REST route with the action it requires (the auth matrix tests walk it). */
+  get httpRoutes(): readonly RouteAccess[] {
+    return this.http ? accessTable(this.http) : [];
   }
 
   /** Number of connected worker streams. */
