@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { ConfigError, SchemaTooNewError, describeError } from '../lib/errors.js';
+import { ConfigError, SchemaTooNewError, ValidationError, describeError } from '../lib/errors.js';
 
 /**
  * Runs a long-lived command: the first SIGINT/SIGTERM stops it gracefully (drain), the
@@ -52,7 +52,11 @@ export async function runUntilSignalled(
 
 /** Prints an error the way a user should see it, and exits with a status for scripts. */
 export function fail(err: unknown): never {
-  if (err instanceof ConfigError || err instanceof SchemaTooNewError) {
+  if (
+    err instanceof ConfigError ||
+    err instanceof ValidationError ||
+    err instanceof SchemaTooNewError
+  ) {
     process.stderr.write(`taskq: ${err.message}\n`);
     process.exit(2);
   }

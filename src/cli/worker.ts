@@ -112,6 +112,11 @@ export function registerWorkerCommand(program: Command): void {
         const log = createLogger();
         const shellAllow = list(f.shellAllow);
         const shellEnv = list(f.shellEnv);
+        if ((shellAllow || shellEnv || f.shellTimeout) && !f.allowShell) {
+          throw new ConfigError(
+            '--shell-allow, --shell-env and --shell-timeout apply to the shell executor: add --allow-shell to enable it',
+          );
+        }
         const { Worker } = await import('../worker/worker.js');
         const worker = new Worker({
           coordinators: pick(

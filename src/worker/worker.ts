@@ -45,6 +45,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
   private readonly log: Logger;
   private readonly handlers = new Map<string, Handler>();
   private readonly shell: Handler | undefined;
+  private readonly shellAllow: readonly string[] | undefined;
   private readonly running = new Map<string, RunningTask>();
   private readonly unacked = new Map<string, ResultInit>();
   private readonly clients = new Map<
@@ -76,6 +77,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
     if (this.options.builtins)
       for (const [name, fn] of Object.entries(BUILTIN_HANDLERS)) this.handlers.set(name, fn);
     this.shell = this.options.shell ? shellHandler(this.options.shell) : undefined;
+    this.shellAllow = this.options.shell ? this.options.shell.allow : undefined;
   }
 
   /** Registers the handler for tasks whose command starts with `name`. Call before start(). */
@@ -249,8 +251,12 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
         workerId: this.id,
         name: this.options.name,
         queues: this.options.queues,
-        handlers: this.handlerNames,
-        acceptsAnyCommand: this.shell !== undefined,
+        // With an allow list, the shell serves exactly the listed programs: the coordinator
+        // then hands this worker no command it would refuse.
+        handlers: this.shellAllow
+          ? [...new Set([...this.handlerNames, ...this.shellAllow])]
+          : this.handlerNames,
+        acceptsAnyCommand: this.shell !== undefined && !this.shellAllow,
         concurrency: this.options.concurrency,
         labels: this.options.labels,
         version: VERSION,
