@@ -98,10 +98,10 @@ export class Completer {
     let failures = 0;
     while (this.results.length > 0 || this.starts.size > 0 || this.progress.size > 0) {
       const batch = this.results.slice(0, this.maxBatch);
-      for (const r of batch) {
-        this.starts.delete(reportKey(r));
-        this.progress.delete(reportKey(r));
-      }
+      // A start folds into its result's completion. Progress does not: the last report before
+      // a handler returns often arrives with its result, and is written first, so the task
+      // (and its watchers) see it before the final status.
+      for (const r of batch) this.starts.delete(reportKey(r));
       const starts = [...this.starts.values()];
       const progress = [...this.progress.values()];
       try {
