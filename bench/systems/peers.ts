@@ -68,8 +68,8 @@ const BULLMQ_SOURCE =
   'docs guide/postgresql (pool max sized for the concurrency, within max_connections: 20 per process here, ' +
   'where the server allows 100)';
 
-/** Every peer, in the order of {@link SYSTEMS}. */
-export const PEERS: Record<PeerName, PeerSpec> = {
+/** Every peer as it runs unless BENCH_PEER_OVERRIDES says otherwise. */
+const DEFAULT_PEERS: Record<PeerName, PeerSpec> = {
   'graphile-worker-0.17': {
     pkg: 'graphile-worker',
     home: 'project',
@@ -138,6 +138,39 @@ export const PEERS: Record<PeerName, PeerSpec> = {
     keeps: 'every completed job row (state completed, return value, finished_on)',
   },
 };
+
+/**
+ * Every peer, with BENCH_PEER_OVERRIDES applied: JSON such as
+ * `{"bullmq-redis": {"workerProcesses": 1, "settings": {"concurrency": 50}}}`, for trying
+ * other shapes. The results print the settings each run used.
+ * @throws Error at start-up when the variable is not such JSON.
+ */
+export const PEERS: Record<PeerName, PeerSpec> = withOverrides(
+  DEFAULT_PEERS,
+  process.env.BENCH_PEER_OVERRIDES,
+);
+
+function withOverrides(
+  peers: Record<PeerName, PeerSpec>,
+  text: string | undefined,
+): Record<PeerName, PeerSpec> {
+  if (!text) return peers;
+  const overrides = JSON.parse(text) as Partial<
+    Record<PeerName, { workerProcesses?: number; settings?: Record<string, unknown> }>
+  >;
+  const out = { ...peers };
+  for (const [name, o] of Object.entries(overrides) as Array<
+    [PeerName, (typeof overrides)[PeerName]]
+  >) {
+    if (!(name in peers) || !o) throw new Error(`BENCH_PEER_OVERRIDES: unknown peer "${name}"`);
+    out[name] = {
+      ...peers[name],
+      ...(o.workerProcesses === undefined ? {} : { workerProcesses: o.workerProcesses }),
+      settings: { ...peers[name].settings, ...o.settings },
+    };
+  }
+  return out;
+}
 
 /** What a peer needs beyond the project's own install. */
 export function peerNeeds(spec: PeerSpec): { peersInstall: boolean; redis: boolean } {

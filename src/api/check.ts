@@ -2,6 +2,7 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
 import { ValidationError } from '../lib/errors.js';
+import { describePattern } from './errors.js';
 
 const compiled = new WeakMap<TSchema, TypeCheck<TSchema>>();
 
@@ -38,7 +39,7 @@ function describe(e: ValueError): string {
     case ValueErrorType.NumberMaximum:
       return `must be at most ${String(s.maximum)}`;
     case ValueErrorType.StringPattern:
-      return `has characters that are not allowed (allowed: ${String(s.pattern)})`;
+      return describePattern(String(s.pattern));
     case ValueErrorType.Integer:
       return 'must be an integer';
     default:

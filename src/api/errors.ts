@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { RateLimitedError, TaskQueueError, ValidationError } from '../lib/errors.js';
+import { QUEUE_NAME_PATTERN, QUEUE_NAME_RULE } from './queue-name.js';
 
 const STATUS_BY_CODE: Record<string, number> = {
   validation: 400,
@@ -78,6 +79,15 @@ export function installErrorHandler(app: FastifyInstance, bodyLimit: number): vo
   );
 }
 
+/** Patterns whose rule reads better in words than as a regular expression. */
+const PATTERN_RULES: Record<string, string> = { [QUEUE_NAME_PATTERN]: QUEUE_NAME_RULE };
+
+/** What a value failing `pattern` must be, for messages: "has characters that are not allowed (…)". */
+export function describePattern(pattern: string): string {
+  const rule = PATTERN_RULES[pattern];
+  return rule ? `must be ${rule}` : `has characters that are not allowed (allowed: ${pattern})`;
+}
+
 /** The parts of an Ajv error that the formatter reads. */
 interface SchemaError {
   keyword: string;
@@ -147,10 +157,7 @@ export function formatSchemaErrors(errors: SchemaError[], dataVar: string): Erro
         path,
       );
     case 'pattern':
-      return new ValidationError(
-        `${where}${path} has characters that are not allowed (allowed: ${String(p.pattern)})`,
-        path,
-      );
+      return new ValidationError(`${where}${path} ${describePattern(String(p.pattern))}`, path);
     default:
       return new ValidationError(
         `${where}${path || dataVar} ${e.message ?? 'is invalid'}`,

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { LIMITS, QUEUE_PATTERN, SubmitTaskBody } from './schemas.js';
+import { LIMITS, QueueName, SubmitTaskBody } from './schemas.js';
 
 /** Schemas of the queue, worker and schedule routes. Task schemas are in schemas.ts. */
 
@@ -38,9 +38,7 @@ export const QueueJson = Type.Object({
   }),
 });
 
-export const QueueNameParams = Type.Object({
-  name: Type.String({ minLength: 1, maxLength: LIMITS.queueLength, pattern: QUEUE_PATTERN }),
-});
+export const QueueNameParams = Type.Object({ name: QueueName() });
 
 export const QueueSettingsBody = Type.Object(
   {
@@ -113,7 +111,7 @@ const scheduleFields = {
   }),
   command: SubmitTaskBody.properties.command,
   payload: Type.Unknown({ description: 'Passed to every task the schedule creates.' }),
-  queue: Type.String({ minLength: 1, maxLength: LIMITS.queueLength, pattern: QUEUE_PATTERN }),
+  queue: QueueName(),
   priority: Type.Integer({ minimum: -LIMITS.priority, maximum: LIMITS.priority }),
   max_attempts: Type.Union([
     Type.Integer({ minimum: 1, maximum: LIMITS.maxAttempts }),

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TASK_STATUSES, type TaskStatus } from '../store/tasks.js';
+import { QUEUE_NAME_MAX_LENGTH, QUEUE_NAME_PATTERN, QUEUE_NAME_RULE } from './queue-name.js';
 
 /**
  * TypeBox schemas: one definition gives request validation, TypeScript types and the
@@ -8,7 +9,7 @@ import { TASK_STATUSES, type TaskStatus } from '../store/tasks.js';
 
 export const LIMITS = {
   commandLength: 8192,
-  queueLength: 64,
+  queueLength: QUEUE_NAME_MAX_LENGTH,
   idempotencyKeyLength: 255,
   maxAttempts: 100,
   timeoutMs: 7 * 24 * 3_600_000,
@@ -18,7 +19,18 @@ export const LIMITS = {
   batchSize: 5000,
 } as const;
 
-export const QUEUE_PATTERN = '^[A-Za-z0-9_.:-]+$';
+/** A queue name, wherever one is accepted (see queue-name.ts for the rule). */
+export const QueueName = (options: { default?: string; description?: string } = {}) =>
+  Type.String({
+    minLength: 1,
+    maxLength: QUEUE_NAME_MAX_LENGTH,
+    pattern: QUEUE_NAME_PATTERN,
+    description: options.description ?? `Queue name: ${QUEUE_NAME_RULE}.`,
+    ...(options.default === undefined ? {} : { default: options.default }),
+  });
+
+/** The queue-name pattern, for schemas built elsewhere (prefer {@link QueueName}). */
+export const QUEUE_PATTERN = QUEUE_NAME_PATTERN;
 
 const timestamp = (what: string) =>
   Type.String({
@@ -38,14 +50,7 @@ export const SubmitTaskBody = Type.Object(
     payload: Type.Optional(
       Type.Unknown({ description: 'Structured input for the handler (any JSON).' }),
     ),
-    queue: Type.Optional(
-      Type.String({
-        minLength: 1,
-        maxLength: LIMITS.queueLength,
-        pattern: QUEUE_PATTERN,
-        default: 'default',
-      }),
-    ),
+    queue: Type.Optional(QueueName({ default: 'default' })),
     priority: Type.Optional(
       Type.Integer({
         minimum: -LIMITS.priority,
@@ -220,7 +225,7 @@ export const RetryBody = Type.Object(
 export const ListTasksQuery = Type.Object(
   {
     status: Type.Optional(TaskStatusSchema),
-    queue: Type.Optional(Type.String({ maxLength: LIMITS.queueLength, pattern: QUEUE_PATTERN })),
+    queue: Type.Optional(QueueName()),
     command: Type.Optional(
       Type.String({
         maxLength: LIMITS.commandLength,

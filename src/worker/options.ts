@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { ValidationError } from '../lib/errors.js';
+import { checkQueueName } from '../api/queue-name.js';
 import type { Logger } from 'pino';
 import type { ShellOptions } from './executors/shell.js';
 
@@ -48,8 +49,6 @@ export interface ResolvedWorkerOptions {
   tlsCa: string | undefined;
 }
 
-const QUEUE = /^[A-Za-z0-9_.:-]{1,64}$/;
-
 /**
  * Fills in defaults and checks every field.
  * @throws ValidationError naming the bad option.
@@ -66,13 +65,7 @@ export function resolveWorkerOptions(o: WorkerOptions): ResolvedWorkerOptions {
     );
   }
   const queues = o.queues ?? ['default'];
-  for (const q of queues) {
-    if (!QUEUE.test(q))
-      throw new ValidationError(
-        `queue name "${q}" must be 1-64 letters, digits, or _ . : -`,
-        'queues',
-      );
-  }
+  for (const q of queues) checkQueueName(q, 'queues');
   return {
     coordinators,
     concurrency,

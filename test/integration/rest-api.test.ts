@@ -174,7 +174,10 @@ describe('/v1/tasks', () => {
     [{ command: 'echo', priority: 5000 }, /priority must be <= 1000/],
     [{ command: 'echo', max_attempts: 0 }, /max_attempts must be >= 1/],
     [{ command: 'echo', timeout_ms: -1 }, /timeout_ms must be >= 1/],
-    [{ command: 'echo', queue: 'has spaces' }, /queue has characters that are not allowed/],
+    [
+      { command: 'echo', queue: 'has spaces' },
+      /queue must be 1-64 letters, digits and _ . : -, not only dots/,
+    ],
     [{ command: 'echo', run_at: '2023-04-01 15:04:05' }, /run_at must be an RFC 3339/],
     [
       { command: 'echo', backoff_ms: 5000, backoff_max_ms: 10 },
@@ -450,10 +453,10 @@ describe('service routes', () => {
     const list = await call('GET', '/v1/tasks?queue=bad%20queue');
     expect(list.status).toBe(400);
     expect(list.body?.error).toMatchObject({ field: 'queue' });
-    expect(list.body?.error.message).toMatch(/^query parameter queue has characters/);
+    expect(list.body?.error.message).toMatch(/^query parameter queue must be 1-64 letters/);
     const put = await call('PUT', '/v1/queues/bad%20q', { max_attempts: 2 });
     expect(put.status).toBe(400);
-    expect(put.body?.error.message).toMatch(/^path parameter name has characters/);
+    expect(put.body?.error.message).toMatch(/^path parameter name must be 1-64 letters/);
   });
 
   it('serves health, readiness, an OpenAPI document listing every route, and JSON 404s', async () => {
