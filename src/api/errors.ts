@@ -1,9 +1,10 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RateLimitedError, TaskQueueError, ValidationError } from '../lib/errors.js';
 import { QUEUE_NAME_PATTERN, QUEUE_NAME_RULE } from './queue-name.js';
 
 const STATUS_BY_CODE: Record<string, number> = {
   validation: 400,
+  bad_request: 400,
   unauthenticated: 401,
   forbidden: 403,
   rate_limited: 429,
@@ -14,11 +15,6 @@ const STATUS_BY_CODE: Record<string, number> = {
 
 const FASTIFY_ERRORS: Record<string, { status: number; message: (e: FastifyError) => string }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, message: () => 'request body is too large' },
-  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, message: () => 'request body is not valid JSON' },
-  FST_ERR_CTP_EMPTY_JSON_BODY: {
-    status: 400,
-    message: () => 'request body is empty; send a JSON object',
-  },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, message: (e) => e.message },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
     status: 400,
@@ -31,9 +27,16 @@ export interface ErrorBody {
   error: { code: string; message: string; field?: string };
 }
 
+/** How a field is named in messages and in `error.field`: `tasks.1.payload.name`. */
+export function fieldPath(path: ReadonlyArray<string | number>): string {
+  const text = path.join('.');
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
 /**
  * Maps errors to HTTP answers at the edge: our own tree by code, Fastify's parser errors by
  * their code, and anything else to a 500 that is logged (and never shows internals).
+ * `bodyLimit` is the server's; a route with its own limit (batches) is told its own.
  */
 export function installErrorHandler(app: FastifyInstance, bodyLimit: number): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {
@@ -51,16 +54,11 @@ export function installErrorHandler(app: FastifyInstance, bodyLimit: number): vo
     if (known) {
       const message =
         err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
-          ? `request body exceeds the limit of ${bodyLimit} bytes`
+          ? `request body exceeds the limit of ${req.routeOptions.bodyLimit ?? bodyLimit} bytes`
           : known.message(err);
       return reply
         .code(known.status)
         .send({ error: { code: known.status === 413 ? 'too_large' : 'bad_request', message } });
-    }
-    if (err instanceof SyntaxError) {
-      return reply
-        .code(400)
-        .send({ error: { code: 'bad_request', message: 'request body is not valid JSON' } });
     }
     if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
       return reply
@@ -77,6 +75,18 @@ export function installErrorHandler(app: FastifyInstance, bodyLimit: number): vo
       error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` },
     }),
   );
+}
+
+/**
+ * Fastify's `frameworkErrors`: a path whose %-escapes do not decode (`/v1/tasks/%E0%A4%A`)
+ * never reaches a route. Answer it in the API's error format rather than Fastify's.
+ */
+export function answerBadUrl(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
+  const message =
+    err.code === 'FST_ERR_BAD_URL'
+      ? 'the URL path is not valid: percent-encode it as UTF-8 (%-escapes of whole characters)'
+      : 'the request could not be routed';
+  void reply.code(400).send({ error: { code: 'bad_request', message } });
 }
 
 /** Patterns whose rule reads better in words than as a regular expression. */

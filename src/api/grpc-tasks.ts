@@ -1,4 +1,4 @@
-import { create, fromJson, toJson, type JsonValue } from '@bufbuild/protobuf';
+import { create, fromJson, type JsonValue } from '@bufbuild/protobuf';
 import {
   ValueSchema,
   timestampDate,
@@ -11,14 +11,18 @@ import {
   TaskSchema,
   TaskService,
   TaskStatus,
+  type SubmitTaskRequest,
   type Task as TaskMessage,
 } from '../gen/taskqueue/v1/task_pb.js';
-import { TaskQueueError } from '../lib/errors.js';
+import { TaskQueueError, ValidationError } from '../lib/errors.js';
 import type { TaskEvent } from '../store/events.js';
 import { Channel } from '../lib/channel.js';
 import { TERMINAL_STATUSES, type Task } from '../store/tasks.js';
 import type { Attempt } from '../store/attempts.js';
 import type { EventHub } from './events.js';
+import { PROTOTYPE_POLLUTION } from './input-guard.js';
+import type { SubmitTaskInput } from './schemas.js';
+import { MAX_PAYLOAD_DEPTH } from './submit.js';
 import type { TasksApi } from './tasks-api.js';
 
 const STATUS: Record<Task['status'], TaskStatus> = {
@@ -31,6 +35,7 @@ const STATUS: Record<Task['status'], TaskStatus> = {
 
 const CODES: Record<string, Code> = {
   validation: Code.InvalidArgument,
+  bad_request: Code.InvalidArgument,
   not_found: Code.NotFound,
   conflict: Code.FailedPrecondition,
   unavailable: Code.Unavailable,
@@ -97,6 +102,75 @@ function toConnectError(err: unknown): ConnectError {
   return new ConnectError('internal error; see the server log', Code.Internal);
 }
 
+/**
+ * A protobuf Value as JSON, built with own properties: the library's own conversion assigns
+ * keys, so a key named `__proto__` (which other languages' clients can send) would vanish
+ * into a prototype, and NaN would fail as an internal error. Here both reach the submit
+ * checks, which refuse them naming the field, as REST does.
+ * @throws ValidationError when the value nests deeper than a payload may.
+ */
+function valueToJson(value: Value, path: string, depth = 0): unknown {
+  const k = value.kind;
+  switch (k.case) {
+    case 'structValue':
+    case 'listValue': {
+      if (depth >= MAX_PAYLOAD_DEPTH)
+        throw new ValidationError(
+          `payload must nest at most ${MAX_PAYLOAD_DEPTH} levels of arrays and objects`,
+          'payload',
+        );
+      if (k.case === 'listValue')
+        return k.value.values.map((v, i) => valueToJson(v, `${path}.${i}`, depth + 1));
+      const fields = k.value.fields;
+      // The decoder assigned a `__proto__` key, which replaced the prototype instead.
+      if (Object.getPrototypeOf(fields) !== Object.prototype)
+        throw new ValidationError(
+          `${path}.__proto__ is refused: ${PROTOTYPE_POLLUTION}`,
+          `${path}.__proto__`,
+        );
+      const out: Record<string, unknown> = {};
+      for (const [key, v] of Object.entries(fields))
+        Object.defineProperty(out, key, {
+          value: valueToJson(v, `${path}.${key}`, depth + 1),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      return out;
+    }
+    case 'numberValue':
+    case 'stringValue':
+    case 'boolValue':
+      return k.value;
+    default:
+      return null;
+  }
+}
+
+/** A SubmitTask request as the submit input every surface shares; proto3 zeros mean unset. */
+function submitInputOf(req: SubmitTaskRequest): SubmitTaskInput {
+  let runAt: string | undefined;
+  if (req.runAt) {
+    const at = timestampDate(req.runAt);
+    if (Number.isNaN(at.getTime()))
+      throw new ValidationError(
+        'run_at is out of range: send a time between 1970 and 2200',
+        'run_at',
+      );
+    runAt = at.toISOString();
+  }
+  return {
+    command: req.command,
+    ...(req.payload ? { payload: valueToJson(req.payload, 'payload') } : {}),
+    ...(req.queue ? { queue: req.queue } : {}),
+    ...(req.priority ? { priority: req.priority } : {}),
+    ...(runAt ? { run_at: runAt } : {}),
+    ...(req.maxAttempts ? { max_attempts: req.maxAttempts } : {}),
+    ...(req.timeoutMs ? { timeout_ms: req.timeoutMs } : {}),
+    ...(req.idempotencyKey ? { idempotency_key: req.idempotencyKey } : {}),
+  };
+}
+
 async function guard<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
@@ -111,16 +185,7 @@ export function registerTaskService(router: ConnectRouter, api: TasksApi, hub: E
     submitTask: (req, ctx) =>
       guard(async () => {
         const { task, created } = await api.submit(
-          {
-            command: req.command,
-            ...(req.payload ? { payload: toJson(ValueSchema, req.payload) } : {}),
-            ...(req.queue ? { queue: req.queue } : {}),
-            ...(req.priority ? { priority: req.priority } : {}),
-            ...(req.runAt ? { run_at: timestampDate(req.runAt).toISOString() } : {}),
-            ...(req.maxAttempts ? { max_attempts: req.maxAttempts } : {}),
-            ...(req.timeoutMs ? { timeout_ms: req.timeoutMs } : {}),
-            ...(req.idempotencyKey ? { idempotency_key: req.idempotencyKey } : {}),
-          },
+          submitInputOf(req),
           ctx.requestHeader.get('traceparent'),
         );
         return { task: taskToMessage(task), created };

@@ -4,7 +4,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Db } from '../store/db.js';
-import { formatSchemaErrors, installErrorHandler } from './errors.js';
+import { answerBadUrl, formatSchemaErrors, installErrorHandler } from './errors.js';
+import { installInputGuard } from './input-guard.js';
 import type { EventHub } from './events.js';
 import { installAccessControl } from './access.js';
 import { installValidators } from './validation.js';
@@ -60,35 +61,16 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
     bodyLimit,
     schemaErrorFormatter: formatSchemaErrors,
     clientErrorHandler: answerUnreadableRequest,
+    frameworkErrors: answerBadUrl,
   }) as unknown as FastifyInstance;
   installErrorHandler(app, bodyLimit);
   installValidators(app);
+  installInputGuard(app);
   installAccessControl(app, {
     auth: options.auth,
     limiter: new RateLimiter(options.rateLimit),
     loopbackOnly: isLoopback(options.host),
     publicMetrics: options.publicMetrics ?? false,
-  });
-
-  // The seed's README posts with `curl -d`, which says x-www-form-urlencoded. Read every
-  // body as JSON whatever its declared type; a body that is not JSON gets a clear 400.
-  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, (_req, body, done) => {
-    const text = String(body);
-    if (text.trim() === '') return done(null, undefined);
-    try {
-      done(null, JSON.parse(text));
-    } catch {
-      const err = new SyntaxError('request body is not valid JSON');
-      done(err, undefined);
-    }
-  });
-  app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser('text/plain', { parseAs: 'string', bodyLimit }, (_req, body, done) => {
-    try {
-      done(null, String(body).trim() === '' ? undefined : JSON.parse(String(body)));
-    } catch {
-      done(new SyntaxError('request body is not valid JSON'), undefined);
-    }
   });
 
   await app.register(swagger, {

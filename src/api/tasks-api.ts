@@ -18,11 +18,22 @@ import { hasCapableWorker } from '../store/workers.js';
 import type { Metrics } from '../observability/metrics.js';
 import { SpanKind, failSpan, startSpan, traceparentOf } from '../lib/trace.js';
 import { checkSchema } from './check.js';
+import { checkStorable } from './input-guard.js';
 import { LIMITS, SubmitTaskBody, type SubmitTaskInput } from './schemas.js';
 import { checkTaskId, prepareTask } from './submit.js';
 
 /** A workers row older than this is treated as gone when explaining a pending task. */
 const WORKER_FRESH_MS = 15_000;
+
+/**
+ * Checks submit input that did not come through the REST gate (gRPC, the seed route, a
+ * schedule's trigger, in-process callers) by the same rules: storable text, then the schema.
+ * @throws ValidationError naming the field.
+ */
+function checkSubmitInput(input: SubmitTaskInput): SubmitTaskInput {
+  checkStorable(input);
+  return checkSchema(SubmitTaskBody, input);
+}
 
 /** One task with what the detail view adds. */
 export interface TaskDetail {
@@ -100,9 +111,7 @@ export class TasksApi {
     /** 'validated' when the REST layer already checked `input` against SubmitTaskBody. */
     inputState: InputState = 'unchecked',
   ): Promise<{ task: Task; created: boolean }> {
-    const row = prepareTask(
-      inputState === 'validated' ? input : checkSchema(SubmitTaskBody, input),
-    );
+    const row = prepareTask(inputState === 'validated' ? input : checkSubmitInput(input));
     if (row.concurrencyKey !== null) await this.checkKeyed(row.queue);
     await this.checkDepth(row.queue, 1);
     const span = startSpan(
@@ -144,7 +153,7 @@ export class TasksApi {
     }
     const rows = inputs.map((input, i) => {
       try {
-        return prepareTask(inputState === 'validated' ? input : checkSchema(SubmitTaskBody, input));
+        return prepareTask(inputState === 'validated' ? input : checkSubmitInput(input));
       } catch (err) {
         if (err instanceof ValidationError) {
           const field = `tasks.${i}${err.field ? `.${err.field}` : ''}`;

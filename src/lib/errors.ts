@@ -23,6 +23,16 @@ export class ValidationError extends TaskQueueError {
   }
 }
 
+/**
+ * A request that cannot be read at all (a body that is not UTF-8 or not JSON, a URL with a
+ * broken %-escape), before any field can be named.
+ */
+export class BadRequestError extends TaskQueueError {
+  constructor(message: string) {
+    super('bad_request', message);
+  }
+}
+
 /** The thing asked for does not exist. */
 export class NotFoundError extends TaskQueueError {
   constructor(message: string) {

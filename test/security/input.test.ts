@@ -1,10 +1,11 @@
 import http from 'node:http';
+import http2 from 'node:http2';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { StructSchema, ValueSchema, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TaskService } from '../../src/gen/taskqueue/v1/task_pb.js';
-import { ValidationError } from '../../src/lib/errors.js';
-import { resolveWorkerOptions } from '../../src/worker/options.js';
+import { SubmitTaskRequestSchema, TaskService } from '../../src/gen/taskqueue/v1/task_pb.js';
 import { useSchema } from '../helpers/db.js';
 import { inProcessCoordinator } from '../helpers/inprocess.js';
 
@@ -58,32 +59,6 @@ async function call(method: string, path: string, body?: string | object | Buffe
   return { status: res.status, body: json, headers: res.headers };
 }
 
-/** A request sent as written: fetch would normalise `/..` and dot segments away. */
-function raw(
-  method: string,
-  path: string,
-  headers: Record<string, string> = {},
-  body?: string,
-): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, method, headers }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => {
-        let json: any = text;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          // not JSON: the test says so
-        }
-        resolve({ status: res.statusCode ?? 0, body: json });
-      });
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 async function taskRows(): Promise<string> {
   const { rows } = await db.pool.query(
     `SELECT count(*)::int AS n, coalesce(md5(string_agg(t::text, ',' ORDER BY id)), '') AS h FROM ${db.s}.tasks t`,
@@ -106,25 +81,278 @@ async function expectRefused(
   expect(await taskRows()).toBe(before);
 }
 
-describe('queue names', () => {
-  it.each(['.', '..', '...'])('refuses a queue named %s everywhere', async (name) => {
-    const enc = name.replace(/\./g, '%2E');
-    for (const path of [`/v1/queues/${enc}`, `/v1/queues/${enc}/pause`]) {
-      const r = await raw(path.endsWith('pause') ? 'POST' : 'GET', path);
-      expect(r.status, path).toBe(400);
-      expect(r.body.error.field).toBe('name');
+/** One unary gRPC call with a hand-encoded request; answers grpc-status and grpc-message. */
+function rawGrpc(path: string, message: Uint8Array): Promise<{ status: string; message: string }> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`http://127.0.0.1:${grpcPort}`);
+    session.on('error', reject);
+    const req = session.request({
+      ':method': 'POST',
+      ':path': path,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    const frame = Buffer.alloc(5 + message.length);
+    frame.writeUInt32BE(message.length, 1);
+    frame.set(message, 5);
+    let headers: http2.IncomingHttpHeaders = {};
+    req.on('response', (h) => (headers = h));
+    req.on('trailers', (t) => (headers = { ...headers, ...t }));
+    req.on('data', () => undefined);
+    req.on('end', () => {
+      session.close();
+      resolve({
+        status: String(headers['grpc-status']),
+        message: decodeURIComponent(String(headers['grpc-message'] ?? '')),
+      });
+    });
+    req.on('error', reject);
+    req.end(frame);
+  });
+}
+
+const NUL = '\u0000';
+const LONE = '\ud800';
+
+describe('text PostgreSQL cannot store: 400 naming the field, on every route', () => {
+  const bodies: Array<[string, string, string, object]> = [
+    ['POST', '/v1/tasks', 'idempotency_key', { command: 'echo', idempotency_key: `a${NUL}` }],
+    ['POST', '/v1/tasks', 'idempotency_key', { command: 'echo', idempotency_key: `a${LONE}` }],
+    ['POST', '/v1/tasks', 'concurrency_key', { command: 'echo', concurrency_key: `${LONE}k` }],
+    ['POST', '/v1/tasks', 'command', { command: `echo ${LONE}` }],
+    ['POST', '/v1/tasks', 'payload.a.1', { command: 'echo', payload: { a: [1, `x${LONE}`] } }],
+    ['POST', '/v1/tasks', 'payload.a', { command: 'echo', payload: { a: { [`k${NUL}`]: 1 } } }],
+    ['POST', '/v1/tasks', 'payload', { command: 'echo', payload: { [`\udc00`]: 1 } }],
+    ['POST', '/v1/tasks', 'queue', { command: 'echo', queue: NUL }],
+    [
+      'POST',
+      '/v1/tasks/batch',
+      'tasks.1.idempotency_key',
+      { tasks: [{ command: 'echo' }, { command: 'echo', idempotency_key: NUL }] },
+    ],
+    [
+      'POST',
+      '/v1/tasks/batch',
+      'tasks.0.payload.x',
+      { tasks: [{ command: 'echo', payload: { x: LONE } }] },
+    ],
+    ['POST', '/schedule', 'command', { command: `echo ${LONE}` }],
+    ['POST', '/v1/schedules', 'command', { ...keep, name: 'n1', command: `echo ${NUL}` }],
+    ['POST', '/v1/schedules', 'payload.p', { ...keep, name: 'n2', payload: { p: LONE } }],
+    ['POST', '/v1/schedules', 'timezone', { ...keep, name: 'n3', timezone: `UTC${NUL}` }],
+    ['PATCH', '/v1/schedules/keep', 'command', { command: `echo ${LONE}` }],
+    ['PATCH', '/v1/schedules/keep', 'payload', { payload: { [LONE]: 1 } }],
+  ];
+  it.each(bodies)('%s %s with bad text in %s', async (method, path, field, body) => {
+    await expectRefused(call(method, path, body), field, /NUL|surrogate/);
+  });
+
+  it.each([
+    ['/v1/tasks?command=echo%00x', 'command'],
+    ['/v1/tasks?idempotency_key=%00', 'idempotency_key'],
+    ['/v1/tasks?command=%ED%A0%80', 'command'], // a surrogate, UTF-8 encoded: not UTF-8
+    ['/v1/tasks?command=%E0%A4%A', 'command'], // a cut-off sequence
+  ])('GET %s', async (path, field) => {
+    await expectRefused(call('GET', path), field, /query parameter/);
+  });
+
+  const refs = ['a%00b', 'a%ED%A0%80'];
+  it.each(
+    refs.flatMap((ref) => [
+      ['GET', `/v1/schedules/${ref}`],
+      ['PATCH', `/v1/schedules/${ref}`],
+      ['DELETE', `/v1/schedules/${ref}`],
+      ['POST', `/v1/schedules/${ref}/pause`],
+      ['POST', `/v1/schedules/${ref}/resume`],
+      ['POST', `/v1/schedules/${ref}/trigger`],
+    ]),
+  )('%s %s', async (method, path) => {
+    const res = await call(method, path, method === 'PATCH' ? { paused: true } : undefined);
+    expect(res.status, JSON.stringify(res.body)).toBe(400);
+    expect(res.body.error.code).toMatch(/validation|bad_request/);
+    expect(res.body.error.message).toMatch(/path parameter|not valid/);
+  });
+
+  it('gRPC SubmitTask: invalid_argument naming the field', async () => {
+    for (const [req, field] of [
+      [{ command: 'echo', idempotencyKey: `k${NUL}` }, 'idempotency_key'],
+      [{ command: `echo ${NUL}` }, 'command'],
+      [
+        {
+          command: 'echo',
+          payload: create(ValueSchema, { kind: { case: 'stringValue', value: NUL } }),
+        },
+        'payload',
+      ],
+      [
+        {
+          command: 'echo',
+          payload: create(ValueSchema, { kind: { case: 'numberValue', value: NaN } }),
+        },
+        'payload',
+      ],
+      [{ command: 'echo', runAt: { seconds: 10n ** 15n, nanos: 0 } }, 'run_at'],
+    ] as const) {
+      const err = ConnectError.from(await client.submitTask(req).catch((e: unknown) => e));
+      expect(err.code, err.rawMessage).toBe(Code.InvalidArgument);
+      expect(err.rawMessage).toMatch(new RegExp(`^${field}`));
     }
-    await expectRefused(call('POST', '/v1/tasks', { command: 'echo', queue: name }), 'queue');
-    await expectRefused(call('GET', `/v1/tasks?queue=${name}`), 'queue');
+  });
+
+  it('gRPC SubmitTask: a payload key named __proto__ is refused, not dropped', async () => {
+    // A JavaScript client cannot build this message (the key would set the prototype);
+    // another language's can. Encode a key of the same length, then swap its bytes.
+    const body = toBinary(
+      SubmitTaskRequestSchema,
+      create(SubmitTaskRequestSchema, {
+        command: 'echo',
+        payload: create(ValueSchema, {
+          kind: {
+            case: 'structValue',
+            value: create(StructSchema, {
+              fields: {
+                xxproto__: create(ValueSchema, { kind: { case: 'boolValue', value: true } }),
+              },
+            }),
+          },
+        }),
+      }),
+    );
+    const at = Buffer.from(body).indexOf('xxproto__');
+    body.set(Buffer.from('__proto__'), at);
+    const { status, message } = await rawGrpc('/taskqueue.v1.TaskService/SubmitTask', body);
+    expect(status).toBe(String(Code.InvalidArgument));
+    expect(message).toMatch(/^payload.*__proto__/);
+  });
+});
+
+describe('values that would be changed silently are refused', () => {
+  it.each([
+    ['1e400', 'payload.n', /1e400/],
+    ['-1e400', 'payload.n', /-1e400/],
+    ['1e-400', 'payload.n', /1e-400/],
+    ['12345678901234567890', 'payload.n', /12345678901234567890/],
+  ])('a payload number %s', async (literal, field, message) => {
     await expectRefused(
-      call('POST', '/v1/schedules', { ...keep, name: 'dots', queue: name }),
-      'queue',
+      call('POST', '/v1/tasks', `{"command":"echo","payload":{"n":${literal}}}`),
+      field,
+      message,
     );
-    const grpc = ConnectError.from(
-      await client.submitTask({ command: 'echo', queue: name }).catch((e: unknown) => e),
+  });
+
+  it('keeps numbers that survive as written', async () => {
+    const r = await call(
+      'POST',
+      '/v1/tasks',
+      '{"command":"echo exact","queue":"exact","payload":[0.1,1.0,-0,1e308,5e-324,9007199254740991,1.5E3]}',
     );
-    expect(grpc.code).toBe(Code.InvalidArgument);
-    expect(() => resolveWorkerOptions({ queues: [name] })).toThrow(ValidationError);
-    expect(resolveWorkerOptions({ queues: ['a.b', '.hidden'] }).queues).toEqual(['a.b', '.hidden']);
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    expect(r.body.payload).toEqual([0.1, 1, 0, 1e308, 5e-324, 9007199254740991, 1500]);
+  });
+
+  it('a lone surrogate is never stored as U+FFFD', async () => {
+    await expectRefused(
+      call('POST', '/v1/tasks', { command: 'echo', idempotency_key: `x${LONE}y` }),
+      'idempotency_key',
+    );
+    const { rows } = await db.pool.query(
+      `SELECT count(*)::int AS n FROM ${db.s}.tasks WHERE idempotency_key LIKE '%\ufffd%'`,
+    );
+    expect(rows[0].n).toBe(0);
+  });
+
+  it('__proto__ in a body is refused with the reason, and pollutes nothing', async () => {
+    for (const [body, field] of [
+      ['{"command":"echo","payload":{"__proto__":{"polluted":true}}}', 'payload.__proto__'],
+      ['{"command":"echo","__proto__":{"polluted":true}}', '__proto__'],
+      [
+        '{"command":"echo","payload":{"a":{"constructor":{"prototype":{"polluted":true}}}}}',
+        'payload.a.constructor',
+      ],
+    ] as const) {
+      await expectRefused(call('POST', '/v1/tasks', body), field, /prototype/);
+    }
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('a body that is not UTF-8 says so', async () => {
+    const body = Buffer.concat([
+      Buffer.from('{"command":"echo '),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from('"}'),
+    ]);
+    const r = await call('POST', '/v1/tasks', body);
+    expect(r.status).toBe(400);
+    expect(r.body.error.message).toMatch(/not valid UTF-8/);
+  });
+});
+
+describe('clear messages', () => {
+  it('a bad %-encoding in a path gets the API error shape', async () => {
+    for (const path of ['/v1/tasks/%E0%A4%A', '/v1/schedules/%ZZ', '/v1/queues/%']) {
+      const r = await call('GET', path);
+      expect(r.status, path).toBe(400);
+      expect(Object.keys(r.body)).toEqual(['error']);
+      expect(r.body.error).toMatchObject({ code: 'bad_request' });
+      expect(r.body.error.message).toMatch(/percent-encod/);
+    }
+  });
+
+  it("a body over a route's limit is told that route's limit", async () => {
+    const ask = (path: string, bytes: number) =>
+      new Promise<{ status: number; body: any }>((resolve, reject) => {
+        const req = http.request(
+          {
+            host: '127.0.0.1',
+            port,
+            path,
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'content-length': String(bytes) },
+          },
+          (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString()));
+            res.on('end', () => {
+              req.destroy();
+              resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
+            });
+          },
+        );
+        req.on('error', reject);
+        req.flushHeaders();
+      });
+    const batch = await ask('/v1/tasks/batch', 34_000_000);
+    expect(batch.status).toBe(413);
+    expect(batch.body.error.message).toBe('request body exceeds the limit of 33554432 bytes');
+    const one = await ask('/v1/tasks', 2_000_000);
+    expect(one.status).toBe(413);
+    expect(one.body.error.message).toBe('request body exceeds the limit of 1048576 bytes');
+  });
+});
+
+describe('unknown query parameters', () => {
+  it.each([
+    '/v1/tasks',
+    '/v1/schedules',
+    '/v1/queues',
+    '/v1/workers',
+    '/v1/stats',
+    '/v1/schedules/keep',
+  ])('%s?foo=1 is refused naming it', async (path) => {
+    const r = await call('GET', `${path}?foo=1`);
+    expect(r.status).toBe(400);
+    expect(r.body.error).toMatchObject({ field: 'foo', message: "unknown query parameter 'foo'" });
+  });
+});
+
+describe('gRPC run_at', () => {
+  it('still takes a valid time', async () => {
+    const at = new Date(Date.now() + 60_000);
+    const r = await client.submitTask({
+      command: 'echo',
+      queue: 'grpc-time',
+      runAt: timestampFromDate(at),
+    });
+    expect(Number(r.task?.scheduledAt?.seconds)).toBe(Math.floor(at.getTime() / 1000));
   });
 });
