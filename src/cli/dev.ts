@@ -121,7 +121,14 @@ async function dev(f: DevFlags): Promise<void> {
     lock.release();
   };
 
-  await runUntilSignalled(log, start, stop, { stopWithParent: true });
+  await runUntilSignalled(log, start, stop, {
+    stopWithParent: true,
+    // Forced out mid-drain: PostgreSQL still stops, and the data folder is free again.
+    onForcedExit: () => {
+      pg?.stopSoon();
+      lock.release();
+    },
+  });
 }
 
 function printBanner(

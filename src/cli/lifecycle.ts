@@ -1,30 +1,45 @@
 import type { Logger } from 'pino';
+import { monotonicMs } from '../lib/clock.js';
 import { ConfigError, SchemaTooNewError, ValidationError, describeError } from '../lib/errors.js';
 
 /**
- * Runs a long-lived command: the first SIGINT/SIGTERM stops it gracefully (drain), the
- * second forces an exit. Only the CLI installs signal handlers. With `stopWithParent`, it
- * also stops on SIGHUP and when its parent process goes away (a wrapper such as npm that
- * was killed without passing the signal on), so nothing it started is left running.
+ * Signals this close to the first are the same request: a terminal's Ctrl-C reaches the whole
+ * process group, so npm's forwarded copy arrives within milliseconds of the terminal's own.
+ */
+const SAME_SIGNAL_MS = 1000;
+
+/**
+ * Runs a long-lived command: the first SIGINT/SIGTERM stops it gracefully (drain), a second
+ * one (not the echo of the first) forces an exit, after `onForcedExit` releases what must not
+ * outlive the process. Only the CLI installs signal handlers. With `stopWithParent`, it also
+ * stops on SIGHUP and when its parent process goes away (a wrapper such as npm that was
+ * killed without passing the signal on), so nothing it started is left running.
  */
 export async function runUntilSignalled(
   log: Logger,
   start: () => Promise<void>,
   stop: () => Promise<void>,
-  opts: { stopWithParent?: boolean } = {},
+  opts: { stopWithParent?: boolean; onForcedExit?: () => void } = {},
 ): Promise<void> {
-  let signals = 0;
+  let firstAt: number | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
-    signals++;
-    if (signals > 1) {
+    const now = monotonicMs();
+    if (firstAt !== undefined) {
+      if (now - firstAt < SAME_SIGNAL_MS) return;
       log.warn({ signal }, 'second signal: exiting now');
-      process.exit(130);
+      try {
+        opts.onForcedExit?.();
+      } finally {
+        process.exit(130);
+      }
     }
+    firstAt = now;
     log.info({ signal }, 'shutting down gracefully (send the signal again to force)');
     stop().then(
       () => process.exit(0),
       (err: unknown) => {
         log.error({ err: describeError(err) }, 'shutdown failed');
+        opts.onForcedExit?.();
         process.exit(1);
       },
     );
@@ -35,7 +50,7 @@ export async function runUntilSignalled(
     process.on('SIGHUP', onSignal);
     const parent = process.ppid;
     const watch = setInterval(() => {
-      if (process.ppid === parent || signals > 0) return;
+      if (process.ppid === parent || firstAt !== undefined) return;
       clearInterval(watch);
       log.warn({ parent }, 'parent process went away; stopping');
       onSignal('SIGHUP');
