@@ -14,7 +14,7 @@ import {
   type SubmitTaskRequest,
   type Task as TaskMessage,
 } from '../gen/taskqueue/v1/task_pb.js';
-import { TaskQueueError, ValidationError } from '../lib/errors.js';
+import { RateLimitedError, TaskQueueError, ValidationError } from '../lib/errors.js';
 import type { TaskEvent } from '../store/events.js';
 import { Channel } from '../lib/channel.js';
 import { TERMINAL_STATUSES, type Task } from '../store/tasks.js';
@@ -38,6 +38,7 @@ const CODES: Record<string, Code> = {
   bad_request: Code.InvalidArgument,
   not_found: Code.NotFound,
   conflict: Code.FailedPrecondition,
+  rate_limited: Code.ResourceExhausted,
   unavailable: Code.Unavailable,
 };
 
@@ -95,8 +96,17 @@ export function taskToMessage(
   });
 }
 
-/** Our errors as Connect errors; the message (which names the field) passes through. */
+/**
+ * Our errors as Connect errors; the message (which names the field) passes through. A
+ * refusal by backpressure carries `retry-after` (seconds) in its metadata, as REST's
+ * Retry-After header.
+ */
 function toConnectError(err: unknown): ConnectError {
+  if (err instanceof RateLimitedError) {
+    const e = new ConnectError(err.message, Code.ResourceExhausted);
+    e.metadata.set('retry-after', String(err.retryAfterS));
+    return e;
+  }
   if (err instanceof TaskQueueError)
     return new ConnectError(err.message, CODES[err.code] ?? Code.Internal);
   return new ConnectError('internal error; see the server log', Code.Internal);

@@ -118,7 +118,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
   registerTaskRoutes(app, api, Math.max(bodyLimit, 32 * 1048576));
   registerEventRoutes(app, options.db, api, options.events, options.auth);
   registerQueueRoutes(app, options.db);
-  registerScheduleRoutes(app, options.db);
+  registerScheduleRoutes(app, options.db, api);
   registerStatsRoutes(app, options.db);
   registerHealthRoutes(app, options.db);
   return app;

@@ -12,6 +12,7 @@ import {
 } from './schemas-admin.js';
 import { SchedulesApi, scheduleToJson } from './schedules-api.js';
 import { taskToJson } from './serialize.js';
+import type { TasksApi } from './tasks-api.js';
 
 const errors = {
   400: ErrorJson,
@@ -19,12 +20,13 @@ const errors = {
   403: ErrorJson,
   404: ErrorJson,
   409: ErrorJson,
+  429: ErrorJson,
   503: ErrorJson,
 };
 
-/** /v1/schedules: cron schedules. */
-export function registerScheduleRoutes(app: FastifyInstance, db: Db): void {
-  const api = new SchedulesApi(db);
+/** /v1/schedules: cron schedules. Triggers submit through `tasks`, with its checks and limits. */
+export function registerScheduleRoutes(app: FastifyInstance, db: Db, tasks: TasksApi): void {
+  const api = new SchedulesApi(db, tasks);
   type Ref = { Params: { ref: string } };
 
   app.post<{ Body: CreateScheduleInput }>(
@@ -129,6 +131,8 @@ export function registerScheduleRoutes(app: FastifyInstance, db: Db): void {
       schema: {
         tags: ['schedules'],
         summary: "Run a schedule's command now, as a one-off task",
+        description:
+          'Submitted like POST /v1/tasks, so a queue at --max-queue-depth answers 429 with Retry-After.',
         params: ScheduleRefParams,
         response: { 201: TaskJson, ...errors },
       },

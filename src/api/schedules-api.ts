@@ -2,7 +2,6 @@ import { handlerName } from '../lib/command.js';
 import { nextRuns, parseCron } from '../lib/cron.js';
 import { ConflictError, NotFoundError, ValidationError } from '../lib/errors.js';
 import type { Db } from '../store/db.js';
-import { insertTask } from '../store/insert.js';
 import {
   deleteSchedule,
   getSchedule,
@@ -15,8 +14,8 @@ import {
 } from '../store/schedules.js';
 import type { Task } from '../store/tasks.js';
 import type { CreateScheduleInput, UpdateScheduleInput } from './schemas-admin.js';
-import { payloadJsonOf, prepareTask } from './submit.js';
-import { guardDb } from './tasks-api.js';
+import { payloadJsonOf } from './submit.js';
+import { guardDb, type TasksApi } from './tasks-api.js';
 
 /** A schedule as the API shows it. */
 export function scheduleToJson(s: Schedule, runs?: Array<{ tick: Date; taskId: string }>) {
@@ -53,7 +52,11 @@ export function scheduleToJson(s: Schedule, runs?: Array<{ tick: Date; taskId: s
 
 /** Cron schedule operations behind the /v1/schedules routes. */
 export class SchedulesApi {
-  constructor(private readonly db: Db) {}
+  /** @param tasks submits triggered runs, with the same checks and limits as any submit. */
+  constructor(
+    private readonly db: Db,
+    private readonly tasks: TasksApi,
+  ) {}
 
   async create(input: CreateScheduleInput): Promise<Schedule> {
     const s = this.prepare(input);
@@ -114,10 +117,14 @@ export class SchedulesApi {
     await guardDb(() => deleteSchedule(this.db, s.id));
   }
 
-  /** Runs the schedule's command now, as a one-off task; the schedule itself is unchanged. */
+  /**
+   * Runs the schedule's command now, as a one-off task submitted like any other (so queue
+   * backpressure applies); the schedule itself is unchanged.
+   * @throws RateLimitedError when the queue is at its depth limit.
+   */
   async trigger(ref: string): Promise<Task> {
     const s = await this.find(ref);
-    const row = prepareTask({
+    const { task } = await this.tasks.submit({
       command: s.command,
       ...(s.payload !== null && s.payload !== undefined ? { payload: s.payload } : {}),
       queue: s.queue,
@@ -125,7 +132,7 @@ export class SchedulesApi {
       ...(s.maxAttempts ? { max_attempts: s.maxAttempts } : {}),
       ...(s.timeoutMs ? { timeout_ms: s.timeoutMs } : {}),
     });
-    return (await guardDb(() => insertTask(this.db, row))).task;
+    return task;
   }
 
   private async find(ref: string): Promise<Schedule> {

@@ -24,6 +24,8 @@ import { checkTaskId, prepareTask } from './submit.js';
 
 /** A workers row older than this is treated as gone when explaining a pending task. */
 const WORKER_FRESH_MS = 15_000;
+/** How long a client refused by backpressure is told to wait before it tries again. */
+const DEPTH_RETRY_AFTER_S = 5;
 
 /**
  * Checks submit input that did not come through the REST gate (gRPC, the seed route, a
@@ -96,8 +98,8 @@ export class TasksApi {
     }
     if (cached.depth + adding > limit) {
       throw new RateLimitedError(
-        `queue '${queue}' holds ${cached.depth} due tasks (limit ${limit}); retry later`,
-        5,
+        `queue '${queue}' holds ${cached.depth} due tasks (limit ${limit}); retry in ${DEPTH_RETRY_AFTER_S} s`,
+        DEPTH_RETRY_AFTER_S,
       );
     }
     cached.depth += adding;

@@ -330,6 +330,36 @@ describe('clear messages', () => {
   });
 });
 
+describe('backpressure', () => {
+  it('gRPC SubmitTask over --max-queue-depth: resource_exhausted with a retry hint', async () => {
+    for (let i = 0; i < DEPTH; i++)
+      await client.submitTask({ command: 'echo', queue: 'grpc-full' });
+    const err = ConnectError.from(
+      await client.submitTask({ command: 'echo', queue: 'grpc-full' }).catch((e: unknown) => e),
+    );
+    expect(err.code).toBe(Code.ResourceExhausted);
+    expect(err.rawMessage).toMatch(/queue 'grpc-full' holds 3 due tasks \(limit 3\); retry in 5 s/);
+    expect(err.metadata.get('retry-after')).toBe('5');
+  });
+
+  it('POST /v1/schedules/:ref/trigger honours the depth limit: 429 with Retry-After', async () => {
+    expect(
+      (await call('POST', '/v1/schedules', { ...keep, name: 'flood', queue: 'trigger-full' }))
+        .status,
+    ).toBe(201);
+    for (let i = 0; i < DEPTH; i++)
+      expect((await call('POST', '/v1/schedules/flood/trigger')).status).toBe(201);
+    const full = await call('POST', '/v1/schedules/flood/trigger');
+    expect(full.status).toBe(429);
+    expect(full.headers.get('retry-after')).toBe('5');
+    expect(full.body.error.message).toMatch(/queue 'trigger-full' holds 3 due tasks/);
+    const { rows } = await db.pool.query(
+      `SELECT count(*)::int AS n FROM ${db.s}.tasks WHERE queue = 'trigger-full'`,
+    );
+    expect(rows[0].n).toBe(DEPTH);
+  });
+});
+
 describe('unknown query parameters', () => {
   it.each([
     '/v1/tasks',
