@@ -131,7 +131,7 @@ export class Coordinator {
         for (const t of tasks)
           metrics.dispatchLatency.observe(
             { queue: metrics.labels.queue(t.queue) },
-            Math.max(0, now - t.scheduledAt.getTime()) / 1000,
+            Math.max(0, now - t.dueAt.getTime()) / 1000,
           );
       },
     });

@@ -24,6 +24,7 @@ interface ClaimRow {
   timeout_ms: number | null;
   max_attempts: number;
   scheduled_at: Date;
+  due_at: Date;
   trace_context: string | null;
 }
 
@@ -38,7 +39,8 @@ const claimChosen = (db: Db): string => `
     FROM chosen
     WHERE t.id = chosen.id
     RETURNING t.id, t.attempt, t.status, t.updated_at, t.worker_id, t.command,
-      t.payload::text AS payload, t.queue, t.timeout_ms, t.max_attempts, t.scheduled_at, t.trace_context
+      t.payload::text AS payload, t.queue, t.timeout_ms, t.max_attempts, t.scheduled_at,
+      greatest(t.scheduled_at, t.created_at) AS due_at, t.trace_context
   ), ${notifyChangesCte(db, 'claimed', '$5')}
   SELECT claimed.* FROM claimed, (SELECT count(*) FROM notified) AS n`;
 
@@ -66,6 +68,7 @@ export async function claimDue(db: Db, args: ClaimArgs): Promise<ClaimedTask[]> 
     timeoutMs: r.timeout_ms,
     maxAttempts: r.max_attempts,
     scheduledAt: r.scheduled_at,
+    dueAt: r.due_at,
     traceContext: r.trace_context,
   }));
 }

@@ -6,7 +6,10 @@ export interface Stats {
   bucketS: number;
   /** One point per bucket, oldest first: tasks that succeeded, and attempts that failed. */
   series: Array<{ t: Date; succeeded: number; failed: number }>;
-  /** Due to start (started_at − run_at), of tasks that succeeded in the window. */
+  /**
+   * Due to start, of tasks that succeeded in the window: from when each became due here (the
+   * later of its run_at or retry time and its creation) to its start.
+   */
   waitMs: { p50: number | null; p95: number | null; p99: number | null };
   /** Start to finish (completed_at − started_at), of tasks that succeeded in the window. */
   runMs: { p50: number | null; p95: number | null; p99: number | null };
@@ -24,7 +27,8 @@ export async function recentStats(db: Db, windowS: number, bucketS: number): Pro
     run: number[] | null;
   }>(
     `WITH recent AS (
-       SELECT status, scheduled_at, started_at, completed_at, failed_at FROM ${db.s}.tasks
+       SELECT status, greatest(scheduled_at, created_at) AS due_at, started_at, completed_at, failed_at
+       FROM ${db.s}.tasks
        WHERE updated_at > now() - $1 * interval '1 second'
      ), buckets AS (
        SELECT to_timestamp(floor(extract(epoch FROM now()) / $2) * $2 - g * $2) AS t
@@ -39,7 +43,7 @@ export async function recentStats(db: Db, windowS: number, bucketS: number): Pro
        SELECT b.t, coalesce(sum(e.s), 0)::int AS succeeded, coalesce(sum(e.f), 0)::int AS failed
        FROM buckets b LEFT JOIN events e ON e.t = b.t GROUP BY b.t ORDER BY b.t
      ), done AS (
-       SELECT extract(epoch FROM started_at - scheduled_at) * 1000 AS wait,
+       SELECT greatest(0, extract(epoch FROM started_at - due_at) * 1000) AS wait,
               extract(epoch FROM completed_at - started_at) * 1000 AS run
        FROM recent WHERE status = 'succeeded' AND started_at IS NOT NULL
      )

@@ -89,6 +89,11 @@ export interface ClaimedTask {
   timeoutMs: number | null;
   maxAttempts: number;
   scheduledAt: Date;
+  /**
+   * When the task became due here: the later of its run_at (or retry time) and its creation.
+   * A task submitted with a run_at in the past has waited only since it was submitted.
+   */
+  dueAt: Date;
   /** The submit span's traceparent, when the task was traced. */
   traceContext: string | null;
 }

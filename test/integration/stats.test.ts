@@ -51,3 +51,34 @@ describe('GET /v1/stats', () => {
     expect((await fetch(`http://127.0.0.1:${c.httpPort}/v1/stats?window=5`)).status).toBe(400);
   });
 });
+
+describe('wait latency', () => {
+  it('counts from when a task became due here, not from a run_at years before its submit', async () => {
+    const c = await inProcessCoordinator(db);
+    await inProcessWorker(c, { queues: ['old-run-at'] });
+    const before = await dispatchLatencySum(c.httpPort);
+    // The seed's own example: a scheduled_at long past.
+    const { task } = await api.submit({
+      command: 'echo hi',
+      queue: 'old-run-at',
+      run_at: '2023-04-01T15:04:05Z',
+    });
+    for (let i = 0; i < 200; i++) {
+      if ((await api.get(task.id, { detail: false })).task.status === 'succeeded') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const s = (await (
+      await fetch(`http://127.0.0.1:${c.httpPort}/v1/stats?window=60&bucket=5`)
+    ).json()) as any;
+    expect(s.wait_ms.p99).toBeLessThan(60_000);
+    expect((await dispatchLatencySum(c.httpPort)) - before).toBeLessThan(60);
+  });
+});
+
+async function dispatchLatencySum(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('taskq_dispatch_latency_seconds_sum'))
+    .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
+}
