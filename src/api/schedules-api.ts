@@ -14,7 +14,7 @@ import {
 } from '../store/schedules.js';
 import type { Task } from '../store/tasks.js';
 import type { CreateScheduleInput, UpdateScheduleInput } from './schemas-admin.js';
-import { payloadJsonOf } from './submit.js';
+import { isUuid, payloadJsonOf } from './submit.js';
 import { guardDb, type TasksApi } from './tasks-api.js';
 
 /** A schedule as the API shows it. */
@@ -50,6 +50,19 @@ export function scheduleToJson(s: Schedule, runs?: Array<{ tick: Date; taskId: s
   };
 }
 
+/**
+ * Ids and names share the routes (`/v1/schedules/:ref`), so a name shaped like an id could
+ * pass for another schedule.
+ * @throws ValidationError naming `name`.
+ */
+function checkName(name: string): void {
+  if (isUuid(name))
+    throw new ValidationError(
+      'name must not look like a schedule id (a UUID): ids and names share the same routes',
+      'name',
+    );
+}
+
 /** Cron schedule operations behind the /v1/schedules routes. */
 export class SchedulesApi {
   /** @param tasks submits triggered runs, with the same checks and limits as any submit. */
@@ -59,6 +72,7 @@ export class SchedulesApi {
   ) {}
 
   async create(input: CreateScheduleInput): Promise<Schedule> {
+    checkName(input.name);
     const s = this.prepare(input);
     return guardDb(() => insertSchedule(this.db, s)).catch((err: unknown) => {
       if ((err as { code?: string }).code === '23505')
@@ -81,6 +95,7 @@ export class SchedulesApi {
   /** Changes some fields. A new cron, time zone or a resume recomputes the next run from now. */
   async update(ref: string, patch: UpdateScheduleInput): Promise<Schedule> {
     const current = await this.find(ref);
+    if (patch.name !== undefined && patch.name !== current.name) checkName(patch.name);
     const merged: CreateScheduleInput = {
       name: patch.name ?? current.name,
       cron: patch.cron ?? current.cron,

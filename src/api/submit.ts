@@ -93,12 +93,17 @@ export function prepareTask(input: SubmitTaskInput): NewTask {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Whether `text` has the shape of an id (a UUID, any case). */
+export function isUuid(text: string): boolean {
+  return UUID.test(text);
+}
+
 /**
  * Checks a task id.
  * @throws ValidationError naming `field` when it is not a UUID.
  */
 export function checkTaskId(id: string, field = 'id'): string {
-  if (!UUID.test(id))
+  if (!isUuid(id))
     throw new ValidationError(
       `${field} must be a task id (a UUID), got "${id.slice(0, 64)}"`,
       field,

@@ -86,10 +86,15 @@ export async function insertSchedule(db: Db, s: NewSchedule): Promise<Schedule> 
   return rows[0] as Schedule;
 }
 
-/** One schedule by id or name. */
+/**
+ * One schedule by id or name. An id always wins: the API refuses names shaped like ids, but
+ * one stored before that rule could name itself after another schedule's id.
+ * Params: $1 the id (any case) or name.
+ */
 export async function getSchedule(db: Db, idOrName: string): Promise<Schedule | null> {
   const { rows } = await db.pool.query<Schedule>(
-    `SELECT ${COLUMNS} FROM ${db.s}.schedules WHERE name = $1 OR id::text = $1`,
+    `SELECT ${COLUMNS} FROM ${db.s}.schedules WHERE id::text = lower($1) OR name = $1
+     ORDER BY id::text = lower($1) DESC LIMIT 1`,
     [idOrName],
   );
   return rows[0] ?? null;

@@ -6,6 +6,7 @@ import { Code, ConnectError, createClient, type Client } from '@connectrpc/conne
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SubmitTaskRequestSchema, TaskService } from '../../src/gen/taskqueue/v1/task_pb.js';
+import { insertSchedule } from '../../src/store/schedules.js';
 import { useSchema } from '../helpers/db.js';
 import { inProcessCoordinator } from '../helpers/inprocess.js';
 
@@ -327,6 +328,52 @@ describe('clear messages', () => {
     const one = await ask('/v1/tasks', 2_000_000);
     expect(one.status).toBe(413);
     expect(one.body.error.message).toBe('request body exceeds the limit of 1048576 bytes');
+  });
+});
+
+describe('schedule names and ids', () => {
+  it('refuses a name that looks like an id', async () => {
+    const a = await call('POST', '/v1/schedules', { ...keep, name: 'victim' });
+    expect(a.status).toBe(201);
+    await expectRefused(call('POST', '/v1/schedules', { ...keep, name: a.body.id }), 'name', /id/);
+    await expectRefused(
+      call('POST', '/v1/schedules', { ...keep, name: String(a.body.id).toUpperCase() }),
+      'name',
+    );
+    await expectRefused(call('PATCH', '/v1/schedules/keep', { name: a.body.id }), 'name');
+  });
+
+  it('an id always means that schedule, even beside an older schedule named after it', async () => {
+    const a = await call('POST', '/v1/schedules', { ...keep, name: 'real' });
+    // Stored before names were checked:
+    await insertSchedule(db, {
+      name: a.body.id,
+      cron: '0 * * * *',
+      timezone: 'UTC',
+      command: 'echo impostor',
+      handler: 'echo',
+      payload: null,
+      queue: 'default',
+      priority: 0,
+      maxAttempts: null,
+      timeoutMs: null,
+      misfire: 'run_once',
+      catchUpLimit: 100,
+      paused: false,
+      nextRunAt: new Date(Date.now() + 3_600_000),
+    });
+    // An update writes a new row version at the end of the table, so a scan meets the
+    // impostor first.
+    await db.pool.query(`UPDATE ${db.s}.schedules SET paused = paused WHERE id = $1`, [a.body.id]);
+    for (let i = 0; i < 3; i++) {
+      const got = await call('GET', `/v1/schedules/${a.body.id}`);
+      expect(got.body.name).toBe('real');
+    }
+    expect((await call('DELETE', `/v1/schedules/${a.body.id}`)).status).toBe(204);
+    const { rows } = await db.pool.query(`SELECT name FROM ${db.s}.schedules WHERE name = $1`, [
+      a.body.id,
+    ]);
+    expect(rows).toHaveLength(1);
   });
 });
 
