@@ -17,6 +17,9 @@ import type { CreateScheduleInput, UpdateScheduleInput } from './schemas-admin.j
 import { isUuid, payloadJsonOf } from './submit.js';
 import { guardDb, type TasksApi } from './tasks-api.js';
 
+/** How many upcoming runs a schedule shows. */
+const SHOWN_RUNS = 5;
+
 /** A schedule as the API shows it. */
 export function scheduleToJson(s: Schedule, runs?: Array<{ tick: Date; taskId: string }>) {
   const cron = parseCron(s.cron, s.timezone);
@@ -35,11 +38,10 @@ export function scheduleToJson(s: Schedule, runs?: Array<{ tick: Date; taskId: s
     catch_up_limit: s.catchUpLimit,
     paused: s.paused,
     next_run_at: s.paused ? null : s.nextRunAt.toISOString(),
+    // The stored next run, then the runs after it: the same function the ticker fires by.
     next_runs: s.paused
       ? []
-      : nextRuns(cron, new Date(Math.max(Date.now(), s.nextRunAt.getTime() - 1)), 5).map((d) =>
-          d.toISOString(),
-        ),
+      : [s.nextRunAt, ...nextRuns(cron, s.nextRunAt, SHOWN_RUNS - 1)].map((d) => d.toISOString()),
     last_run_at: s.lastRunAt?.toISOString() ?? null,
     last_task_id: s.lastTaskId,
     created_at: s.createdAt.toISOString(),

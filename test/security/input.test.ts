@@ -6,6 +6,7 @@ import { Code, ConnectError, createClient, type Client } from '@connectrpc/conne
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SubmitTaskRequestSchema, TaskService } from '../../src/gen/taskqueue/v1/task_pb.js';
+import { nextRuns, parseCron, ticksToFire } from '../../src/lib/cron.js';
 import { insertSchedule } from '../../src/store/schedules.js';
 import { useSchema } from '../helpers/db.js';
 import { inProcessCoordinator } from '../helpers/inprocess.js';
@@ -404,6 +405,70 @@ describe('backpressure', () => {
       `SELECT count(*)::int AS n FROM ${db.s}.tasks WHERE queue = 'trigger-full'`,
     );
     expect(rows[0].n).toBe(DEPTH);
+  });
+});
+
+describe('cron', () => {
+  it.each([
+    ['0 0 32 * *', /day of month.*"32"|"32".*day of month/],
+    ['1-70 * * * *', /minute.*"1-70"|"1-70".*minute/],
+    ['* * * 13 *', /month.*"13"|"13".*month/],
+    ['* * * * 8', /day of week.*"8"|"8".*day of week/],
+    ['0 0 0 * *', /day of month.*"0"|"0".*day of month/],
+    ['70 * * * * *', /second.*"70"|"70".*second/],
+    ['*/0 * * * *', /minute.*"\*\/0"|"\*\/0".*minute/],
+  ])('cron %s names the value given and its field', async (cron, message) => {
+    const r = await call('POST', '/v1/schedules', { ...keep, name: 'cron-msg', cron });
+    expect(r.status).toBe(400);
+    expect(r.body.error.field).toBe('cron');
+    expect(r.body.error.message).toMatch(message);
+    expect(r.body.error.message).not.toMatch(/: 31$|: 12$|: -1$|: 60$/);
+  });
+
+  // 2027-03-28 is the last Sunday of March: 02:30 does not exist in Paris that night.
+  const cron = parseCron('30 2 28 3 *', 'Europe/Paris');
+  const from = new Date('2026-11-01T00:00:00Z');
+  const tick = new Date('2027-03-28T01:30:00Z'); // 03:30 CEST, the shifted 02:30
+
+  it('lists the shifted run that the next run shows, from any instant before it', () => {
+    expect(cron.nextRun(from)?.toISOString()).toBe(tick.toISOString());
+    for (const before of [from, new Date(tick.getTime() - 1), new Date(tick.getTime() - 1800_000)])
+      expect(nextRuns(cron, before, 3).map((d) => d.toISOString())).toEqual([
+        '2027-03-28T01:30:00.000Z',
+        '2028-03-28T00:30:00.000Z',
+        '2029-03-28T00:30:00.000Z',
+      ]);
+  });
+
+  it('fires every run of the skipped hour, as if the clocks had not jumped yet', () => {
+    const twice = parseCron('0,30 2 * * *', 'Europe/Paris');
+    for (const from of ['2027-03-28T00:00:00Z', '2027-03-28T01:00:00Z']) {
+      expect(nextRuns(twice, new Date(from), 3).map((d) => d.toISOString())).toContain(
+        '2027-03-28T01:30:00.000Z',
+      );
+    }
+    expect(
+      nextRuns(twice, new Date('2027-03-28T01:10:00Z'), 2).map((d) => d.toISOString()),
+    ).toEqual(['2027-03-28T01:30:00.000Z', '2027-03-29T00:00:00.000Z']);
+  });
+
+  it('fires the shifted run', () => {
+    expect(ticksToFire(cron, tick, new Date(tick.getTime() + 1000), 'run_once', 100)).toEqual([
+      tick,
+    ]);
+  });
+
+  it("a schedule's next_runs start with its next_run_at, one a year", async () => {
+    const r = await call('POST', '/v1/schedules', {
+      ...keep,
+      name: 'dst',
+      cron: '30 2 28 3 *',
+      timezone: 'Europe/Paris',
+    });
+    expect(r.status).toBe(201);
+    expect(r.body.next_runs[0]).toBe(r.body.next_run_at);
+    const years = (r.body.next_runs as string[]).map((t) => new Date(t).getUTCFullYear());
+    expect(years).toEqual(years.map((_, i) => (years[0] as number) + i));
   });
 });
 
