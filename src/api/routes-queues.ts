@@ -17,6 +17,7 @@ import {
   WorkerJson,
   type QueueSettingsInput,
 } from './schemas-admin.js';
+import { checkBackoffRange } from './submit.js';
 import { guardDb } from './tasks-api.js';
 
 const errors = { 400: ErrorJson, 404: ErrorJson, 503: ErrorJson };
@@ -157,16 +158,23 @@ export function registerQueueRoutes(app: FastifyInstance, db: Db): void {
     },
     async (req) => {
       const b = req.body;
+      // Tasks that set neither take both defaults, so the pair must make sense together.
+      const changed = b.backoff_max_ms !== undefined ? 'backoff_max_ms' : 'backoff_ms';
       await guardDb(() =>
-        updateQueue(db, req.params.name, {
-          ...(b.max_attempts !== undefined ? { maxAttempts: b.max_attempts } : {}),
-          ...(b.backoff_ms !== undefined ? { backoffBaseMs: b.backoff_ms } : {}),
-          ...(b.backoff_max_ms !== undefined ? { backoffMaxMs: b.backoff_max_ms } : {}),
-          ...(b.concurrency_limit !== undefined ? { concurrencyLimit: b.concurrency_limit } : {}),
-          ...(b.key_concurrency_limit !== undefined
-            ? { keyConcurrencyLimit: b.key_concurrency_limit }
-            : {}),
-        }),
+        updateQueue(
+          db,
+          req.params.name,
+          {
+            ...(b.max_attempts !== undefined ? { maxAttempts: b.max_attempts } : {}),
+            ...(b.backoff_ms !== undefined ? { backoffBaseMs: b.backoff_ms } : {}),
+            ...(b.backoff_max_ms !== undefined ? { backoffMaxMs: b.backoff_max_ms } : {}),
+            ...(b.concurrency_limit !== undefined ? { concurrencyLimit: b.concurrency_limit } : {}),
+            ...(b.key_concurrency_limit !== undefined
+              ? { keyConcurrencyLimit: b.key_concurrency_limit }
+              : {}),
+          },
+          (m) => checkBackoffRange(m.backoffBaseMs, m.backoffMaxMs, changed),
+        ),
       );
       return one(req.params.name);
     },

@@ -53,6 +53,25 @@ export function payloadJsonOf(payload: unknown, field = 'payload'): string | nul
 }
 
 /**
+ * The retry delay's cap may not be below its first value, for a task as for a queue's
+ * defaults (null: not set). `field` is the one the caller changed.
+ * @throws ValidationError naming `field`.
+ */
+export function checkBackoffRange(
+  baseMs: number | null,
+  maxMs: number | null,
+  field: 'backoff_ms' | 'backoff_max_ms' = 'backoff_max_ms',
+): void {
+  if (baseMs === null || maxMs === null || maxMs >= baseMs) return;
+  throw new ValidationError(
+    field === 'backoff_max_ms'
+      ? `backoff_max_ms must be at least backoff_ms (${maxMs} < ${baseMs})`
+      : `backoff_ms must be at most backoff_max_ms (${baseMs} > ${maxMs})`,
+    field,
+  );
+}
+
+/**
  * Turns checked submit input (REST body or gRPC request) into a row to insert: parses the
  * time, derives the handler name, fills defaults. Shape checks are the schema's job; this
  * adds the rules a schema cannot express.
@@ -70,9 +89,7 @@ export function prepareTask(input: SubmitTaskInput): NewTask {
   const payload = payloadJson === null ? null : input.payload;
   const backoffBaseMs = input.backoff_ms ?? null;
   const backoffMaxMs = input.backoff_max_ms ?? null;
-  if (backoffBaseMs !== null && backoffMaxMs !== null && backoffMaxMs < backoffBaseMs) {
-    throw new ValidationError('backoff_max_ms must be at least backoff_ms', 'backoff_max_ms');
-  }
+  checkBackoffRange(backoffBaseMs, backoffMaxMs);
   return {
     id: uuidv7(),
     queue: input.queue ?? 'default',

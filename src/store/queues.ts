@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import { withTransaction, type Db } from './db.js';
 import { wakeChannel } from './tasks.js';
 
 /** Settings and depth of one queue. */
@@ -86,14 +86,23 @@ export async function listQueues(db: Db, name?: string): Promise<QueueInfo[]> {
   }));
 }
 
+/** A queue's retry delay defaults, as they would be after an update (null: not set). */
+export interface BackoffSettings {
+  backoffBaseMs: number | null;
+  backoffMaxMs: number | null;
+}
+
 /**
  * Creates or updates a queue's settings; fields left undefined keep their value. Resuming
- * wakes the coordinators, so the queue's due tasks flow at once.
+ * wakes the coordinators, so the queue's due tasks flow at once. When backoff settings
+ * change, `checkBackoff` sees them merged with the stored ones, under the row's lock, and
+ * may throw to refuse the update (nothing is then written).
  */
 export async function updateQueue(
   db: Db,
   name: string,
   s: QueueSettings & { paused?: boolean },
+  checkBackoff?: (merged: BackoffSettings) => void,
 ): Promise<void> {
   // A field given (even as null) is set; one left undefined keeps its value.
   const fields: Array<[string, unknown]> = [
@@ -105,13 +114,33 @@ export async function updateQueue(
   ].filter(([, v]) => v !== undefined) as Array<[string, unknown]>;
   const values: unknown[] = [name, s.paused ?? null, ...fields.map(([, v]) => v)];
   const cols = fields.map(([c]) => c);
-  await db.pool.query(
-    `INSERT INTO ${db.s}.queues AS q (name, paused${cols.map((c) => `, ${c}`).join('')})
+  // Create or update the row. Params: $1 name, $2 paused (null keeps it), $3… the fields given.
+  const upsert = `INSERT INTO ${db.s}.queues AS q (name, paused${cols.map((c) => `, ${c}`).join('')})
      VALUES ($1, coalesce($2::boolean, false)${cols.map((_, i) => `, $${i + 3}`).join('')})
      ON CONFLICT (name) DO UPDATE SET paused = coalesce($2::boolean, q.paused),
-       ${cols.map((c) => `${c} = excluded.${c}, `).join('')}updated_at = now()`,
-    values,
-  );
+       ${cols.map((c) => `${c} = excluded.${c}, `).join('')}updated_at = now()`;
+  if (checkBackoff && (s.backoffBaseMs !== undefined || s.backoffMaxMs !== undefined)) {
+    await withTransaction(db, async (client) => {
+      // The row must exist to be locked; a refused update rolls the new row back too.
+      await client.query(
+        `INSERT INTO ${db.s}.queues (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`,
+        [name],
+      );
+      const { rows } = await client.query<BackoffSettings>(
+        `SELECT backoff_base_ms AS "backoffBaseMs", backoff_max_ms AS "backoffMaxMs"
+         FROM ${db.s}.queues WHERE name = $1 FOR UPDATE`,
+        [name],
+      );
+      const stored = rows[0] ?? { backoffBaseMs: null, backoffMaxMs: null };
+      checkBackoff({
+        backoffBaseMs: s.backoffBaseMs !== undefined ? s.backoffBaseMs : stored.backoffBaseMs,
+        backoffMaxMs: s.backoffMaxMs !== undefined ? s.backoffMaxMs : stored.backoffMaxMs,
+      });
+      await client.query(upsert, values);
+    });
+  } else {
+    await db.pool.query(upsert, values);
+  }
   if (s.paused === false) {
     await db.pool.query(`SELECT pg_notify($1, $2)`, [wakeChannel(db), `${Date.now()}:${name}`]);
   }

@@ -7,7 +7,9 @@ import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-no
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SubmitTaskRequestSchema, TaskService } from '../../src/gen/taskqueue/v1/task_pb.js';
 import { nextRuns, parseCron, ticksToFire } from '../../src/lib/cron.js';
+import { ValidationError } from '../../src/lib/errors.js';
 import { insertSchedule } from '../../src/store/schedules.js';
+import { resolveWorkerOptions } from '../../src/worker/options.js';
 import { useSchema } from '../helpers/db.js';
 import { inProcessCoordinator } from '../helpers/inprocess.js';
 
@@ -59,6 +61,32 @@ async function call(method: string, path: string, body?: string | object | Buffe
     json = text;
   }
   return { status: res.status, body: json, headers: res.headers };
+}
+
+/** A request sent as written: fetch would normalise `/..` and dot segments away. */
+function raw(
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method, headers }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => {
+        let json: any = text;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          // not JSON: the test says so
+        }
+        resolve({ status: res.statusCode ?? 0, body: json });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 async function taskRows(): Promise<string> {
@@ -472,6 +500,29 @@ describe('cron', () => {
   });
 });
 
+describe('queue names', () => {
+  it.each(['.', '..', '...'])('refuses a queue named %s everywhere', async (name) => {
+    const enc = name.replace(/\./g, '%2E');
+    for (const path of [`/v1/queues/${enc}`, `/v1/queues/${enc}/pause`]) {
+      const r = await raw(path.endsWith('pause') ? 'POST' : 'GET', path);
+      expect(r.status, path).toBe(400);
+      expect(r.body.error.field).toBe('name');
+    }
+    await expectRefused(call('POST', '/v1/tasks', { command: 'echo', queue: name }), 'queue');
+    await expectRefused(call('GET', `/v1/tasks?queue=${name}`), 'queue');
+    await expectRefused(
+      call('POST', '/v1/schedules', { ...keep, name: 'dots', queue: name }),
+      'queue',
+    );
+    const grpc = ConnectError.from(
+      await client.submitTask({ command: 'echo', queue: name }).catch((e: unknown) => e),
+    );
+    expect(grpc.code).toBe(Code.InvalidArgument);
+    expect(() => resolveWorkerOptions({ queues: [name] })).toThrow(ValidationError);
+    expect(resolveWorkerOptions({ queues: ['a.b', '.hidden'] }).queues).toEqual(['a.b', '.hidden']);
+  });
+});
+
 describe('unknown query parameters', () => {
   it.each([
     '/v1/tasks',
@@ -496,5 +547,20 @@ describe('gRPC run_at', () => {
       runAt: timestampFromDate(at),
     });
     expect(Number(r.task?.scheduledAt?.seconds)).toBe(Math.floor(at.getTime() / 1000));
+  });
+});
+
+describe('queue settings', () => {
+  it('refuses a backoff cap below the backoff, given together or one at a time', async () => {
+    await expectRefused(
+      call('PUT', '/v1/queues/q1', { backoff_ms: 10000, backoff_max_ms: 10 }),
+      'backoff_max_ms',
+      /backoff_max_ms must be at least backoff_ms/,
+    );
+    expect((await call('PUT', '/v1/queues/q2', { backoff_ms: 10000 })).status).toBe(200);
+    await expectRefused(call('PUT', '/v1/queues/q2', { backoff_max_ms: 10 }), 'backoff_max_ms');
+    expect((await call('PUT', '/v1/queues/q3', { backoff_max_ms: 10 })).status).toBe(200);
+    await expectRefused(call('PUT', '/v1/queues/q3', { backoff_ms: 11 }), 'backoff_ms');
+    expect((await call('GET', '/v1/queues/q3')).body.backoff_ms).toBe(null);
   });
 });
