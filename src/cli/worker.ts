@@ -152,6 +152,8 @@ export function registerWorkerCommand(program: Command): void {
         await runUntilSignalled(
           log,
           () => {
+            // A refused token or id is a configuration error: say what to do, exit non-zero.
+            void worker.refused().then((err) => fail(new ConfigError(err.message)));
             worker.start();
             log.info(
               {

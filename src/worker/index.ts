@@ -9,6 +9,7 @@
  * ```
  */
 export { Worker } from './worker.js';
+export { WorkerRefusedError } from './connect-errors.js';
 export type { WorkerOptions, ResolvedWorkerOptions } from './options.js';
 export type { ShellOptions, ShellResult } from './executors/shell.js';
 export { TaskError, NonRetryableError, type Handler, type TaskContext } from './types.js';

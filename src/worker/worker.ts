@@ -17,6 +17,7 @@ import { sleep } from '../lib/time.js';
 import { VERSION } from '../lib/version.js';
 import { BUILTIN_HANDLERS } from './executors/builtin.js';
 import { shellHandler } from './executors/shell.js';
+import { refusal, schemeMismatch, type WorkerRefusedError } from './connect-errors.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 import { StreamBatcher, type MessageInit, type ResultInit } from './stream-batcher.js';
 import { runTask, type RunningTask } from './run.js';
@@ -64,9 +65,12 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
   private heartbeatMs = 1000;
   private leaseMs = 5000;
   private welcomed = false;
-  private connectedWaiters: Array<() => void> = [];
+  private connectedWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
   private idleWaiters: Array<() => void> = [];
   private onDrainAck: (() => void) | undefined;
+  private refusedWith: WorkerRefusedError | undefined;
+  private readonly refusedWaiters: Array<(err: WorkerRefusedError) => void> = [];
+  private readonly explained = new Set<string>();
 
   constructor(options: WorkerOptions = {}) {
     this.options = resolveWorkerOptions(options);
@@ -106,10 +110,25 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
     this.watchdog.unref();
   }
 
-  /** Resolves when a coordinator has welcomed this worker. */
+  /**
+   * Resolves when a coordinator has welcomed this worker.
+   * @throws WorkerRefusedError when a coordinator refused it for good (see {@link refused}).
+   */
   connected(): Promise<void> {
+    if (this.refusedWith) return Promise.reject(this.refusedWith);
     if (this.stream && this.welcomed) return Promise.resolve();
-    return new Promise((resolve) => this.connectedWaiters.push(resolve));
+    return new Promise((resolve, reject) => this.connectedWaiters.push({ resolve, reject }));
+  }
+
+  /**
+   * Resolves, with the reason, if a coordinator refuses this worker for good: its token is
+   * missing, unknown, revoked, expired or of the wrong role, or its id is not its own. The
+   * worker has then stopped (tasks in hand were aborted; their leases bring them back).
+   * Never resolves otherwise. The `taskq worker` command exits with an error on it.
+   */
+  refused(): Promise<WorkerRefusedError> {
+    if (this.refusedWith) return Promise.resolve(this.refusedWith);
+    return new Promise((resolve) => this.refusedWaiters.push(resolve));
   }
 
   /**
@@ -131,8 +150,9 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
     );
     const acknowledged = new Promise<void>((resolve) => (this.onDrainAck = resolve));
     this.outgoing.send({ draining: true });
-    // Until the coordinator acknowledges, an assignment may still be on its way.
-    if (this.stream) await Promise.race([acknowledged, sleep(Math.min(timeoutMs, 5000))]);
+    // Until the coordinator acknowledges, an assignment may still be on its way. Without a
+    // live stream nothing is: a worker whose coordinator is gone stops at once.
+    if (this.welcomed) await Promise.race([acknowledged, sleep(Math.min(timeoutMs, 5000))]);
     if (!graceful) this.abortAll('worker stopping');
     if (!(await this.waitIdle(timeoutMs))) {
       this.abortAll('worker shutdown timed out');
@@ -140,7 +160,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
     }
     // Give the coordinator a moment to acknowledge the last results.
     const deadline = Date.now() + 5000;
-    while (this.unacked.size > 0 && this.stream && Date.now() < deadline) await sleep(20);
+    while (this.unacked.size > 0 && this.welcomed && Date.now() < deadline) await sleep(20);
     if (this.unacked.size > 0) {
       this.log.warn(
         { results: this.unacked.size },
@@ -193,11 +213,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
         }
         if (!this.closed) this.log.warn({ coordinator: address }, 'coordinator closed the stream');
       } catch (err) {
-        if (!this.closed)
-          this.log.warn(
-            { coordinator: address, err: describeError(err) },
-            'coordinator stream failed',
-          );
+        if (!this.closed) await this.onStreamError(address, err);
       } finally {
         this.stopController.signal.removeEventListener('abort', onStop);
         this.stream = undefined;
@@ -214,6 +230,31 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
       );
       await sleep(cap / 2 + Math.random() * (cap / 2), this.stopController.signal);
     }
+  }
+
+  /**
+   * A stream failed. A refusal (token, id) stops the worker: reconnecting cannot help. A
+   * scheme that does not match the coordinator's is explained once, at error level.
+   */
+  private async onStreamError(address: string, err: unknown): Promise<void> {
+    const refused = refusal(address, err, this.options.token !== undefined);
+    if (refused) {
+      this.log.error({ coordinator: address }, refused.message);
+      this.refusedWith = refused;
+      this.closed = true;
+      this.abortAll('the coordinator refused this worker');
+      clearInterval(this.watchdog);
+      for (const resolve of this.refusedWaiters.splice(0)) resolve(refused);
+      for (const w of this.connectedWaiters.splice(0)) w.reject(refused);
+      return;
+    }
+    const mismatch = this.explained.has(address) ? null : await schemeMismatch(address, err);
+    if (mismatch) {
+      this.explained.add(address);
+      this.log.error({ coordinator: address }, mismatch);
+      return;
+    }
+    this.log.warn({ coordinator: address, err: describeError(err) }, 'coordinator stream failed');
   }
 
   private client(address: string): Client<typeof WorkerService> {
@@ -283,7 +324,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
       this.heartbeatMs,
     );
     this.heartbeatTimer.unref();
-    for (const resolve of this.connectedWaiters.splice(0)) resolve();
+    for (const w of this.connectedWaiters.splice(0)) w.resolve();
   }
 
   private onMessage(msg: CoordinatorMessage): void {
