@@ -16,7 +16,7 @@ import {
 import { cpuBusy, waitForQuiet } from './lib/machine.js';
 import { ensurePeersInstalled, peersInstalled, PROJECT_DIR } from './lib/peer-install.js';
 import { checkBuild, CLI, killAll } from './lib/processes.js';
-import { REDIS_URL, redisReachable } from './lib/redis.js';
+import { REDIS_URL, redisReachable, redisVersion } from './lib/redis.js';
 import { fmt, progress, step } from './lib/progress.js';
 import { toSvg } from './report/chart.js';
 import { toMarkdown } from './report/markdown.js';
@@ -115,7 +115,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
       'drain',
       drain,
       (r) =>
-        `${rate(r)}, lost ${r.lost}, CPU ms/1k tasks: own ${fmt(r.cpuMsPer1000.client ?? NaN)}, postgres ${fmt(r.cpuMsPer1000.postgres ?? NaN)}`,
+        `${rate(r)}, lost ${r.lost}, CPU ms/1k tasks: own ${fmt(r.cpuMsPer1000.client ?? NaN)}, datastore ${fmt(r.cpuMsPer1000.datastore ?? NaN)}`,
     );
     await each(
       'latency',
@@ -149,7 +149,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
       mode: options.mode,
       environment,
       sizes,
-      setups: describeSetups(systems),
+      setups: await describeSetups(systems),
       systems,
       skipped,
       rows: buildRows(raw, systems),
@@ -211,7 +211,7 @@ async function unavailablePeers(
 }
 
 /** How each system ran: versions, Node, processes and settings, with their sources. */
-function describeSetups(systems: readonly SystemName[]): Record<string, unknown> {
+async function describeSetups(systems: readonly SystemName[]): Promise<Record<string, unknown>> {
   const nodeVersions = new Map<string, string>();
   const nodeOf = (binary: string): string => {
     let v = nodeVersions.get(binary);
@@ -244,6 +244,7 @@ function describeSetups(systems: readonly SystemName[]): Record<string, unknown>
       version: peerVersion(s),
       node: nodeOf(peerNodeBinary(spec.node)),
       ...(spec.backend ? { backend: spec.backend } : {}),
+      ...(spec.backend === 'redis' ? { redis: await redisVersion() } : {}),
       workerProcesses: spec.workerProcesses,
       settings: spec.settings,
       source: spec.source,

@@ -31,13 +31,26 @@ export function ownCpuMs(): number {
   return (u.user + u.system) / 1000;
 }
 
+/** Reads a server's CPU time so far, in ms, or null where it cannot. */
+export interface CpuMeter {
+  read(): number | null;
+}
+
+/**
+ * A meter of one local process's CPU time (e.g. redis-server); null when `pid` is null or
+ * the process is not readable here.
+ */
+export function processCpuMeter(pid: number | null): CpuMeter {
+  return { read: () => (pid === null ? null : processCpuMs(pid)) };
+}
+
 /**
  * A meter of the PostgreSQL server's CPU time: the postmaster and every process it
  * started (backends, WAL writer, checkpointer…). Works only when the server runs on this
  * machine and /proc is readable; otherwise `read()` gives null. On a shared server it
  * counts everyone's queries, so it means something only on a server the bench has alone.
  */
-export async function postgresCpuMeter(pool: pg.Pool): Promise<{ read(): number | null }> {
+export async function postgresCpuMeter(pool: pg.Pool): Promise<CpuMeter> {
   let postmaster: number | null = null;
   try {
     const { rows } = await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');

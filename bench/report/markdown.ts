@@ -4,6 +4,7 @@ import type { BenchResults, ResultRow } from './model.js';
 interface SetupSummary {
   package?: string;
   version?: string | null;
+  redis?: string | null;
   node?: string;
   workerProcesses?: number;
   workers?: number;
@@ -13,7 +14,11 @@ interface SetupSummary {
 export function systemLabel(r: BenchResults, s: SystemName): string {
   const setup = (r.setups[s] ?? {}) as SetupSummary;
   const name = s === 'taskq' ? 'Task Queue' : (setup.package ?? s);
-  const backend = s.startsWith('bullmq-') ? ` on ${s.slice('bullmq-'.length)}` : '';
+  const backend = !s.startsWith('bullmq-')
+    ? ''
+    : s === 'bullmq-redis'
+      ? ` on Redis${setup.redis ? ` ${setup.redis}` : ''}`
+      : ' on PostgreSQL';
   const version = setup.version ? ` ${setup.version}` : '';
   const node = setup.node ? `, Node ${setup.node}` : '';
   return `${name}${version}${backend}${node}`;
@@ -37,6 +42,36 @@ function metCell(row: ResultRow): string {
   if (!row.target) return '';
   const mark = row.target.met === null ? '?' : row.target.met ? 'met' : '**missed**';
   return `${row.target.text}: ${mark}`;
+}
+
+/**
+ * Ours ÷ each peer, for the headline rows and the drain's CPU: one column per peer, so no
+ * peer's figure hides behind the best one's.
+ */
+function perPeerRatios(r: BenchResults, systems: readonly SystemName[]): string[] {
+  const peers = systems.filter((s) => s !== 'taskq');
+  if (!systems.includes('taskq') || peers.length === 0) return [];
+  const rows = r.rows.filter(
+    (row) => (row.primary && row.scenario !== 'ceiling') || row.key.startsWith('drain.cpu'),
+  );
+  const lines = [
+    '',
+    '## Ours ÷ each peer',
+    '',
+    `| Scenario | ${peers.join(' | ')} |`,
+    `| --- | ${peers.map(() => '---:').join(' | ')} |`,
+  ];
+  for (const row of rows) {
+    const ours = row.values.taskq;
+    const cells = peers.map((p) => {
+      const theirs = row.values[p];
+      if (ours === null || ours === undefined || !theirs) return '—';
+      return `${(ours / theirs).toFixed(2)}×`;
+    });
+    lines.push(`| ${row.label} (${row.better === 'higher' ? '↑' : '↓'}) | ${cells.join(' | ')} |`);
+  }
+  lines.push('', 'For ↑ rows above 1 means ours is ahead; for ↓ rows below 1 means ours is ahead.');
+  return lines;
 }
 
 /** The results as a markdown document: the table, then how the run was made. */
@@ -70,6 +105,7 @@ export function toMarkdown(r: BenchResults): string {
   lines.push(
     '',
     '↑ higher is better, ↓ lower is better. For ↓ rows a ratio below 1 means ours is better.',
+    ...perPeerRatios(r, systems),
     '',
     '## Sizes',
     '',

@@ -99,11 +99,11 @@ export function buildRows(raw: RawResults, systems: readonly SystemName[]): Resu
     },
     {
       scenario: 'drain',
-      key: 'drain.cpu.postgres',
-      label: 'Drain CPU, PostgreSQL server',
+      key: 'drain.cpu.datastore',
+      label: 'Drain CPU, datastore server (PostgreSQL; Redis for BullMQ on Redis)',
       unit: 'ms/1k tasks',
       better: 'lower',
-      values: pick(systems, raw.drain, (r) => r.cpuMsPer1000.postgres),
+      values: pick(systems, raw.drain, (r) => r.cpuMsPer1000.datastore),
     },
     ...(['p50', 'p99', 'max'] as const).map(
       (p): RowSpec => ({

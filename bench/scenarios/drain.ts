@@ -1,4 +1,5 @@
-import { postgresCpuMeter } from '../lib/cpu.js';
+import { postgresCpuMeter, processCpuMeter } from '../lib/cpu.js';
+import { redisPid } from '../lib/redis.js';
 import type { SystemName } from '../lib/options.js';
 import { perSecond } from '../lib/stats.js';
 import { sleep, waitUntil } from '../lib/timing.js';
@@ -16,11 +17,12 @@ export interface DrainResult {
   /** Tasks neither finished nor pending afterwards: must be 0. */
   lost: number;
   /**
-   * CPU time per 1000 tasks during the drain, ms: the system's own processes, and the
-   * PostgreSQL server (null when it is not local; everyone's queries on a shared server).
+   * CPU time per 1000 tasks during the drain, ms: the system's own processes, and its
+   * datastore's server, PostgreSQL or Redis (null when it is not local; on a shared server it
+   * counts everyone's work).
    * Unlike throughput, cost hardly moves when other programs load the machine.
    */
-  cpuMsPer1000: { client: number | null; postgres: number | null };
+  cpuMsPer1000: { client: number | null; datastore: number | null };
 }
 
 /**
@@ -65,16 +67,19 @@ export function drain(ctx: RunContext, system: SystemName): Promise<DrainResult>
   return withSession(ctx, system, 'drain', { producer: false, workers: 'noop' }, async (s) => {
     await s.startWorkers();
     await sleep(SETTLE_MS);
-    const pgCpu = await postgresCpuMeter(ctx.pool);
+    const dsCpu =
+      s.datastore === 'redis'
+        ? processCpuMeter(await redisPid())
+        : await postgresCpuMeter(ctx.pool);
     await s.loadBacklog(n);
     const t0 = Date.now();
-    const cpu0 = { client: s.clientCpuMs(), postgres: pgCpu.read() };
+    const cpu0 = { client: s.clientCpuMs(), datastore: dsCpu.read() };
     await waitForDone(s, n, 120_000 + n * 5);
     const per1000 = (a: number | null, b: number | null): number | null =>
       a === null || b === null ? null : ((b - a) * 1000) / n;
     const cpuMsPer1000 = {
       client: per1000(cpu0.client, s.clientCpuMs()),
-      postgres: per1000(cpu0.postgres, pgCpu.read()),
+      datastore: per1000(cpu0.datastore, dsCpu.read()),
     };
     const times = await s.completionTimes();
     const last = times[times.length - 1] ?? Date.now();

@@ -44,6 +44,7 @@ class PeerSession implements QueueSession {
   private readonly workers: BenchProcess[] = [];
   private readonly config: Omit<HostConfig, 'role'>;
   private readonly node: string;
+  readonly datastore: 'postgres' | 'redis';
 
   constructor(
     readonly system: PeerName,
@@ -53,6 +54,7 @@ class PeerSession implements QueueSession {
   ) {
     const spec = PEERS[system];
     this.node = peerNodeBinary(spec.node);
+    this.datastore = spec.backend === 'redis' ? 'redis' : 'postgres';
     const fromPeers = (pkg: string): string =>
       createRequire(join(PEERS_DIR, 'package.json')).resolve(pkg);
     this.config = {

@@ -41,6 +41,7 @@ export async function openTaskq(ctx: SessionContext, roles: SessionRoles): Promi
 
 class TaskqSession implements QueueSession {
   readonly system = 'taskq' as const;
+  readonly datastore = 'postgres' as const;
   private readonly coordinators: BenchProcess[] = [];
   private readonly grpcPorts: number[] = [];
   private scheduler: BenchProcess | undefined;

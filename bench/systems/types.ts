@@ -37,6 +37,8 @@ export interface SessionContext {
  */
 export interface QueueSession {
   readonly system: SystemName;
+  /** Where the system keeps its tasks: its server's CPU is the drain's datastore CPU. */
+  readonly datastore: 'postgres' | 'redis';
   /** Adds tasks through the system's bulk path, in one call. */
   addBulk(tasks: TaskSpec[]): Promise<void>;
   /** Adds one task; resolves when the system has acknowledged it. */

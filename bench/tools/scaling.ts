@@ -102,12 +102,12 @@ async function main(): Promise<void> {
         {
           tasksPerSec: d.tasksPerSec,
           ownCpuMsPer1000: d.cpuMsPer1000.client,
-          pgCpuMsPer1000: d.cpuMsPer1000.postgres,
+          pgCpuMsPer1000: d.cpuMsPer1000.datastore,
         },
       ]);
       done++;
       progress(
-        `[${done}/${total}] ${c} coordinator(s), ${w} worker(s): ${fmt(d.tasksPerSec)} tasks/s, CPU ms/1k own ${fmt(d.cpuMsPer1000.client ?? NaN)}, postgres ${fmt(d.cpuMsPer1000.postgres ?? NaN)}`,
+        `[${done}/${total}] ${c} coordinator(s), ${w} worker(s): ${fmt(d.tasksPerSec)} tasks/s, CPU ms/1k own ${fmt(d.cpuMsPer1000.client ?? NaN)}, postgres ${fmt(d.cpuMsPer1000.datastore ?? NaN)}`,
       );
     }
   }
