@@ -4,6 +4,7 @@ import { dropSchema } from '../lib/database.js';
 import { PEER_NODE, PEERS_DIR, installedVersion, type PackageHome } from '../lib/peer-install.js';
 import { startPeerHost, totalCpuMs, type BenchProcess } from '../lib/processes.js';
 import { REDIS_URL } from '../lib/redis.js';
+import { sleep } from '../lib/timing.js';
 import { PEERS, type PeerName } from './peers.js';
 import type { HostConfig, WorkerStats } from './peer-host/protocol.js';
 import type {
@@ -129,7 +130,17 @@ class PeerSession implements QueueSession {
   async completionTimes(): Promise<number[]> {
     const stored = await this.host().request<number[] | null>('completionTimes');
     if (stored !== null) return stored;
-    return (await this.workerStats()).flatMap((s) => s.completed).sort((a, b) => a - b);
+    // A worker's completion event can come a moment after its datastore counts the job
+    // done: wait (briefly) until the events account for every done task.
+    const done = await this.host().request<number | null>('doneCount');
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const times = (await this.workerStats()).flatMap((s) => s.completed);
+      if (done === null || times.length >= done || Date.now() > deadline) {
+        return times.sort((a, b) => a - b);
+      }
+      await sleep(20);
+    }
   }
 
   async handlerStarts(): Promise<Map<number, number>> {
