@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifySchema } from 'fastify';
 import type { Logger } from 'pino';
 import type { Db } from '../store/db.js';
 import { answerBadUrl, formatSchemaErrors, installErrorHandler } from './errors.js';
@@ -48,6 +48,25 @@ export interface HttpApiOptions {
   tls?: { cert: string; key: string } | undefined;
 }
 
+/** A route as registered: what a caller may send it. */
+export interface RouteInput {
+  method: string;
+  url: string;
+  /** Its schemas (body, querystring, params), as validated. */
+  schema: FastifySchema;
+}
+
+const routesOf = new WeakMap<FastifyInstance, RouteInput[]>();
+
+/**
+ * Every route of an app built by {@link buildHttpApi}, with the schemas its input is checked
+ * against, as they were registered (the strict query schemas included): for tests and tools
+ * that must cover every route, so a new one cannot be left out.
+ */
+export function routeInputs(app: FastifyInstance): readonly RouteInput[] {
+  return routesOf.get(app) ?? [];
+}
+
 /**
  * The REST API that both HTTP services mount: seed routes, /v1, health, and OpenAPI at
  * /docs. Any process can answer the full API.
@@ -66,6 +85,12 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
   installErrorHandler(app, bodyLimit);
   installValidators(app);
   installInputGuard(app);
+  const routes: RouteInput[] = [];
+  routesOf.set(app, routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat())
+      routes.push({ method, url: route.url, schema: route.schema ?? {} });
+  });
   installAccessControl(app, {
     auth: options.auth,
     limiter: new RateLimiter(options.rateLimit),
