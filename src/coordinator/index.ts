@@ -35,6 +35,7 @@ import { Retention } from './retention.js';
 import { Registry } from './registry.js';
 import { Metrics, recordCompleted, recordReaped } from '../observability/metrics.js';
 import { startSpan } from '../lib/trace.js';
+import { useStrictUtf8 } from '../api/grpc-utf8.js';
 import type { CompletedAttempt } from '../store/tasks.js';
 
 /**
@@ -199,6 +200,7 @@ export class Coordinator {
     });
     const events = (this.events = new EventHub(db, this.log));
     events.start();
+    useStrictUtf8();
     const handler = connectNodeAdapter({
       interceptors: [authInterceptor(auth)],
       contextValues: grpcContextValues,

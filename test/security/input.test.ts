@@ -256,6 +256,24 @@ describe('text PostgreSQL cannot store: 400 naming the field, on every route', (
   });
 });
 
+describe('gRPC strings that are not UTF-8', () => {
+  it('are refused, not stored with U+FFFD in their place', async () => {
+    const body = toBinary(
+      SubmitTaskRequestSchema,
+      create(SubmitTaskRequestSchema, { command: 'echo', idempotencyKey: 'key-XY' }),
+    );
+    const at = Buffer.from(body).indexOf('XY');
+    body.set([0xc3, 0x28], at); // a two-byte sequence broken in its second byte
+    const before = await taskRows();
+    const { status, message } = await rawGrpc('/taskqueue.v1.TaskService/SubmitTask', body);
+    // A request that does not decode is `internal` in gRPC's convention (and connect's), but
+    // the message says what is wrong, and nothing is stored.
+    expect(status).toBe(String(Code.Internal));
+    expect(message).toMatch(/not valid UTF-8/);
+    expect(await taskRows()).toBe(before);
+  });
+});
+
 describe('values that would be changed silently are refused', () => {
   it.each([
     ['1e400', 'payload.n', /1e400/],
