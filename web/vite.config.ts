@@ -1,7 +1,7 @@
 import react from '@vitejs/plugin-react';
 import { defineConfig } from 'vite';
 
-// The dashboard is served by the coordinator under /ui/ from dist/web (src/api/dashboard.ts).
+// The dashboard is served by the coordinator under /ui/ from dist/web (src/api/rest/dashboard.ts).
 const root = decodeURIComponent(new URL('.', import.meta.url).pathname);
 
 export default defineConfig({

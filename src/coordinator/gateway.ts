@@ -10,7 +10,7 @@ import {
   type Result,
   type WorkerMessage,
 } from '../gen/taskqueue/v1/worker_pb.js';
-import { PRINCIPAL, REVOKED } from '../api/grpc-auth.js';
+import { PRINCIPAL, REVOKED } from '../api/grpc/auth.js';
 import { Channel } from '../lib/channel.js';
 import { describeError } from '../lib/errors.js';
 import type { Db } from '../store/db.js';

@@ -4,14 +4,14 @@ import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
-import { accessTable, type RouteAccess } from '../api/access.js';
-import { Authenticator } from '../api/auth.js';
-import { EventHub } from '../api/events.js';
-import { authInterceptor, grpcContextValues } from '../api/grpc-auth.js';
-import { registerDashboard } from '../api/dashboard.js';
-import { buildHttpApi } from '../api/http.js';
-import { registerTaskService } from '../api/grpc-tasks.js';
-import { TasksApi } from '../api/tasks-api.js';
+import { accessTable, type RouteAccess } from '../api/rest/access.js';
+import { Authenticator } from '../api/auth/authenticator.js';
+import { EventHub } from '../api/services/event-hub.js';
+import { authInterceptor, grpcContextValues } from '../api/grpc/auth.js';
+import { registerDashboard } from '../api/rest/dashboard.js';
+import { buildHttpApi } from '../api/rest/http.js';
+import { registerTaskService } from '../api/grpc/task-service.js';
+import { TasksApi } from '../api/services/tasks.js';
 import {
   checkBinding,
   resolveCoordinatorOptions,
@@ -35,7 +35,7 @@ import { Retention } from './retention.js';
 import { Registry } from './registry.js';
 import { Metrics, recordCompleted, recordReaped } from '../observability/metrics.js';
 import { startSpan } from '../lib/trace.js';
-import { useStrictUtf8 } from '../api/grpc-utf8.js';
+import { useStrictUtf8 } from '../api/grpc/utf8.js';
 import type { CompletedAttempt } from '../store/tasks.js';
 
 /**

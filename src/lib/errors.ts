@@ -1,7 +1,7 @@
 /**
  * The error tree. Every error the project raises on purpose is a {@link TaskQueueError}
  * with a stable `code`. Mapping to HTTP statuses and gRPC codes happens only at the edges
- * (`api/errors.ts`).
+ * (`api/rest/errors.ts` for HTTP, `api/grpc/` for gRPC).
  */
 export class TaskQueueError extends Error {
   /** A stable, machine-readable code, such as `validation` or `not_found`. */

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { readFileSync } from 'node:fs';
-import { Authenticator } from '../api/auth.js';
-import { EventHub } from '../api/events.js';
-import { buildHttpApi } from '../api/http.js';
+import { Authenticator } from '../api/auth/authenticator.js';
+import { EventHub } from '../api/services/event-hub.js';
+import { buildHttpApi } from '../api/rest/http.js';
 import {
   checkBinding,
   resolveSchedulerOptions,

@@ -2,7 +2,7 @@ import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskService } from '../../src/gen/taskqueue/v1/task_pb.js';
-import { TasksApi } from '../../src/api/tasks-api.js';
+import { TasksApi } from '../../src/api/services/tasks.js';
 import type { Coordinator } from '../../src/coordinator/index.js';
 import { createToken, revokeToken, type TokenRole } from '../../src/store/tokens.js';
 import { Worker } from '../../src/worker/index.js';

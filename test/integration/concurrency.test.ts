@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TasksApi } from '../../src/api/tasks-api.js';
+import { TasksApi } from '../../src/api/services/tasks.js';
 import { ValidationError } from '../../src/lib/errors.js';
 import { updateQueue } from '../../src/store/queues.js';
 import { useSchema } from '../helpers/db.js';

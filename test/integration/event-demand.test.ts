@@ -1,7 +1,7 @@
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EventHub } from '../../src/api/events.js';
+import { EventHub } from '../../src/api/services/event-hub.js';
 import { announceEventDemand, eventsChannel } from '../../src/store/events.js';
 import { insertTasks } from '../../src/store/insert.js';
 import type { NewTask } from '../../src/store/tasks.js';

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { TasksApi } from '../../src/api/tasks-api.js';
+import { TasksApi } from '../../src/api/services/tasks.js';
 import { useSchema } from '../helpers/db.js';
 import { inProcessCoordinator } from '../helpers/inprocess.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { prepareTask } from '../../src/api/submit.js';
+import { prepareTask } from '../../src/api/services/submit.js';
 import { insertTask } from '../../src/store/insert.js';
 import { acquireLeadership, type LeaderTerm } from '../../src/store/leader.js';
 import { deleteFinished } from '../../src/store/retention.js';

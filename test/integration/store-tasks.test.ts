@@ -1,6 +1,6 @@
 import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
-import { prepareTask } from '../../src/api/submit.js';
+import { prepareTask } from '../../src/api/services/submit.js';
 import { claimDue } from '../../src/store/claim.js';
 import { completeBatch } from '../../src/store/complete.js';
 import { listAttempts } from '../../src/store/attempts.js';
@@ -9,7 +9,7 @@ import { extendLeases, reapExpired, releaseClaims } from '../../src/store/leases
 import { insertTask, insertTasks } from '../../src/store/insert.js';
 import { cancelTask } from '../../src/store/actions.js';
 import { getTask, type AttemptResult } from '../../src/store/tasks.js';
-import type { SubmitTaskInput } from '../../src/api/schemas.js';
+import type { SubmitTaskInput } from '../../src/api/schemas/tasks.js';
 import { useSchema } from '../helpers/db.js';
 
 const db = await useSchema();

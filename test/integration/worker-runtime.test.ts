@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { TasksApi } from '../../src/api/tasks-api.js';
+import { TasksApi } from '../../src/api/services/tasks.js';
 import type { Coordinator } from '../../src/coordinator/index.js';
 import { NonRetryableError } from '../../src/worker/index.js';
 import { updateQueue } from '../../src/store/queues.js';

@@ -4,7 +4,7 @@ import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Action } from '../../src/api/auth.js';
+import type { Action } from '../../src/api/auth/authenticator.js';
 import type { Coordinator } from '../../src/coordinator/index.js';
 import { TaskService } from '../../src/gen/taskqueue/v1/task_pb.js';
 import { WorkerService } from '../../src/gen/taskqueue/v1/worker_pb.js';

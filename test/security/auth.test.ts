@@ -1,8 +1,8 @@
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Authenticator } from '../../src/api/auth.js';
-import { TasksApi } from '../../src/api/tasks-api.js';
+import { Authenticator } from '../../src/api/auth/authenticator.js';
+import { TasksApi } from '../../src/api/services/tasks.js';
 import { TaskService } from '../../src/gen/taskqueue/v1/task_pb.js';
 import { createToken, revokeToken } from '../../src/store/tokens.js';
 import { createDb } from '../../src/store/db.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Code } from '@connectrpc/connect';
 import { describe, expect, it } from 'vitest';
-import { TasksApi } from '../../src/api/tasks-api.js';
+import { TasksApi } from '../../src/api/services/tasks.js';
 import type { Coordinator } from '../../src/coordinator/index.js';
 import { createToken, revokeToken } from '../../src/store/tokens.js';
 import { useSchema } from '../helpers/db.js';

@@ -8,8 +8,13 @@ import {
 } from '@connectrpc/connect';
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
-import { RateLimitedError, TaskQueueError } from '../lib/errors.js';
-import { authorize, type Action, type Authenticator, type Principal } from './auth.js';
+import { RateLimitedError, TaskQueueError } from '../../lib/errors.js';
+import {
+  authorize,
+  type Action,
+  type Authenticator,
+  type Principal,
+} from '../auth/authenticator.js';
 
 const ACTIONS: Record<string, Action> = {
   'taskqueue.v1.WorkerService/Connect': 'work',

@@ -5,21 +5,21 @@ import {
   UnavailableError,
   ValidationError,
   isTransientDbError,
-} from '../lib/errors.js';
-import type { Attempt } from '../store/attempts.js';
-import { listAttempts } from '../store/attempts.js';
-import type { Db } from '../store/db.js';
-import { insertTasks, type BatchInsertResult } from '../store/insert.js';
+} from '../../lib/errors.js';
+import type { Attempt } from '../../store/attempts.js';
+import { listAttempts } from '../../store/attempts.js';
+import type { Db } from '../../store/db.js';
+import { insertTasks, type BatchInsertResult } from '../../store/insert.js';
 import { InsertBatcher } from './insert-batcher.js';
-import { cancelTask, retryTask, runNowTask } from '../store/actions.js';
-import { getTask, listTasks, type Task, type TaskStatus } from '../store/tasks.js';
-import { countDue, isQueuePaused, keyConcurrencyLimit } from '../store/queues.js';
-import { hasCapableWorker } from '../store/workers.js';
-import type { Metrics } from '../observability/metrics.js';
-import { SpanKind, failSpan, startSpan, traceparentOf } from '../lib/trace.js';
-import { checkSchema } from './check.js';
-import { checkStorable } from './input-guard.js';
-import { LIMITS, SubmitTaskBody, type SubmitTaskInput } from './schemas.js';
+import { cancelTask, retryTask, runNowTask } from '../../store/actions.js';
+import { getTask, listTasks, type Task, type TaskStatus } from '../../store/tasks.js';
+import { countDue, isQueuePaused, keyConcurrencyLimit } from '../../store/queues.js';
+import { hasCapableWorker } from '../../store/workers.js';
+import type { Metrics } from '../../observability/metrics.js';
+import { SpanKind, failSpan, startSpan, traceparentOf } from '../../lib/trace.js';
+import { checkSchema } from '../schemas/check.js';
+import { checkStorable } from '../schemas/storable.js';
+import { LIMITS, SubmitTaskBody, type SubmitTaskInput } from '../schemas/tasks.js';
 import { checkTaskId, prepareTask } from './submit.js';
 
 /** A workers row older than this is treated as gone when explaining a pending task. */

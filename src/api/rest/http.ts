@@ -3,15 +3,15 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifySchema } from 'fastify';
 import type { Logger } from 'pino';
-import type { Db } from '../store/db.js';
+import type { Db } from '../../store/db.js';
 import { answerBadUrl, formatSchemaErrors, installErrorHandler } from './errors.js';
 import { installInputGuard } from './input-guard.js';
-import type { EventHub } from './events.js';
+import type { EventHub } from '../services/event-hub.js';
 import { installAccessControl } from './access.js';
 import { installValidators } from './validation.js';
-import type { Authenticator } from './auth.js';
-import { RateLimiter } from './rate-limit.js';
-import { isLoopback } from '../config/index.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import { RateLimiter } from '../auth/rate-limit.js';
+import { isLoopback } from '../../config/index.js';
 import { registerEventRoutes } from './routes-events.js';
 import { registerHealthRoutes } from './routes-health.js';
 import { registerQueueRoutes } from './routes-queues.js';
@@ -19,9 +19,9 @@ import { registerScheduleRoutes } from './routes-schedules.js';
 import { registerStatsRoutes } from './routes-stats.js';
 import { registerSeedRoutes } from './routes-seed.js';
 import { registerTaskRoutes } from './routes-tasks.js';
-import { TasksApi } from './tasks-api.js';
-import { VERSION } from '../lib/version.js';
-import type { Metrics } from '../observability/metrics.js';
+import { TasksApi } from '../services/tasks.js';
+import { VERSION } from '../../lib/version.js';
+import type { Metrics } from '../../observability/metrics.js';
 
 /** Options for {@link buildHttpApi}. */
 export interface HttpApiOptions {

@@ -1,7 +1,7 @@
-import { handlerName } from '../lib/command.js';
-import { nextRuns, parseCron } from '../lib/cron.js';
-import { ConflictError, NotFoundError, ValidationError } from '../lib/errors.js';
-import type { Db } from '../store/db.js';
+import { handlerName } from '../../lib/command.js';
+import { nextRuns, parseCron } from '../../lib/cron.js';
+import { ConflictError, NotFoundError, ValidationError } from '../../lib/errors.js';
+import type { Db } from '../../store/db.js';
 import {
   deleteSchedule,
   getSchedule,
@@ -11,11 +11,11 @@ import {
   updateSchedule,
   type NewSchedule,
   type Schedule,
-} from '../store/schedules.js';
-import type { Task } from '../store/tasks.js';
-import type { CreateScheduleInput, UpdateScheduleInput } from './schemas-admin.js';
+} from '../../store/schedules.js';
+import type { Task } from '../../store/tasks.js';
+import type { CreateScheduleInput, UpdateScheduleInput } from '../schemas/admin.js';
 import { isUuid, payloadJsonOf } from './submit.js';
-import { guardDb, type TasksApi } from './tasks-api.js';
+import { guardDb, type TasksApi } from './tasks.js';
 
 /** How many upcoming runs a schedule shows. */
 const SHOWN_RUNS = 5;

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import type { Db } from '../store/db.js';
-import { ErrorJson, TaskJson } from './schemas.js';
+import type { Db } from '../../store/db.js';
+import { ErrorJson, TaskJson } from '../schemas/tasks.js';
 import {
   CreateScheduleBody,
   ScheduleJson,
@@ -9,10 +9,10 @@ import {
   UpdateScheduleBody,
   type CreateScheduleInput,
   type UpdateScheduleInput,
-} from './schemas-admin.js';
-import { SchedulesApi, scheduleToJson } from './schedules-api.js';
+} from '../schemas/admin.js';
+import { SchedulesApi, scheduleToJson } from '../services/schedules.js';
 import { taskToJson } from './serialize.js';
-import type { TasksApi } from './tasks-api.js';
+import type { TasksApi } from '../services/tasks.js';
 
 const errors = {
   400: ErrorJson,

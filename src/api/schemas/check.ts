@@ -1,8 +1,8 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
-import { ValidationError } from '../lib/errors.js';
-import { describePattern } from './errors.js';
+import { ValidationError } from '../../lib/errors.js';
+import { describePattern } from './describe.js';
 
 const compiled = new WeakMap<TSchema, TypeCheck<TSchema>>();
 

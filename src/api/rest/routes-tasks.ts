@@ -12,9 +12,9 @@ import {
   type ListTasksQueryType,
   type SubmitBatchInput,
   type SubmitTaskInput,
-} from './schemas.js';
+} from '../schemas/tasks.js';
 import { taskToJson } from './serialize.js';
-import type { TasksApi } from './tasks-api.js';
+import type { TasksApi } from '../services/tasks.js';
 
 /** The W3C traceparent a caller sent, if any. */
 function traceparent(req: FastifyRequest): string | null {

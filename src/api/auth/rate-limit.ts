@@ -1,5 +1,5 @@
-import { monotonicMs, type MonotonicClock } from '../lib/clock.js';
-import { RateLimitedError } from '../lib/errors.js';
+import { monotonicMs, type MonotonicClock } from '../../lib/clock.js';
+import { RateLimitedError } from '../../lib/errors.js';
 
 /**
  * Token buckets, one per caller (token id, or address when anonymous): `perSecond`

@@ -1,5 +1,5 @@
-import { BadRequestError, ValidationError } from '../lib/errors.js';
-import { fieldPath } from './errors.js';
+import { BadRequestError, ValidationError } from '../../lib/errors.js';
+import { fieldPath } from '../schemas/describe.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { LIMITS, QueueName, SubmitTaskBody } from './schemas.js';
+import { LIMITS, QueueName, SubmitTaskBody } from './tasks.js';
 
 /** Schemas of the queue, worker and schedule routes. Task schemas are in schemas.ts. */
 

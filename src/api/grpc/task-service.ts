@@ -13,17 +13,17 @@ import {
   TaskStatus,
   type SubmitTaskRequest,
   type Task as TaskMessage,
-} from '../gen/taskqueue/v1/task_pb.js';
-import { RateLimitedError, TaskQueueError, ValidationError } from '../lib/errors.js';
-import type { TaskEvent } from '../store/events.js';
-import { Channel } from '../lib/channel.js';
-import { TERMINAL_STATUSES, type Task } from '../store/tasks.js';
-import type { Attempt } from '../store/attempts.js';
-import type { EventHub } from './events.js';
-import { PROTOTYPE_POLLUTION } from './input-guard.js';
-import type { SubmitTaskInput } from './schemas.js';
-import { MAX_PAYLOAD_DEPTH } from './submit.js';
-import type { TasksApi } from './tasks-api.js';
+} from '../../gen/taskqueue/v1/task_pb.js';
+import { RateLimitedError, TaskQueueError, ValidationError } from '../../lib/errors.js';
+import type { TaskEvent } from '../../store/events.js';
+import { Channel } from '../../lib/channel.js';
+import { TERMINAL_STATUSES, type Task } from '../../store/tasks.js';
+import type { Attempt } from '../../store/attempts.js';
+import type { EventHub } from '../services/event-hub.js';
+import { PROTOTYPE_POLLUTION } from '../schemas/storable.js';
+import type { SubmitTaskInput } from '../schemas/tasks.js';
+import { MAX_PAYLOAD_DEPTH } from '../services/submit.js';
+import type { TasksApi } from '../services/tasks.js';
 
 const STATUS: Record<Task['status'], TaskStatus> = {
   pending: TaskStatus.PENDING,

@@ -1,24 +1,24 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import type { Db } from '../store/db.js';
+import type { Db } from '../../store/db.js';
 import {
   listQueues,
   recentThroughput,
   updateQueue,
   type QueueInfo,
   type QueueThroughput,
-} from '../store/queues.js';
-import { listWorkers, type WorkerStatus } from '../store/workers.js';
-import { ErrorJson } from './schemas.js';
+} from '../../store/queues.js';
+import { listWorkers, type WorkerStatus } from '../../store/workers.js';
+import { ErrorJson } from '../schemas/tasks.js';
 import {
   QueueJson,
   QueueNameParams,
   QueueSettingsBody,
   WorkerJson,
   type QueueSettingsInput,
-} from './schemas-admin.js';
-import { checkBackoffRange } from './submit.js';
-import { guardDb } from './tasks-api.js';
+} from '../schemas/admin.js';
+import { checkBackoffRange } from '../services/submit.js';
+import { guardDb } from '../services/tasks.js';
 
 const errors = { 400: ErrorJson, 404: ErrorJson, 503: ErrorJson };
 /** A worker unheard of for this long is shown as silent. */

@@ -1,11 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import type { Db } from '../store/db.js';
-import { listQueues } from '../store/queues.js';
-import { recentStats } from '../store/stats.js';
-import { listWorkers } from '../store/workers.js';
-import { ErrorJson } from './schemas.js';
-import { guardDb } from './tasks-api.js';
+import type { Db } from '../../store/db.js';
+import { listQueues } from '../../store/queues.js';
+import { recentStats } from '../../store/stats.js';
+import { listWorkers } from '../../store/workers.js';
+import { ErrorJson } from '../schemas/tasks.js';
+import { guardDb } from '../services/tasks.js';
 
 const Percentiles = Type.Object({
   p50: Type.Union([Type.Number(), Type.Null()]),

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import type { Db } from '../store/db.js';
+import type { Db } from '../../store/db.js';
 
 const Health = Type.Object({ ok: Type.Boolean(), database: Type.Optional(Type.String()) });
 

@@ -1,14 +1,14 @@
 import type { Logger } from 'pino';
-import type { Db } from '../store/db.js';
-import { describeError } from '../lib/errors.js';
+import type { Db } from '../../store/db.js';
+import { describeError } from '../../lib/errors.js';
 import {
   announceEventDemand,
   EVENT_DEMAND_TTL_MS,
   eventsChannel,
   parseEvents,
   type TaskEvent,
-} from '../store/events.js';
-import { Listener } from '../store/notify.js';
+} from '../../store/events.js';
+import { Listener } from '../../store/notify.js';
 
 /** Which events a subscriber wants. Unset fields match everything. */
 export interface EventFilter {

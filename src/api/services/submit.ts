@@ -1,9 +1,9 @@
 import { v7 as uuidv7 } from 'uuid';
-import { handlerName } from '../lib/command.js';
-import { ValidationError } from '../lib/errors.js';
-import { parseTimestamp } from '../lib/time.js';
-import type { NewTask } from '../store/tasks.js';
-import type { SubmitTaskInput } from './schemas.js';
+import { handlerName } from '../../lib/command.js';
+import { ValidationError } from '../../lib/errors.js';
+import { parseTimestamp } from '../../lib/time.js';
+import type { NewTask } from '../../store/tasks.js';
+import type { SubmitTaskInput } from '../schemas/tasks.js';
 
 /** Payloads above this many bytes of JSON are refused (REST also caps the whole body). */
 export const MAX_PAYLOAD_BYTES = 1024 * 1024;

@@ -1,14 +1,14 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Authenticator } from './auth.js';
-import type { Db } from '../store/db.js';
-import type { TaskEvent } from '../store/events.js';
-import type { EventHub } from './events.js';
-import { ErrorJson, LIMITS, QUEUE_PATTERN, TaskIdParams } from './schemas.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { Db } from '../../store/db.js';
+import type { TaskEvent } from '../../store/events.js';
+import type { EventHub } from '../services/event-hub.js';
+import { ErrorJson, LIMITS, QUEUE_PATTERN, TaskIdParams } from '../schemas/tasks.js';
 import { taskToJson } from './serialize.js';
 import { lastEventId, openSse, type SseStream } from './sse.js';
-import { checkTaskId } from './submit.js';
-import { guardDb, type TasksApi } from './tasks-api.js';
+import { checkTaskId } from '../services/submit.js';
+import { guardDb, type TasksApi } from '../services/tasks.js';
 
 /** Most changes replayed to a resuming /v1/events stream; beyond that it gets a `gap` event. */
 const REPLAY_LIMIT = 1000;

@@ -1,14 +1,14 @@
-import { monotonicMs, type MonotonicClock } from '../lib/clock.js';
-import { describeError, ForbiddenError, UnauthenticatedError } from '../lib/errors.js';
+import { monotonicMs, type MonotonicClock } from '../../lib/clock.js';
+import { describeError, ForbiddenError, UnauthenticatedError } from '../../lib/errors.js';
 import type { Logger } from 'pino';
-import type { Db } from '../store/db.js';
+import type { Db } from '../../store/db.js';
 import {
   authEnabled,
   findToken,
   hashToken,
   unusableTokens,
   type TokenRole,
-} from '../store/tokens.js';
+} from '../../store/tokens.js';
 import { RateLimiter } from './rate-limit.js';
 
 /** What a request wants to do. */

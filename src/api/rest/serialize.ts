@@ -1,6 +1,6 @@
-import type { Attempt } from '../store/attempts.js';
-import type { Task } from '../store/tasks.js';
-import type { TaskJsonType } from './schemas.js';
+import type { Attempt } from '../../store/attempts.js';
+import type { Task } from '../../store/tasks.js';
+import type { TaskJsonType } from '../schemas/tasks.js';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 

@@ -1,8 +1,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { isLoopback } from '../config/index.js';
-import { ForbiddenError } from '../lib/errors.js';
-import { authorize, type Action, type Authenticator, type Principal } from './auth.js';
-import type { RateLimiter } from './rate-limit.js';
+import { isLoopback } from '../../config/index.js';
+import { ForbiddenError } from '../../lib/errors.js';
+import {
+  authorize,
+  type Action,
+  type Authenticator,
+  type Principal,
+} from '../auth/authenticator.js';
+import type { RateLimiter } from '../auth/rate-limit.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

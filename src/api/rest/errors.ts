@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { RateLimitedError, TaskQueueError, ValidationError } from '../lib/errors.js';
-import { QUEUE_NAME_PATTERN, QUEUE_NAME_RULE } from './queue-name.js';
+import { RateLimitedError, TaskQueueError, ValidationError } from '../../lib/errors.js';
+import { describePattern, fieldPath } from '../schemas/describe.js';
 
 const STATUS_BY_CODE: Record<string, number> = {
   validation: 400,
@@ -25,12 +25,6 @@ const FASTIFY_ERRORS: Record<string, { status: number; message: (e: FastifyError
 /** The JSON error body every route answers with. */
 export interface ErrorBody {
   error: { code: string; message: string; field?: string };
-}
-
-/** How a field is named in messages and in `error.field`: `tasks.1.payload.name`. */
-export function fieldPath(path: ReadonlyArray<string | number>): string {
-  const text = path.join('.');
-  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
 /**
@@ -87,15 +81,6 @@ export function answerBadUrl(err: FastifyError, _req: FastifyRequest, reply: Fas
       ? 'the URL path is not valid: percent-encode it as UTF-8 (%-escapes of whole characters)'
       : 'the request could not be routed';
   void reply.code(400).send({ error: { code: 'bad_request', message } });
-}
-
-/** Patterns whose rule reads better in words than as a regular expression. */
-const PATTERN_RULES: Record<string, string> = { [QUEUE_NAME_PATTERN]: QUEUE_NAME_RULE };
-
-/** What a value failing `pattern` must be, for messages: "has characters that are not allowed (…)". */
-export function describePattern(pattern: string): string {
-  const rule = PATTERN_RULES[pattern];
-  return rule ? `must be ${rule}` : `has characters that are not allowed (allowed: ${pattern})`;
 }
 
 /** The parts of an Ajv error that the formatter reads. */

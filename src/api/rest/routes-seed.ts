@@ -6,10 +6,10 @@ import {
   SeedStatusJson,
   StatusQuery,
   type ScheduleInput,
-} from './schemas.js';
+} from '../schemas/tasks.js';
 import { taskToSeedStatus } from './serialize.js';
-import type { TasksApi } from './tasks-api.js';
-import { parseTimestamp } from '../lib/time.js';
+import type { TasksApi } from '../services/tasks.js';
+import { parseTimestamp } from '../../lib/time.js';
 
 const errors = { 400: ErrorJson, 404: ErrorJson, 413: ErrorJson, 503: ErrorJson };
 
