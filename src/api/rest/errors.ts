@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RateLimitedError, TaskQueueError, ValidationError } from '../../lib/errors.js';
-import { describePattern, fieldPath } from '../schemas/describe.js';
+import { describePattern } from '../schemas/describe.js';
 
 const STATUS_BY_CODE: Record<string, number> = {
   validation: 400,
