@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
@@ -157,6 +158,26 @@ export function isLoopback(host: string): boolean {
     return h === '::1' || /^(0{1,4}:){7}0{0,3}1$/.test(h) || h === '0:0:0:0:0:0:0:1';
   }
   return false;
+}
+
+/**
+ * Reads the PEM certificate and key named by the options, for HTTPS and gRPC over TLS; none
+ * when TLS is off.
+ * @throws ConfigError naming the file that cannot be read.
+ */
+export function loadTls(o: {
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
+}): { cert: string; key: string } | undefined {
+  if (!o.tlsCert || !o.tlsKey) return undefined;
+  const read = (file: string, flag: string): string => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`${flag}: cannot read ${file}: ${(err as Error).message}`);
+    }
+  };
+  return { cert: read(o.tlsCert, '--tls-cert'), key: read(o.tlsKey, '--tls-key') };
 }
 
 function checkTls(o: { tlsCert?: string | undefined; tlsKey?: string | undefined }): void {

@@ -24,8 +24,9 @@ import {
 } from '../store/workers.js';
 import type { Completer } from './completer.js';
 import type { Dispatcher } from './dispatcher.js';
-import type { LeaseKeeper } from './leases.js';
+import type { LeaseKeeper } from './lease-keeper.js';
 import type { Registry, WorkerSession } from './registry.js';
+import { leaseCutOnDisconnectMs } from './timings.js';
 
 /** What the worker gateway needs. */
 export interface GatewayDeps {
@@ -231,7 +232,11 @@ async function disconnect(session: WorkerSession, deps: GatewayDeps): Promise<vo
     if (session.assigned.size > 0) {
       // Free its tasks sooner than a full lease. A worker that merely lost its connection
       // reconnects and heartbeats within this grace, which extends them again.
-      await expireWorkerLeases(deps.db, workerId, Math.max(deps.heartbeatMs * 2, deps.leaseMs / 2));
+      await expireWorkerLeases(
+        deps.db,
+        workerId,
+        leaseCutOnDisconnectMs(deps.heartbeatMs, deps.leaseMs),
+      );
     }
   } catch (err) {
     deps.logger.warn(

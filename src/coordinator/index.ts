@@ -1,42 +1,52 @@
-import { readFileSync } from 'node:fs';
-import http2 from 'node:http2';
-import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
-import { accessTable, type RouteAccess } from '../api/rest/access.js';
-import { Authenticator } from '../api/auth/authenticator.js';
-import { EventHub } from '../api/services/event-hub.js';
-import { authInterceptor, grpcContextValues } from '../api/grpc/auth.js';
-import { registerDashboard } from '../api/rest/dashboard.js';
-import { buildHttpApi } from '../api/rest/http.js';
+import { createApiServices, type ApiServices } from '../api/index.js';
 import { registerTaskService } from '../api/grpc/task-service.js';
-import { TasksApi } from '../api/services/tasks.js';
+import { registerDashboard } from '../api/rest/dashboard.js';
+import { buildHttpApi, routeTable, type RouteEntry } from '../api/rest/http.js';
 import {
   checkBinding,
+  loadTls,
   resolveCoordinatorOptions,
   type CoordinatorOptions,
   type ResolvedCoordinatorOptions,
 } from '../config/index.js';
 import type { CoordinatorMessage } from '../gen/taskqueue/v1/worker_pb.js';
 import type { Channel } from '../lib/channel.js';
+import { startSpan } from '../lib/trace.js';
+import { Metrics, recordCompleted, recordReaped } from '../observability/metrics.js';
 import { createDb, type Db } from '../store/db.js';
-import { authEnabled } from '../store/tokens.js';
 import { migrate } from '../store/migrate.js';
 import { Listener } from '../store/notify.js';
-import { cancelChannel, wakeChannel } from '../store/tasks.js';
+import { cancelChannel, wakeChannel, type CompletedAttempt } from '../store/tasks.js';
+import { authEnabled } from '../store/tokens.js';
 import { Completer } from './completer.js';
 import { Dispatcher } from './dispatcher.js';
 import { registerWorkerService } from './gateway.js';
+import { GrpcServer } from './grpc-server.js';
 import { LeaderElector } from './leadership.js';
-import { LeaseKeeper } from './leases.js';
+import { LeaseKeeper } from './lease-keeper.js';
 import { Reaper } from './reaper.js';
-import { Retention } from './retention.js';
 import { Registry } from './registry.js';
-import { Metrics, recordCompleted, recordReaped } from '../observability/metrics.js';
-import { startSpan } from '../lib/trace.js';
-import { useStrictUtf8 } from '../api/grpc/utf8.js';
-import type { CompletedAttempt } from '../store/tasks.js';
+import { Retention } from './retention.js';
+import { silentAfterMs, STREAM_CLOSE_GRACE_MS } from './timings.js';
+
+/** The parts a running coordinator is made of, built by {@link Coordinator.start}. */
+interface Parts {
+  db: Db;
+  metrics: Metrics;
+  services: ApiServices;
+  dispatcher: Dispatcher;
+  completer: Completer;
+  leases: LeaseKeeper;
+  leadership: LeaderElector;
+  reaper: Reaper;
+  retention: Retention | undefined;
+  listener: Listener | undefined;
+  grpc: GrpcServer;
+  http: FastifyInstance;
+}
 
 /**
  * The coordinator: workers' gRPC streams, dispatch, completion, leases and the reaper, plus
@@ -46,30 +56,21 @@ import type { CompletedAttempt } from '../store/tasks.js';
 export class Coordinator {
   readonly id = uuidv7();
   readonly options: ResolvedCoordinatorOptions;
-  /** Prometheus metrics, served at /metrics; set once started. */
-  metrics: Metrics | undefined;
   private readonly log: Logger;
-  private db: Db | undefined;
-  private http: FastifyInstance | undefined;
-  private grpc: http2.Http2Server | http2.Http2SecureServer | undefined;
-  private listener: Listener | undefined;
-  private dispatcher: Dispatcher | undefined;
-  private completer: Completer | undefined;
-  private leases: LeaseKeeper | undefined;
-  private reaper: Reaper | undefined;
-  private retention: Retention | undefined;
-  private events: EventHub | undefined;
-  private leadership: LeaderElector | undefined;
-  private auth: Authenticator | undefined;
   private readonly registry = new Registry();
   private readonly streams = new Set<Channel<CoordinatorMessage>>();
-  private readonly h2Sessions = new Set<http2.ServerHttp2Session>();
+  private parts: Parts | undefined;
   private stopping: Promise<void> | undefined;
   private ports = { grpc: 0, http: 0 };
 
   constructor(options: CoordinatorOptions & { logger?: Logger }) {
     this.options = resolveCoordinatorOptions(options);
     this.log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'coordinator' });
+  }
+
+  /** Prometheus metrics, served at /metrics; set once started. */
+  get metrics(): Metrics | undefined {
+    return this.parts?.metrics;
   }
 
   /** The bound gRPC port (useful with port 0). */
@@ -84,12 +85,12 @@ export class Coordinator {
 
   /** True while this coordinator leads maintenance (the reaper). */
   get isLeader(): boolean {
-    return this.leadership?.current() !== null && this.leadership !== undefined;
+    return this.parts?.leadership.current() != null;
   }
 
   /** Every REST route with the action it requires (the auth matrix tests walk it). */
-  get httpRoutes(): readonly RouteAccess[] {
-    return this.http ? accessTable(this.http) : [];
+  get httpRoutes(): readonly RouteEntry[] {
+    return this.parts ? routeTable(this.parts.http) : [];
   }
 
   /** Number of connected worker streams. */
@@ -100,32 +101,96 @@ export class Coordinator {
   /** Migrates, then starts serving workers and clients. */
   async start(): Promise<void> {
     const o = this.options;
-    const db = (this.db = createDb({
+    const db = createDb({
       url: o.databaseUrl,
       schema: o.schema,
       max: o.poolSize,
       applicationName: 'taskq-coordinator',
       logger: this.log,
-    }));
+    });
     await migrate(db);
     checkBinding(o.host, o.insecure, await authEnabled(db));
-    const auth = (this.auth = new Authenticator(db, {
-      failureRate: o.rateLimit,
+    const tls = loadTls(o);
+    const metrics = new Metrics('coordinator', db, this.log);
+    const services = createApiServices(db, {
       logger: this.log,
-    }));
-    const metrics = (this.metrics = new Metrics('coordinator', db, this.log));
-    metrics.start();
-    metrics.probes.workers = () => this.registry.size;
-    metrics.probes.leader = () => Boolean(this.leadership?.current());
-    const tls =
-      o.tlsCert && o.tlsKey
-        ? { cert: readFileSync(o.tlsCert, 'utf8'), key: readFileSync(o.tlsKey, 'utf8') }
-        : undefined;
+      component: 'coordinator',
+      metrics,
+      maxQueueDepth: o.maxQueueDepth ?? null,
+      rateLimit: o.rateLimit ?? null,
+    });
+    const core = this.buildCore(db, metrics);
+    const grpc = new GrpcServer({
+      auth: services.auth,
+      tls,
+      routes: (router) => {
+        registerWorkerService(router, {
+          db,
+          coordinatorId: this.id,
+          registry: this.registry,
+          dispatcher: core.dispatcher,
+          completer: core.completer,
+          leases: core.leases,
+          heartbeatMs: o.heartbeatMs,
+          leaseMs: o.leaseMs,
+          logger: this.log,
+          streams: this.streams,
+          onHello: (info) => metrics.labels.add(info.queues, info.handlers),
+        });
+        registerTaskService(router, services.tasks, services.events);
+      },
+    });
+    const http = await buildHttpApi({
+      db,
+      logger: this.log,
+      service: 'coordinator',
+      services,
+      bodyLimit: o.bodyLimit,
+      rateLimit: o.rateLimit ?? null,
+      host: o.host,
+      tls,
+      metrics,
+      publicMetrics: o.publicMetrics,
+    });
+    await registerDashboard(http);
+    const listener = o.listen
+      ? new Listener({
+          url: o.databaseUrl,
+          channels: [wakeChannel(db), cancelChannel(db)],
+          logger: this.log,
+          onConnect: () => core.dispatcher.wake(),
+          onNotification: (channel, payload) => this.onNotification(db, channel, payload),
+        })
+      : undefined;
+    this.parts = { db, metrics, services, grpc, http, listener, ...core };
 
-    this.dispatcher = new Dispatcher(db, this.registry, {
+    metrics.probes.workers = () => this.registry.size;
+    metrics.probes.leader = () => core.leadership.current() !== null;
+    metrics.start();
+    services.start();
+    listener?.start();
+    this.ports.grpc = await grpc.listen(o.grpcPort, o.host);
+    await http.listen({ port: o.httpPort, host: o.host });
+    const addr = http.server.address();
+    this.ports.http = typeof addr === 'object' && addr ? addr.port : o.httpPort;
+    core.leadership.start();
+    core.dispatcher.start();
+    core.leases.start();
+    core.reaper.start();
+    core.retention?.start();
+    this.log.info(
+      { grpcPort: this.ports.grpc, httpPort: this.ports.http, id: this.id },
+      'coordinator started',
+    );
+  }
+
+  /** Dispatch, completion, leases and maintenance, wired to each other and to the metrics. */
+  private buildCore(db: Db, metrics: Metrics) {
+    const o = this.options;
+    const dispatcher = new Dispatcher(db, this.registry, {
       leaseMs: o.leaseMs,
       pollMs: o.pollMs,
-      silentAfterMs: o.heartbeatMs * 2.5,
+      silentAfterMs: silentAfterMs(o.heartbeatMs),
       logger: this.log,
       onDispatched: (tasks) => {
         const now = Date.now();
@@ -136,133 +201,59 @@ export class Coordinator {
           );
       },
     });
-    this.completer = new Completer(db, this.registry, {
+    const completer = new Completer(db, this.registry, {
       logger: this.log,
       onCompleted: (done) => {
         recordCompleted(metrics, done);
         traceCompleted(done);
-        this.dispatcher?.finished(done.map((d) => d.queue));
+        dispatcher.finished(done.map((d) => d.queue));
         // Retries come back pending with a due time: arm the timer (or claim now if due).
         for (const d of done)
-          if (d.status === 'pending') this.dispatcher?.dueSoon(d.scheduledAt.getTime());
+          if (d.status === 'pending') dispatcher.dueSoon(d.scheduledAt.getTime());
       },
       onRefused: (kind, n) => metrics.reportsRefused.inc({ kind }, n),
     });
-    this.leases = new LeaseKeeper(db, this.registry, {
+    const leases = new LeaseKeeper(db, this.registry, {
       leaseMs: o.leaseMs,
       intervalMs: o.heartbeatMs,
       logger: this.log,
       onRefused: (n) => metrics.reportsRefused.inc({ kind: 'lease' }, n),
     });
-    this.leadership = new LeaderElector(db, {
+    const leadership = new LeaderElector(db, {
       role: 'maintenance',
       holder: this.id,
       ttlMs: o.leaderTtlMs,
       renewMs: o.leaderRenewMs,
       logger: this.log,
     });
-    this.reaper = new Reaper(db, {
+    const reaper = new Reaper(db, {
       intervalMs: o.reapIntervalMs,
       logger: this.log,
-      leadership: this.leadership,
+      leadership,
       onReaped: (t) => {
         recordReaped(metrics, t);
-        for (const r of t)
-          if (r.status === 'pending') this.dispatcher?.dueSoon(r.scheduledAt.getTime());
+        for (const r of t) if (r.status === 'pending') dispatcher.dueSoon(r.scheduledAt.getTime());
       },
     });
-
-    if (o.retentionMs > 0) {
-      this.retention = new Retention(db, {
-        keepMs: o.retentionMs,
-        intervalMs: o.retentionIntervalMs,
-        logger: this.log,
-        leadership: this.leadership,
-        onDeleted: (n) => metrics.tasksDeleted.inc(n),
-      });
-    }
-
-    if (o.listen) {
-      this.listener = new Listener({
-        url: o.databaseUrl,
-        channels: [wakeChannel(db), cancelChannel(db)],
-        logger: this.log,
-        onConnect: () => this.dispatcher?.wake(),
-        onNotification: (channel, payload) => this.onNotification(db, channel, payload),
-      });
-      this.listener.start();
-    }
-
-    const tasksApi = new TasksApi(db, {
-      maxQueueDepth: o.maxQueueDepth ?? null,
-      metrics,
-      component: 'coordinator',
-    });
-    const events = (this.events = new EventHub(db, this.log));
-    events.start();
-    useStrictUtf8();
-    const handler = connectNodeAdapter({
-      interceptors: [authInterceptor(auth)],
-      contextValues: grpcContextValues,
-      routes: (router) => {
-        registerWorkerService(router, {
-          db,
-          coordinatorId: this.id,
-          registry: this.registry,
-          dispatcher: this.dispatcher as Dispatcher,
-          completer: this.completer as Completer,
-          leases: this.leases as LeaseKeeper,
-          heartbeatMs: o.heartbeatMs,
-          leaseMs: o.leaseMs,
-          logger: this.log,
-          streams: this.streams,
-          onHello: (info) => metrics.labels.add(info.queues, info.handlers),
-        });
-        registerTaskService(router, tasksApi, events);
-      },
-    });
-    this.grpc = tls ? http2.createSecureServer(tls, handler) : http2.createServer({}, handler);
-    this.grpc.on('session', (s) => {
-      this.h2Sessions.add(s);
-      s.once('close', () => this.h2Sessions.delete(s));
-    });
-    this.ports.grpc = await listen(this.grpc, o.grpcPort, o.host);
-
-    this.http = await buildHttpApi({
-      db,
-      logger: this.log,
-      service: 'coordinator',
-      bodyLimit: o.bodyLimit,
-      events,
-      auth,
-      rateLimit: o.rateLimit ?? null,
-      maxQueueDepth: o.maxQueueDepth ?? null,
-      host: o.host,
-      tls,
-      metrics,
-      publicMetrics: o.publicMetrics,
-    });
-    await registerDashboard(this.http);
-    await this.http.listen({ port: o.httpPort, host: o.host });
-    const addr = this.http.server.address();
-    this.ports.http = typeof addr === 'object' && addr ? addr.port : o.httpPort;
-
-    this.leadership.start();
-    this.dispatcher.start();
-    this.leases.start();
-    this.reaper.start();
-    this.retention?.start();
-    this.log.info(
-      { grpcPort: this.ports.grpc, httpPort: this.ports.http, id: this.id },
-      'coordinator started',
-    );
+    const retention =
+      o.retentionMs > 0
+        ? new Retention(db, {
+            keepMs: o.retentionMs,
+            intervalMs: o.retentionIntervalMs,
+            logger: this.log,
+            leadership,
+            onDeleted: (n) => metrics.tasksDeleted.inc(n),
+          })
+        : undefined;
+    return { dispatcher, completer, leases, leadership, reaper, retention };
   }
 
   private onNotification(db: Db, channel: string, payload: string): void {
+    const dispatcher = this.parts?.dispatcher;
     if (channel === wakeChannel(db)) {
       const dueMs = Number(payload.slice(0, payload.indexOf(':')));
-      if (Number.isFinite(dueMs)) this.dispatcher?.dueSoon(dueMs);
-      else this.dispatcher?.wake();
+      if (Number.isFinite(dueMs)) dispatcher?.dueSoon(dueMs);
+      else dispatcher?.wake();
     } else if (channel === cancelChannel(db)) {
       const [taskId = '', attempt = '0'] = payload.split(':');
       const holder = this.registry.holderOf(taskId);
@@ -276,9 +267,9 @@ export class Coordinator {
   }
 
   /**
-   * Stops in order: no new streams, end worker streams (workers fail over and re-report),
-   * write every result already received, then close the database pool. Calling it again
-   * returns the same promise.
+   * Stops in order: no new claims or maintenance, end worker streams (workers fail over and
+   * re-report), write every result already received, then close the database pool. Calling
+   * it again returns the same promise.
    */
   stop(opts: { timeoutMs?: number } = {}): Promise<void> {
     this.stopping ??= this.doStop(opts.timeoutMs ?? 10_000);
@@ -286,50 +277,25 @@ export class Coordinator {
   }
 
   private async doStop(timeoutMs: number): Promise<void> {
+    const p = this.parts;
     this.log.info('coordinator stopping');
-    await this.dispatcher?.stop();
-    await this.reaper?.stop();
-    await this.retention?.stop();
-    await this.leadership?.stop();
-    const grpcClosed = this.grpc
-      ? new Promise<void>((r) => this.grpc?.close(() => r()))
-      : Promise.resolve();
-    for (const s of this.streams) s.close();
-    // GOAWAY: open streams may finish, no new ones start; idle connections close at once.
-    for (const s of this.h2Sessions) s.close();
-    const forced = setTimeout(
-      () => {
-        for (const s of this.h2Sessions) s.destroy();
-      },
-      Math.min(timeoutMs, 2000),
-    );
-    await grpcClosed;
-    clearTimeout(forced);
-    await this.events?.stop();
-    this.auth?.stop();
-    await this.metrics?.stop();
-    await this.http?.close();
-    await this.leases?.stop();
-    await this.completer?.stop();
-    await this.listener?.stop();
-    await this.db?.pool.end();
+    if (p) {
+      await p.dispatcher.stop();
+      await p.reaper.stop();
+      await p.retention?.stop();
+      await p.leadership.stop();
+      for (const s of this.streams) s.close();
+      await p.grpc.close(Math.min(timeoutMs, STREAM_CLOSE_GRACE_MS));
+      await p.services.stop();
+      await p.metrics.stop();
+      await p.http.close();
+      await p.leases.stop();
+      await p.completer.stop();
+      await p.listener?.stop();
+      await p.db.pool.end();
+    }
     this.log.info('coordinator stopped');
   }
-}
-
-function listen(
-  server: http2.Http2Server | http2.Http2SecureServer,
-  port: number,
-  host: string,
-): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      const addr = server.address();
-      resolve(typeof addr === 'object' && addr ? addr.port : port);
-    });
-  });
 }
 
 /** Records the completion of traced tasks, as children of their submit spans. */

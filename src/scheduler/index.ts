@@ -1,11 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
-import { readFileSync } from 'node:fs';
-import { Authenticator } from '../api/auth/authenticator.js';
-import { EventHub } from '../api/services/event-hub.js';
+import { createApiServices, type ApiServices } from '../api/index.js';
 import { buildHttpApi } from '../api/rest/http.js';
 import {
   checkBinding,
+  loadTls,
   resolveSchedulerOptions,
   type ResolvedSchedulerOptions,
   type SchedulerOptions,
@@ -26,8 +25,7 @@ export class Scheduler {
   private readonly log: Logger;
   private db: Db | undefined;
   private http: FastifyInstance | undefined;
-  private events: EventHub | undefined;
-  private auth: Authenticator | undefined;
+  private services: ApiServices | undefined;
   private metrics: Metrics | undefined;
   private ticker: CronTicker | undefined;
   private stopping: Promise<void> | undefined;
@@ -45,42 +43,43 @@ export class Scheduler {
 
   async start(): Promise<void> {
     const o = this.options;
-    this.db = createDb({
+    const db = (this.db = createDb({
       url: o.databaseUrl,
       schema: o.schema,
       max: o.poolSize,
       applicationName: 'taskq-scheduler',
       logger: this.log,
-    });
-    await migrate(this.db);
-    checkBinding(o.host, o.insecure, await authEnabled(this.db));
-    this.events = new EventHub(this.db, this.log);
-    this.events.start();
-    this.auth = new Authenticator(this.db, { failureRate: o.rateLimit, logger: this.log });
-    this.metrics = new Metrics('scheduler', this.db, this.log);
-    this.metrics.start();
+    }));
+    await migrate(db);
+    checkBinding(o.host, o.insecure, await authEnabled(db));
+    const tls = loadTls(o);
+    const metrics = (this.metrics = new Metrics('scheduler', db, this.log));
+    const services = (this.services = createApiServices(db, {
+      logger: this.log,
+      component: 'scheduler',
+      metrics,
+      maxQueueDepth: o.maxQueueDepth ?? null,
+      rateLimit: o.rateLimit ?? null,
+    }));
     this.http = await buildHttpApi({
-      db: this.db,
+      db,
       logger: this.log,
       service: 'scheduler',
+      services,
       bodyLimit: o.bodyLimit,
-      events: this.events,
-      auth: this.auth,
       rateLimit: o.rateLimit ?? null,
-      maxQueueDepth: o.maxQueueDepth ?? null,
       host: o.host,
-      metrics: this.metrics,
+      metrics,
       publicMetrics: o.publicMetrics,
-      tls:
-        o.tlsCert && o.tlsKey
-          ? { cert: readFileSync(o.tlsCert, 'utf8'), key: readFileSync(o.tlsKey, 'utf8') }
-          : undefined,
+      tls,
     });
+    metrics.start();
+    services.start();
     await this.http.listen({ port: o.httpPort, host: o.host });
     const addr = this.http.server.address();
     this.port = typeof addr === 'object' && addr ? addr.port : o.httpPort;
     if (o.cron) {
-      this.ticker = new CronTicker(this.db, { logger: this.log });
+      this.ticker = new CronTicker(db, { logger: this.log });
       this.ticker.start();
     }
     this.log.info({ httpPort: this.port }, 'scheduler started');
@@ -90,8 +89,7 @@ export class Scheduler {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.ticker?.stop();
-      await this.events?.stop();
-      this.auth?.stop();
+      await this.services?.stop();
       await this.metrics?.stop();
       await this.http?.close();
       await this.db?.pool.end();

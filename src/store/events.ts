@@ -159,3 +159,35 @@ export async function recordProgress(db: Db, updates: ProgressUpdate[]): Promise
   });
   return rows[0]?.stored ?? 0;
 }
+
+/** A task's current state, as a change replayed to a watcher that resumes. */
+export interface TaskChange {
+  taskId: string;
+  queue: string;
+  status: string;
+  attempt: number;
+  /** updated_at, epoch ms: the event id. */
+  at: number;
+}
+
+/**
+ * The tasks (of `queue`) changed after `sinceMs`, with their current state, newest first: at
+ * most `limit` (from the updated_at index). Missed intermediate states fold into the latest.
+ */
+export async function changedSince(
+  db: Db,
+  sinceMs: number,
+  queue: string | null,
+  limit: number,
+): Promise<TaskChange[]> {
+  // Params: $1 since (epoch ms), $2 queue or null, $3 limit
+  const { rows } = await db.pool.query<Omit<TaskChange, 'at'> & { at: string }>(
+    `SELECT id AS "taskId", queue, status, attempt,
+            (extract(epoch FROM updated_at) * 1000)::bigint AS at
+     FROM ${db.s}.tasks
+     WHERE updated_at > to_timestamp($1 / 1000.0) AND ($2::text IS NULL OR queue = $2)
+     ORDER BY updated_at DESC LIMIT $3`,
+    [sinceMs, queue, limit],
+  );
+  return rows.map((r) => ({ ...r, at: Number(r.at) }));
+}

@@ -4,9 +4,8 @@ import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Authenticator } from '../../src/api/auth/authenticator.js';
-import { EventHub } from '../../src/api/services/event-hub.js';
-import { buildHttpApi, routeInputs, type RouteInput } from '../../src/api/rest/http.js';
+import { createApiServices } from '../../src/api/index.js';
+import { buildHttpApi, routeTable, type RouteEntry } from '../../src/api/rest/http.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { useSchema } from '../helpers/db.js';
 import { track } from '../helpers/resources.js';
@@ -37,18 +36,23 @@ const known = { schedule: 'fuzz-keep', queue: 'fuzz' };
 
 beforeAll(async () => {
   const logger = pino({ level: 'silent' });
-  const events = new EventHub(db, logger);
-  events.start();
+  const metrics = new Metrics('scheduler', db);
+  const services = createApiServices(db, {
+    logger,
+    component: 'scheduler',
+    metrics,
+    maxQueueDepth: null,
+    rateLimit: null,
+  });
+  services.start();
   app = await buildHttpApi({
     db,
     logger,
     service: 'scheduler',
-    events,
-    auth: new Authenticator(db),
+    services,
     rateLimit: null,
-    maxQueueDepth: null,
     host: '127.0.0.1',
-    metrics: new Metrics('scheduler', db),
+    metrics,
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   let open = true;
@@ -59,7 +63,7 @@ beforeAll(async () => {
       stop: async () => {
         agent.destroy();
         await app.close();
-        await events.stop();
+        await services.stop();
         open = false;
       },
     },
@@ -522,12 +526,12 @@ function paramCount(url: string): number {
 // ----- the fuzz -----
 
 /** The routes to fuzz: every one registered, but HEAD (the GET route answers it). */
-function routes(): RouteInput[] {
-  return routeInputs(app).filter((r) => r.method !== 'HEAD');
+function routes(): RouteEntry[] {
+  return routeTable(app).filter((r) => r.method !== 'HEAD');
 }
 
 async function fuzz(
-  route: RouteInput,
+  route: RouteEntry,
   runs: number,
   request: fc.Arbitrary<{ path: string; body?: string | Buffer; type?: string }>,
 ): Promise<void> {

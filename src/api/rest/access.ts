@@ -29,20 +29,6 @@ export interface AccessOptions {
   publicMetrics: boolean;
 }
 
-/** One route as access control sees it: what a caller must be allowed, or null if public. */
-export interface RouteAccess {
-  method: string;
-  url: string;
-  action: Action | null;
-}
-
-const tables = new WeakMap<FastifyInstance, RouteAccess[]>();
-
-/** Every route of an API with the action it requires: the auth matrix tests walk it. */
-export function accessTable(app: FastifyInstance): readonly RouteAccess[] {
-  return tables.get(app) ?? [];
-}
-
 /** Routes anyone may call: health, readiness, the API docs and the dashboard's files. */
 const PUBLIC = /^\/(healthz|readyz|docs|ui)(\/|$)|^\/$/;
 const METRICS = /^\/metrics\/?$/;
@@ -60,19 +46,13 @@ const EVENT_STREAM = /\/events$/;
  */
 export function installAccessControl(app: FastifyInstance, o: AccessOptions): void {
   app.decorateRequest('principal', null);
-  const table: RouteAccess[] = [];
-  tables.set(app, table);
   app.addHook('onRoute', (route) => {
-    const methods = Array.isArray(route.method) ? route.method : [route.method];
-    if (PUBLIC.test(route.url) || (o.publicMetrics && METRICS.test(route.url))) {
-      for (const method of methods) table.push({ method, url: route.url, action: null });
-      return;
-    }
-    const method = methods[0];
-    const action =
-      route.config?.action ?? (method === 'GET' || method === 'HEAD' ? 'read' : 'write');
-    route.config = { ...route.config, action };
-    for (const m of methods) table.push({ method: m, url: route.url, action });
+    if (PUBLIC.test(route.url) || (o.publicMetrics && METRICS.test(route.url))) return;
+    const method = Array.isArray(route.method) ? route.method[0] : route.method;
+    route.config = {
+      ...route.config,
+      action: route.config?.action ?? (method === 'GET' || method === 'HEAD' ? 'read' : 'write'),
+    };
   });
   app.addHook('onRequest', async (req) => {
     const action = req.routeOptions.config.action;

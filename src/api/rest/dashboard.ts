@@ -5,7 +5,7 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
 
 /** Where `npm run build` puts the dashboard: dist/web, next to the compiled server. */
-export const DASHBOARD_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'web');
+export const DASHBOARD_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'web');
 
 /**
  * Serves the dashboard, a single-page app built into static files, under `/ui/` (and `/`

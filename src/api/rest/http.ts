@@ -6,10 +6,10 @@ import type { Logger } from 'pino';
 import type { Db } from '../../store/db.js';
 import { answerBadUrl, formatSchemaErrors, installErrorHandler } from './errors.js';
 import { installInputGuard } from './input-guard.js';
-import type { EventHub } from '../services/event-hub.js';
 import { installAccessControl } from './access.js';
 import { installValidators } from './validation.js';
-import type { Authenticator } from '../auth/authenticator.js';
+import type { Action } from '../auth/authenticator.js';
+import type { ApiServices } from '../index.js';
 import { RateLimiter } from '../auth/rate-limit.js';
 import { isLoopback } from '../../config/index.js';
 import { registerEventRoutes } from './routes-events.js';
@@ -19,28 +19,25 @@ import { registerScheduleRoutes } from './routes-schedules.js';
 import { registerStatsRoutes } from './routes-stats.js';
 import { registerSeedRoutes } from './routes-seed.js';
 import { registerTaskRoutes } from './routes-tasks.js';
-import { TasksApi } from '../services/tasks.js';
 import { VERSION } from '../../lib/version.js';
 import type { Metrics } from '../../observability/metrics.js';
 
 /** Options for {@link buildHttpApi}. */
 export interface HttpApiOptions {
+  /** For readiness (/readyz pings it). */
   db: Db;
   logger: Logger;
   /** Which service this is, shown in the OpenAPI title. */
   service: 'coordinator' | 'scheduler';
+  /** The process's services; the caller starts and stops them. */
+  services: ApiServices;
   /** Maximum request body in bytes; larger bodies get 413. @default 1048576 */
   bodyLimit?: number;
-  /** Live events for the SSE routes; the caller starts and stops it. */
-  events: EventHub;
-  auth: Authenticator;
   /** Default requests per second per caller; null: unlimited. */
   rateLimit: number | null;
-  /** Queue-depth backpressure: submits to a queue with this many due tasks get 429. */
-  maxQueueDepth: number | null;
   /** The host the server binds. */
   host: string;
-  /** Served at /metrics; counts submits. */
+  /** Served at /metrics. */
   metrics: Metrics;
   /** /metrics needs no token even when tokens exist. @default false */
   publicMetrics?: boolean;
@@ -48,23 +45,25 @@ export interface HttpApiOptions {
   tls?: { cert: string; key: string } | undefined;
 }
 
-/** A route as registered: what a caller may send it. */
-export interface RouteInput {
+/** A route as registered: what a caller may send it, and what it must be allowed to do. */
+export interface RouteEntry {
   method: string;
   url: string;
-  /** Its schemas (body, querystring, params), as validated. */
+  /** Its schemas (body, querystring, params), as validated (strict query schemas included). */
   schema: FastifySchema;
+  /** The action a caller's role must grant; null for a public route (health, docs, files). */
+  action: Action | null;
 }
 
-const routesOf = new WeakMap<FastifyInstance, RouteInput[]>();
+const tables = new WeakMap<FastifyInstance, RouteEntry[]>();
 
 /**
- * Every route of an app built by {@link buildHttpApi}, with the schemas its input is checked
- * against, as they were registered (the strict query schemas included): for tests and tools
- * that must cover every route, so a new one cannot be left out.
+ * Every route of an app built by {@link buildHttpApi}, as registered: for tests and tools
+ * that must cover every route (the auth matrix, the input fuzz), so a new one cannot be left
+ * out.
  */
-export function routeInputs(app: FastifyInstance): readonly RouteInput[] {
-  return routesOf.get(app) ?? [];
+export function routeTable(app: FastifyInstance): readonly RouteEntry[] {
+  return tables.get(app) ?? [];
 }
 
 /**
@@ -85,17 +84,23 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
   installErrorHandler(app, bodyLimit);
   installValidators(app);
   installInputGuard(app);
-  const routes: RouteInput[] = [];
-  routesOf.set(app, routes);
-  app.addHook('onRoute', (route) => {
-    for (const method of [route.method].flat())
-      routes.push({ method, url: route.url, schema: route.schema ?? {} });
-  });
   installAccessControl(app, {
-    auth: options.auth,
+    auth: options.services.auth,
     limiter: new RateLimiter(options.rateLimit),
     loopbackOnly: isLoopback(options.host),
     publicMetrics: options.publicMetrics ?? false,
+  });
+  // After access control, which sets each route's action.
+  const table: RouteEntry[] = [];
+  tables.set(app, table);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat())
+      table.push({
+        method,
+        url: route.url,
+        schema: route.schema ?? {},
+        action: route.config?.action ?? null,
+      });
   });
 
   await app.register(swagger, {
@@ -130,21 +135,17 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  const api = new TasksApi(options.db, {
-    maxQueueDepth: options.maxQueueDepth,
-    metrics: options.metrics,
-    component: options.service,
-  });
   const registry = options.metrics.registry;
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) =>
     reply.type(registry.contentType).send(await registry.metrics()),
   );
-  registerSeedRoutes(app, api);
-  registerTaskRoutes(app, api, Math.max(bodyLimit, 32 * 1048576));
-  registerEventRoutes(app, options.db, api, options.events, options.auth);
-  registerQueueRoutes(app, options.db);
-  registerScheduleRoutes(app, options.db, api);
-  registerStatsRoutes(app, options.db);
+  const { tasks, events, auth, queues, schedules, stats } = options.services;
+  registerSeedRoutes(app, tasks);
+  registerTaskRoutes(app, tasks, Math.max(bodyLimit, 32 * 1048576));
+  registerEventRoutes(app, tasks, events, auth);
+  registerQueueRoutes(app, queues);
+  registerScheduleRoutes(app, schedules);
+  registerStatsRoutes(app, stats);
   registerHealthRoutes(app, options.db);
   return app;
 }

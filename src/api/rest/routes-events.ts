@@ -1,7 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authenticator } from '../auth/authenticator.js';
-import type { Db } from '../../store/db.js';
 import type { TaskEvent } from '../../store/events.js';
 import type { EventHub } from '../services/event-hub.js';
 import { ErrorJson, LIMITS, QUEUE_PATTERN, TaskIdParams } from '../schemas/tasks.js';
@@ -71,7 +70,6 @@ function progressEvent(e: TaskEvent) {
  */
 export function registerEventRoutes(
   app: FastifyInstance,
-  db: Db,
   api: TasksApi,
   hub: EventHub,
   auth: Authenticator,
@@ -219,7 +217,7 @@ export function registerEventRoutes(
         await hub.ready();
         const opened = track(req, openSse(req, reply));
         stream = opened;
-        if (since !== null) await replay(db, opened, since, queue);
+        if (since !== null) await replay(hub, opened, since, queue);
         for (const e of early.splice(0)) send(opened, e);
         if (overflow) opened.send('gap', { missed: true, replayed: 0 });
         live = true;
@@ -236,39 +234,19 @@ export function registerEventRoutes(
  * changed since `since` (epoch ms), oldest first, at most REPLAY_LIMIT of them.
  */
 async function replay(
-  db: Db,
+  hub: EventHub,
   stream: SseStream,
   since: number,
   queue: string | undefined,
 ): Promise<void> {
   try {
-    const { rows } = await guardDb(() =>
-      db.pool.query<{
-        id: string;
-        queue: string;
-        status: string;
-        attempt: number;
-        at: string;
-      }>(
-        `SELECT id, queue, status, attempt, (extract(epoch FROM updated_at) * 1000)::bigint AS at
-         FROM ${db.s}.tasks
-         WHERE updated_at > to_timestamp($1 / 1000.0) AND ($2::text IS NULL OR queue = $2)
-         ORDER BY updated_at DESC LIMIT ${REPLAY_LIMIT + 1}`,
-        [since, queue ?? null],
-      ),
-    );
-    if (rows.length > REPLAY_LIMIT) stream.send('gap', { missed: true, replayed: REPLAY_LIMIT });
-    for (const r of rows.slice(0, REPLAY_LIMIT).reverse()) {
+    const changes = await guardDb(() => hub.changedSince(since, queue ?? null, REPLAY_LIMIT + 1));
+    if (changes.length > REPLAY_LIMIT) stream.send('gap', { missed: true, replayed: REPLAY_LIMIT });
+    for (const c of changes.slice(0, REPLAY_LIMIT).reverse()) {
       stream.send(
         'status',
-        statusEvent({
-          taskId: r.id,
-          queue: r.queue,
-          kind: r.status,
-          attempt: r.attempt,
-          at: Number(r.at),
-        }),
-        Number(r.at),
+        statusEvent({ taskId: c.taskId, queue: c.queue, kind: c.status, attempt: c.attempt, at: c.at }),
+        c.at,
       );
     }
   } catch {

@@ -1,6 +1,5 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import type { Db } from '../../store/db.js';
 import { ErrorJson, TaskJson } from '../schemas/tasks.js';
 import {
   CreateScheduleBody,
@@ -12,7 +11,6 @@ import {
 } from '../schemas/admin.js';
 import { SchedulesApi, scheduleToJson } from '../services/schedules.js';
 import { taskToJson } from './serialize.js';
-import type { TasksApi } from '../services/tasks.js';
 
 const errors = {
   400: ErrorJson,
@@ -25,8 +23,7 @@ const errors = {
 };
 
 /** /v1/schedules: cron schedules. Triggers submit through `tasks`, with its checks and limits. */
-export function registerScheduleRoutes(app: FastifyInstance, db: Db, tasks: TasksApi): void {
-  const api = new SchedulesApi(db, tasks);
+export function registerScheduleRoutes(app: FastifyInstance, api: SchedulesApi): void {
   type Ref = { Params: { ref: string } };
 
   app.post<{ Body: CreateScheduleInput }>(

@@ -1,11 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import type { Db } from '../../store/db.js';
-import { listQueues } from '../../store/queues.js';
-import { recentStats } from '../../store/stats.js';
-import { listWorkers } from '../../store/workers.js';
 import { ErrorJson } from '../schemas/tasks.js';
-import { guardDb } from '../services/tasks.js';
+import type { StatsApi } from '../services/stats.js';
 
 const Percentiles = Type.Object({
   p50: Type.Union([Type.Number(), Type.Null()]),
@@ -30,7 +26,10 @@ const StatsJson = Type.Object({
   wait_ms: Percentiles,
   run_ms: Percentiles,
   depth: Type.Object({
-    due: Type.Integer(),
+    due: Type.Integer({
+      description: 'Due now in queues that are not paused: waiting for a worker.',
+    }),
+    paused: Type.Integer({ description: 'Due now in paused queues: waiting for a resume.' }),
     scheduled: Type.Integer(),
     running: Type.Integer(),
     dead: Type.Integer(),
@@ -56,7 +55,7 @@ const StatsQuery = Type.Object(
 );
 
 /** `GET /v1/stats`: what the dashboard's overview draws. */
-export function registerStatsRoutes(app: FastifyInstance, db: Db): void {
+export function registerStatsRoutes(app: FastifyInstance, stats: StatsApi): void {
   app.get<{ Querystring: { window?: number; bucket?: number } }>(
     '/v1/stats',
     {
@@ -69,38 +68,19 @@ export function registerStatsRoutes(app: FastifyInstance, db: Db): void {
     },
     async (req) => {
       const windowS = req.query.window ?? 300;
-      const bucketS = Math.min(req.query.bucket ?? 5, windowS);
-      const [stats, queues, workers] = await guardDb(() =>
-        Promise.all([
-          recentStats(db, windowS, bucketS),
-          listQueues(db),
-          listWorkers(db, 5000, 60_000),
-        ]),
-      );
-      const sum = (k: 'due' | 'scheduled' | 'running' | 'dead') =>
-        queues.reduce((n, q) => n + q[k], 0);
-      const live = workers.filter((w) => w.state === 'live');
+      const o = await stats.overview(windowS, Math.min(req.query.bucket ?? 5, windowS));
       return {
-        window_s: stats.windowS,
-        bucket_s: stats.bucketS,
-        series: stats.series.map((p) => ({
+        window_s: o.windowS,
+        bucket_s: o.bucketS,
+        series: o.series.map((p) => ({
           t: p.t.toISOString(),
           succeeded: p.succeeded,
           failed: p.failed,
         })),
-        wait_ms: stats.waitMs,
-        run_ms: stats.runMs,
-        depth: {
-          due: sum('due'),
-          scheduled: sum('scheduled'),
-          running: sum('running'),
-          dead: sum('dead'),
-        },
-        workers: {
-          live: live.length,
-          silent: workers.filter((w) => w.state === 'silent').length,
-          slots: live.reduce((n, w) => n + w.concurrency, 0),
-        },
+        wait_ms: o.waitMs,
+        run_ms: o.runMs,
+        depth: o.depth,
+        workers: o.workers,
       };
     },
   );

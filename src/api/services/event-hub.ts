@@ -3,9 +3,11 @@ import type { Db } from '../../store/db.js';
 import { describeError } from '../../lib/errors.js';
 import {
   announceEventDemand,
+  changedSince,
   EVENT_DEMAND_TTL_MS,
   eventsChannel,
   parseEvents,
+  type TaskChange,
   type TaskEvent,
 } from '../../store/events.js';
 import { Listener } from '../../store/notify.js';
@@ -117,6 +119,14 @@ export class EventHub {
       if (onResync) this.resyncWatchers.delete(onResync);
       if (this.subscribers.size === 0) this.stopDemand();
     };
+  }
+
+  /**
+   * The tasks (of `queue`) changed after `sinceMs`, with their current state, newest first,
+   * at most `limit`: what a watcher that resumes with Last-Event-ID missed.
+   */
+  changedSince(sinceMs: number, queue: string | null, limit: number): Promise<TaskChange[]> {
+    return changedSince(this.db, sinceMs, queue, limit);
   }
 
   /**
