@@ -82,3 +82,19 @@ async function dispatchLatencySum(port: number): Promise<number> {
     .filter((l) => l.startsWith('taskq_dispatch_latency_seconds_sum'))
     .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
 }
+
+describe('paused work', () => {
+  it('is counted apart from work waiting for a worker', async () => {
+    const c = await inProcessCoordinator(db);
+    const base = `http://127.0.0.1:${c.httpPort}`;
+    const depth = async () =>
+      ((await (await fetch(`${base}/v1/stats?window=60&bucket=5`)).json()) as any).depth;
+    const before = await depth();
+    expect((await fetch(`${base}/v1/queues/held/pause`, { method: 'POST' })).status).toBe(200);
+    await Promise.all([1, 2, 3].map((i) => api.submit({ command: `echo ${i}`, queue: 'held' })));
+    await api.submit({ command: 'echo free', queue: 'nobody-serves-this-one' });
+    const after = await depth();
+    expect(after.paused - before.paused).toBe(3);
+    expect(after.due - before.due).toBe(1);
+  });
+});

@@ -35,7 +35,8 @@ export interface Stats {
   series: Array<{ t: string; succeeded: number; failed: number }>;
   wait_ms: Percentiles;
   run_ms: Percentiles;
-  depth: { due: number; scheduled: number; running: number; dead: number };
+  /** due: waiting for a worker; paused: due in paused queues, waiting for a resume. */
+  depth: { due: number; paused: number; scheduled: number; running: number; dead: number };
   workers: { live: number; silent: number; slots: number };
 }
 

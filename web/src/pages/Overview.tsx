@@ -105,7 +105,20 @@ function OverviewBody(props: { stats: Stats; history: DepthPoint[] }): ReactNode
           sub={`last ${duration(s.window_s * 1000)}`}
           tone={failed > 0 ? 'bad' : undefined}
         />
-        <Kpi label="Due now" value={count(s.depth.due)} sub="waiting for a worker" />
+        <Kpi
+          label="Due now"
+          value={count(s.depth.due)}
+          sub={
+            s.depth.paused > 0 ? (
+              <>
+                waiting for a worker;{' '}
+                <Link to="queues">{count(s.depth.paused)} more in paused queues</Link>
+              </>
+            ) : (
+              'waiting for a worker'
+            )
+          }
+        />
         <Kpi
           label="Dead"
           value={count(s.depth.dead)}
