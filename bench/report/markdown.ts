@@ -33,9 +33,14 @@ export function formatValue(v: number | null | undefined, unit: string): string 
   return Math.round(v).toLocaleString('en-US');
 }
 
+/** 1.234 → "1.23×"; a small ratio keeps two significant digits (0.0049 → "0.0049×"). */
+export function formatRatio(ratio: number | null): string {
+  if (ratio === null) return '—';
+  return ratio >= 0.1 ? `${ratio.toFixed(2)}×` : `${ratio.toPrecision(2)}×`;
+}
+
 function ratioCell(row: ResultRow): string {
-  if (row.ratio === null) return '—';
-  return `${row.ratio.toFixed(2)}×`;
+  return formatRatio(row.ratio);
 }
 
 function metCell(row: ResultRow): string {
@@ -66,7 +71,7 @@ function perPeerRatios(r: BenchResults, systems: readonly SystemName[]): string[
     const cells = peers.map((p) => {
       const theirs = row.values[p];
       if (ours === null || ours === undefined || !theirs) return '—';
-      return `${(ours / theirs).toFixed(2)}×`;
+      return formatRatio(ours / theirs);
     });
     lines.push(`| ${row.label} (${row.better === 'higher' ? '↑' : '↓'}) | ${cells.join(' | ')} |`);
   }

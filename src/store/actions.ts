@@ -2,15 +2,9 @@ import type pg from 'pg';
 import type { Db } from './db.js';
 import { withTransaction } from './db.js';
 import { eventsChannel } from './events.js';
-import {
-  cancelChannel,
-  TASK_COLUMNS,
-  toTask,
-  wakeChannel,
-  type Task,
-  type TaskRow,
-  type TaskStatus,
-} from './tasks.js';
+import { cancelChannel, wakeChannel } from './channels.js';
+import { TASK_COLUMNS, toTask, type TaskRow } from './rows.js';
+import type { Task, TaskStatus } from './types.js';
 
 /** What a task action did: the task after it, and the status it had before. */
 export interface ActionOutcome {

@@ -1,6 +1,6 @@
 import { withTransaction, type Db } from './db.js';
 import { eventsChannel, notifyChangesCte } from './events.js';
-import type { ClaimedTask } from './tasks.js';
+import type { ClaimedTask } from './types.js';
 
 /** What {@link claimDue} needs. */
 export interface ClaimArgs {

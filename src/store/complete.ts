@@ -1,11 +1,7 @@
 import type { Db } from './db.js';
 import { eventsChannel, notifyChangesCte } from './events.js';
-import {
-  retryAtSql,
-  type AttemptResult,
-  type CompletedAttempt,
-  type HeldAttempt,
-} from './tasks.js';
+import { retryAtSql } from './retry.js';
+import type { AttemptResult, CompletedAttempt, HeldAttempt } from './types.js';
 
 /**
  * Records that handlers started, and returns how many reports counted. Fenced: a stale

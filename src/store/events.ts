@@ -1,5 +1,5 @@
 import type { Db } from './db.js';
-import type { HeldAttempt } from './tasks.js';
+import type { HeldAttempt } from './types.js';
 
 /**
  * Task events travel on one LISTEN/NOTIFY channel per schema. A notification carries up

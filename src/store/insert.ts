@@ -1,13 +1,8 @@
 import type { Db } from './db.js';
 import { eventsChannel, notifyChangesCte } from './events.js';
-import {
-  TASK_COLUMNS,
-  toTask,
-  wakeChannel,
-  type NewTask,
-  type Task,
-  type TaskRow,
-} from './tasks.js';
+import { TASK_COLUMNS, toTask, type TaskRow } from './rows.js';
+import { wakeChannel } from './channels.js';
+import type { NewTask, Task } from './types.js';
 
 // Task settings left out fall back to the queue's row in `queues`, then to these.
 const DEFAULT_MAX_ATTEMPTS = 3;

@@ -1,7 +1,8 @@
 import type { Db } from './db.js';
 import { eventsChannel, notifyChangesCte } from './events.js';
 import { leaderGuardSql, type LeaderTerm } from './leader.js';
-import { retryAtSql, type AttemptRef, type HeldAttempt, type ReapedTask } from './tasks.js';
+import { retryAtSql } from './retry.js';
+import type { AttemptRef, HeldAttempt, ReapedTask } from './types.js';
 
 /**
  * Extends the leases of attempts that workers say they still hold, in one statement for

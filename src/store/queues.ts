@@ -1,5 +1,5 @@
 import { withTransaction, type Db } from './db.js';
-import { wakeChannel } from './tasks.js';
+import { wakeChannel } from './channels.js';
 
 /** Settings and depth of one queue. */
 export interface QueueInfo {

@@ -1,7 +1,7 @@
 import { v7 as uuidv7 } from 'uuid';
 import { withTransaction, type Db } from './db.js';
 import { eventsChannel } from './events.js';
-import { wakeChannel } from './tasks.js';
+import { wakeChannel } from './channels.js';
 
 export type MisfirePolicy = 'skip' | 'run_once' | 'run_all';
 
