@@ -4,7 +4,7 @@ import { sleep } from '../lib/time.js';
 import { completeBatch, markStarted } from '../store/complete.js';
 import { recordProgress, type ProgressUpdate } from '../store/events.js';
 import type { Db } from '../store/db.js';
-import type { AttemptResult, CompletedAttempt, HeldAttempt } from '../store/tasks.js';
+import type { AttemptResult, CompletedAttempt, HeldAttempt } from '../store/types.js';
 import type { Registry } from './registry.js';
 
 /** Options for {@link Completer}. */

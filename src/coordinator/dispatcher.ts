@@ -4,7 +4,7 @@ import { describeError } from '../lib/errors.js';
 import { claimDue, limitedQueues, nextDueAt } from '../store/claim.js';
 import { releaseClaims } from '../store/leases.js';
 import type { Db } from '../store/db.js';
-import type { ClaimedTask } from '../store/tasks.js';
+import type { ClaimedTask } from '../store/types.js';
 import { startSpan, traceparentOf } from '../lib/trace.js';
 import type { Registry, WorkerSession } from './registry.js';
 

@@ -15,7 +15,7 @@ import { Channel } from '../lib/channel.js';
 import { describeError } from '../lib/errors.js';
 import type { Db } from '../store/db.js';
 import { expireWorkerLeases } from '../store/leases.js';
-import type { AttemptResult } from '../store/tasks.js';
+import type { AttemptResult } from '../store/types.js';
 import {
   bindWorker,
   markWorkerDisconnected,

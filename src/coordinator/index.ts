@@ -19,7 +19,8 @@ import { Metrics, recordCompleted, recordReaped } from '../observability/metrics
 import { createDb, type Db } from '../store/db.js';
 import { migrate } from '../store/migrate.js';
 import { Listener } from '../store/notify.js';
-import { cancelChannel, wakeChannel, type CompletedAttempt } from '../store/tasks.js';
+import { cancelChannel, parseCancel, parseWake, wakeChannel } from '../store/channels.js';
+import type { CompletedAttempt } from '../store/types.js';
 import { authEnabled } from '../store/tokens.js';
 import { Completer } from './completer.js';
 import { Dispatcher } from './dispatcher.js';
@@ -251,17 +252,15 @@ export class Coordinator {
   private onNotification(db: Db, channel: string, payload: string): void {
     const dispatcher = this.parts?.dispatcher;
     if (channel === wakeChannel(db)) {
-      const dueMs = Number(payload.slice(0, payload.indexOf(':')));
-      if (Number.isFinite(dueMs)) dispatcher?.dueSoon(dueMs);
+      const { dueMs } = parseWake(payload);
+      if (dueMs !== null) dispatcher?.dueSoon(dueMs);
       else dispatcher?.wake();
     } else if (channel === cancelChannel(db)) {
-      const [taskId = '', attempt = '0'] = payload.split(':');
-      const holder = this.registry.holderOf(taskId);
-      if (holder) {
-        holder.send({
-          abort: [{ ref: { taskId, attempt: Number(attempt) }, reason: 'cancelled' }],
-        });
-        this.registry.release(taskId);
+      const ref = parseCancel(payload);
+      const holder = ref && this.registry.holderOf(ref.taskId);
+      if (ref && holder) {
+        holder.send({ abort: [{ ref, reason: 'cancelled' }] });
+        this.registry.release(ref.taskId);
       }
     }
   }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { describeError } from '../lib/errors.js';
 import type { Db } from '../store/db.js';
 import { extendLeases } from '../store/leases.js';
-import type { AttemptRef, HeldAttempt } from '../store/tasks.js';
+import type { AttemptRef, HeldAttempt } from '../store/types.js';
 import { touchWorkers } from '../store/workers.js';
 import type { Registry } from './registry.js';
 

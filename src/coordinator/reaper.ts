@@ -3,7 +3,7 @@ import { describeError } from '../lib/errors.js';
 import { Periodic } from '../lib/periodic.js';
 import type { Db } from '../store/db.js';
 import { reapExpired } from '../store/leases.js';
-import type { ReapedTask } from '../store/tasks.js';
+import type { ReapedTask } from '../store/types.js';
 import type { LeaderElector } from './leadership.js';
 
 /** Options for {@link Reaper}. */

@@ -1,8 +1,9 @@
 import type pg from 'pg';
 import type { Db } from './db.js';
+import { TASK_DEFAULTS } from './insert.js';
 import { withTransaction } from './db.js';
-import { eventsChannel } from './events.js';
-import { cancelChannel, wakeChannel } from './channels.js';
+import { eventLine, eventsChannel } from './events.js';
+import { cancelChannel, cancelPayload, wakeChannel, wakePayload } from './channels.js';
 import { TASK_COLUMNS, toTask, type TaskRow } from './rows.js';
 import type { Task, TaskStatus } from './types.js';
 
@@ -43,7 +44,7 @@ export async function cancelTask(db: Db, id: string): Promise<ActionOutcome | nu
       );
       await client.query(`SELECT pg_notify($1, $2)`, [
         cancelChannel(db),
-        `${task.id}:${task.attempt}`,
+        cancelPayload(task.id, task.attempt),
       ]);
     }
     return { task, previous };
@@ -71,7 +72,7 @@ export async function retryTask(
       client,
       db,
       `UPDATE ${db.s}.tasks t SET status = 'pending', scheduled_at = now(),
-         max_attempts = t.attempt + coalesce($2, (SELECT max_attempts FROM ${db.s}.queues WHERE name = t.queue), 3),
+         max_attempts = t.attempt + coalesce($2, (SELECT max_attempts FROM ${db.s}.queues WHERE name = t.queue), ${TASK_DEFAULTS.maxAttempts}),
          cancelled_at = NULL, completed_at = NULL, worker_id = NULL, updated_at = now()
        WHERE id = $1 RETURNING ${TASK_COLUMNS}`,
       [id, extraAttempts],
@@ -136,7 +137,13 @@ async function change(
   const t = toTask(rows[0] as TaskRow);
   await client.query(`SELECT pg_notify($1, $2)`, [
     eventsChannel(db),
-    `${t.id},${t.status},${t.attempt},${t.updatedAt.getTime()},${t.queue}`,
+    eventLine({
+      taskId: t.id,
+      kind: t.status,
+      attempt: t.attempt,
+      at: t.updatedAt.getTime(),
+      queue: t.queue,
+    }),
   ]);
   return t;
 }
@@ -145,6 +152,6 @@ async function change(
 async function wakeCoordinators(client: pg.PoolClient, db: Db, t: Task): Promise<void> {
   await client.query(`SELECT pg_notify($1, $2)`, [
     wakeChannel(db),
-    `${t.scheduledAt.getTime()}:${t.queue}`,
+    wakePayload(t.scheduledAt, t.queue),
   ]);
 }

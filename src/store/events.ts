@@ -88,6 +88,11 @@ export async function announceEventDemand(
 
 const KINDS = new Set(['pending', 'running', 'succeeded', 'dead', 'cancelled', 'progress']);
 
+/** One event's line, as {@link notifyChangesCte} writes it from SQL. */
+export function eventLine(e: Omit<TaskEvent, 'percent' | 'message'>): string {
+  return `${e.taskId},${e.kind},${e.attempt},${e.at},${e.queue}`;
+}
+
 /** Parses a notification payload; malformed lines are skipped. */
 export function parseEvents(payload: string): TaskEvent[] {
   const out: TaskEvent[] = [];

@@ -1,13 +1,22 @@
+import type pg from 'pg';
 import type { Db } from './db.js';
 import { eventsChannel, notifyChangesCte } from './events.js';
 import { TASK_COLUMNS, toTask, type TaskRow } from './rows.js';
-import { wakeChannel } from './channels.js';
+import { wakeChannel, wakePayloadSql } from './channels.js';
 import type { NewTask, Task } from './types.js';
 
-// Task settings left out fall back to the queue's row in `queues`, then to these.
-const DEFAULT_MAX_ATTEMPTS = 3;
-const DEFAULT_BACKOFF_BASE_MS = 1000;
-const DEFAULT_BACKOFF_MAX_MS = 300_000;
+/**
+ * What a task's settings fall back to when neither the task nor its queue's row in `queues`
+ * sets them. The one place these defaults live (the API documents them by reference).
+ */
+export const TASK_DEFAULTS = {
+  maxAttempts: 3,
+  backoffBaseMs: 1000,
+  backoffMaxMs: 300_000,
+} as const;
+const DEFAULT_MAX_ATTEMPTS = TASK_DEFAULTS.maxAttempts;
+const DEFAULT_BACKOFF_BASE_MS = TASK_DEFAULTS.backoffBaseMs;
+const DEFAULT_BACKOFF_MAX_MS = TASK_DEFAULTS.backoffMaxMs;
 
 /** The outcome of inserting one task of a batch, in input order. */
 export interface BatchInsertResult {
@@ -30,13 +39,14 @@ async function insertRows<R extends { id: string }>(
   db: Db,
   tasks: NewTask[],
   select: 'summary' | 'full',
+  client: pg.Pool | pg.PoolClient = db.pool,
 ): Promise<R[]> {
   // Insert a batch of tasks, then one NOTIFY per queue with its earliest due time.
   // Params: $1 ids, $2 queues, $3 commands, $4 handlers, $5 payloads (json text), $6 priorities,
   // $7 run_at (null = now), $8 max_attempts, $9 timeout_ms, $10 backoff_base_ms,
   // $11 backoff_max_ms (nulls take the queue's setting, then the default), $12 idempotency keys,
   // $13 wake channel, $14 events channel, $15 concurrency keys, $16 trace contexts
-  const { rows } = await db.pool.query<R>({
+  const { rows } = await client.query<R>({
     name: `taskq_insert_${select}_${db.schema}`,
     text: `
       WITH input AS (
@@ -58,7 +68,7 @@ async function insertRows<R extends { id: string }>(
         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING ${select === 'full' ? TASK_COLUMNS : NOTIFIED_COLUMNS}
       ), woken AS (
-        SELECT pg_notify($13, (extract(epoch FROM min(scheduled_at)) * 1000)::bigint || ':' || queue)
+        SELECT pg_notify($13, ${wakePayloadSql('min(scheduled_at)', 'queue')})
         FROM ins GROUP BY queue
       ), ${notifyChangesCte(db, 'ins', '$14')}
       -- Joined only so that the notifications are sent: an unreferenced CTE never runs.
@@ -95,16 +105,27 @@ function takenKeys(tasks: NewTask[], inserted: Set<string>): string[] {
 
 /**
  * Inserts many tasks in one statement; see {@link insertRows}. For a task whose idempotency
- * key was taken, reports the task that holds it. Answers in input order.
+ * key was taken, reports the task that holds it. Answers in input order. Every task, from the
+ * API, a cron tick or anywhere else, is created by this statement, on the pool or on the
+ * client of a transaction it belongs to.
  */
-export async function insertTasks(db: Db, tasks: NewTask[]): Promise<BatchInsertResult[]> {
+export async function insertTasks(
+  db: Db,
+  tasks: NewTask[],
+  client: pg.Pool | pg.PoolClient = db.pool,
+): Promise<BatchInsertResult[]> {
   if (tasks.length === 0) return [];
-  const rows = await insertRows<{ id: string; status: Task['status'] }>(db, tasks, 'summary');
+  const rows = await insertRows<{ id: string; status: Task['status'] }>(
+    db,
+    tasks,
+    'summary',
+    client,
+  );
   const inserted = new Map(rows.map((r) => [r.id, r.status]));
   const keys = takenKeys(tasks, new Set(inserted.keys()));
   const existing = new Map<string, { id: string; status: Task['status'] }>();
   if (keys.length > 0) {
-    const found = await db.pool.query<{
+    const found = await client.query<{
       id: string;
       status: Task['status'];
       idempotency_key: string;

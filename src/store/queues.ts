@@ -1,5 +1,5 @@
 import { withTransaction, type Db } from './db.js';
-import { wakeChannel } from './channels.js';
+import { wakeChannel, wakePayload } from './channels.js';
 
 /** Settings and depth of one queue. */
 export interface QueueInfo {
@@ -142,7 +142,10 @@ export async function updateQueue(
     await db.pool.query(upsert, values);
   }
   if (s.paused === false) {
-    await db.pool.query(`SELECT pg_notify($1, $2)`, [wakeChannel(db), `${Date.now()}:${name}`]);
+    await db.pool.query(`SELECT pg_notify($1, $2)`, [
+      wakeChannel(db),
+      wakePayload(new Date(), name),
+    ]);
   }
 }
 

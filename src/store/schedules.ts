@@ -1,7 +1,7 @@
 import { v7 as uuidv7 } from 'uuid';
 import { withTransaction, type Db } from './db.js';
-import { eventsChannel } from './events.js';
-import { wakeChannel } from './channels.js';
+import { insertTasks } from './insert.js';
+import type { NewTask } from './types.js';
 
 export type MisfirePolicy = 'skip' | 'run_once' | 'run_all';
 
@@ -172,36 +172,8 @@ export async function fireDueSchedules(
           [s.id, tick, taskId],
         );
         if (claimed.rowCount !== 1) continue;
-        // Insert the task with the queue's defaults, and announce it like any other submit.
-        // Params: $1 id, $2 queue, $3 command, $4 handler, $5 payload, $6 priority, $7 max_attempts,
-        // $8 timeout_ms, $9 idempotency key, $10 wake channel, $11 events channel, $12 run at (the tick)
-        await client.query(
-          `WITH ins AS (
-             INSERT INTO ${db.s}.tasks (id, queue, command, handler, payload, priority, scheduled_at,
-               max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key)
-             SELECT $1, $2, $3, $4, $5::jsonb, $6, $12, coalesce($7, q.max_attempts, 3), $8,
-               coalesce(q.backoff_base_ms, 1000), coalesce(q.backoff_max_ms, 300000), $9
-             FROM (SELECT 1) AS one LEFT JOIN ${db.s}.queues q ON q.name = $2
-             RETURNING id, queue, scheduled_at, updated_at
-           )
-           SELECT pg_notify($10, (extract(epoch FROM scheduled_at) * 1000)::bigint || ':' || queue),
-                  pg_notify($11, id::text || ',pending,0,' || (extract(epoch FROM updated_at) * 1000)::bigint || ',' || queue)
-           FROM ins`,
-          [
-            taskId,
-            s.queue,
-            s.command,
-            s.handler,
-            s.payload === undefined || s.payload === null ? null : JSON.stringify(s.payload),
-            s.priority,
-            s.maxAttempts,
-            s.timeoutMs,
-            `schedule:${s.id}:${tick.toISOString()}`,
-            wakeChannel(db),
-            eventsChannel(db),
-            tick,
-          ],
-        );
+        // The one insert path every task takes: the queue's defaults, wake-up and events.
+        await insertTasks(db, [scheduledTask(s, taskId, tick)], client);
         lastTaskId = taskId;
         created++;
       }
@@ -217,15 +189,63 @@ export async function fireDueSchedules(
   });
 }
 
-/** Ticks a schedule has fired, newest first. */
+/** One run of a schedule: a cron tick, or a trigger by hand (its tick is when). */
+export interface ScheduleRun {
+  tick: Date;
+  taskId: string;
+  manual: boolean;
+}
+
+/** Runs a schedule has had, newest first. */
 export async function listScheduleRuns(
   db: Db,
   scheduleId: string,
   limit = 20,
-): Promise<Array<{ tick: Date; taskId: string }>> {
-  const { rows } = await db.pool.query<{ tick: Date; taskId: string }>(
-    `SELECT tick, task_id AS "taskId" FROM ${db.s}.schedule_runs WHERE schedule_id = $1 ORDER BY tick DESC LIMIT $2`,
+): Promise<ScheduleRun[]> {
+  const { rows } = await db.pool.query<ScheduleRun>(
+    `SELECT tick, task_id AS "taskId", manual FROM ${db.s}.schedule_runs
+     WHERE schedule_id = $1 ORDER BY tick DESC LIMIT $2`,
     [scheduleId, limit],
   );
   return rows;
+}
+
+/**
+ * Records a run triggered by hand, whose task `taskId` was just submitted: it is listed with
+ * the schedule's runs and becomes its last run. The next cron run is unchanged.
+ */
+export async function recordManualRun(db: Db, scheduleId: string, taskId: string): Promise<void> {
+  // Params: $1 schedule id, $2 task id
+  await db.pool.query(
+    `WITH run AS (
+       INSERT INTO ${db.s}.schedule_runs (schedule_id, tick, task_id, manual)
+       VALUES ($1, clock_timestamp(), $2, true)
+       ON CONFLICT DO NOTHING
+       RETURNING tick
+     )
+     UPDATE ${db.s}.schedules SET last_run_at = run.tick, last_task_id = $2, updated_at = now()
+     FROM run WHERE id = $1`,
+    [scheduleId, taskId],
+  );
+}
+
+/** The task a schedule's tick creates, as any submit would make it. */
+function scheduledTask(s: Schedule, id: string, tick: Date): NewTask {
+  return {
+    id,
+    queue: s.queue,
+    command: s.command,
+    handler: s.handler,
+    payload: s.payload ?? null,
+    payloadJson: s.payload === undefined || s.payload === null ? null : JSON.stringify(s.payload),
+    priority: s.priority,
+    runAt: tick,
+    maxAttempts: s.maxAttempts,
+    timeoutMs: s.timeoutMs,
+    backoffBaseMs: null,
+    backoffMaxMs: null,
+    idempotencyKey: `schedule:${s.id}:${tick.toISOString()}`,
+    concurrencyKey: null,
+    traceContext: null,
+  };
 }

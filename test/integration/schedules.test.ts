@@ -102,6 +102,11 @@ describe('/v1/schedules', () => {
       payload: { format: 'pdf' },
       status: 'pending',
     });
+    // A run by hand is a run: it is the last one, and listed as manual.
+    const after = (await call('GET', '/v1/schedules/nightly-report')).body;
+    expect(after.last_task_id).toBe(run.body.id);
+    expect(Date.parse(after.last_run_at)).toBeGreaterThan(Date.now() - 60_000);
+    expect(after.recent_runs[0]).toMatchObject({ task_id: run.body.id, trigger: 'manual' });
 
     expect((await call('DELETE', '/v1/schedules/nightly-report')).status).toBe(204);
     expect((await call('GET', '/v1/schedules/nightly-report')).status).toBe(404);

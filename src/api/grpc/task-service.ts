@@ -17,7 +17,7 @@ import {
 import { RateLimitedError, TaskQueueError, ValidationError } from '../../lib/errors.js';
 import type { TaskEvent } from '../../store/events.js';
 import { Channel } from '../../lib/channel.js';
-import { TERMINAL_STATUSES, type Task } from '../../store/tasks.js';
+import { TERMINAL_STATUSES, type Task } from '../../store/types.js';
 import type { Attempt } from '../../store/attempts.js';
 import type { EventHub } from '../services/event-hub.js';
 import { PROTOTYPE_POLLUTION } from '../schemas/storable.js';

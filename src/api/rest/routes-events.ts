@@ -245,7 +245,13 @@ async function replay(
     for (const c of changes.slice(0, REPLAY_LIMIT).reverse()) {
       stream.send(
         'status',
-        statusEvent({ taskId: c.taskId, queue: c.queue, kind: c.status, attempt: c.attempt, at: c.at }),
+        statusEvent({
+          taskId: c.taskId,
+          queue: c.queue,
+          kind: c.status,
+          attempt: c.attempt,
+          at: c.at,
+        }),
         c.at,
       );
     }

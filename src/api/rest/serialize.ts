@@ -1,5 +1,5 @@
 import type { Attempt } from '../../store/attempts.js';
-import type { Task } from '../../store/tasks.js';
+import type { Task } from '../../store/types.js';
 import type { TaskJsonType } from '../schemas/tasks.js';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);

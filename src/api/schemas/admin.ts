@@ -174,7 +174,16 @@ export const ScheduleJson = Type.Object({
   created_at: Type.String({ format: 'date-time' }),
   updated_at: Type.String({ format: 'date-time' }),
   recent_runs: Type.Optional(
-    Type.Array(Type.Object({ tick: Type.String({ format: 'date-time' }), task_id: Type.String() })),
+    Type.Array(
+      Type.Object({
+        tick: Type.String({
+          format: 'date-time',
+          description: 'The cron tick, or when it was triggered.',
+        }),
+        task_id: Type.String(),
+        trigger: Type.Union([Type.Literal('cron'), Type.Literal('manual')]),
+      }),
+    ),
   ),
 });
 

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { TASK_STATUSES, type TaskStatus } from '../../store/tasks.js';
+import { TASK_STATUSES, type TaskStatus } from '../../store/types.js';
 import { QUEUE_NAME_MAX_LENGTH, QUEUE_NAME_PATTERN, QUEUE_NAME_RULE } from './queue-name.js';
 
 /**

@@ -1,7 +1,7 @@
 import { isTransientDbError } from '../../lib/errors.js';
 import type { Db } from '../../store/db.js';
 import { insertTasksReturning } from '../../store/insert.js';
-import type { NewTask, Task } from '../../store/tasks.js';
+import type { NewTask, Task } from '../../store/types.js';
 
 interface Waiting {
   row: NewTask;

@@ -11,8 +11,10 @@ import {
   updateSchedule,
   type NewSchedule,
   type Schedule,
+  recordManualRun,
+  type ScheduleRun,
 } from '../../store/schedules.js';
-import type { Task } from '../../store/tasks.js';
+import type { Task } from '../../store/types.js';
 import type { CreateScheduleInput, UpdateScheduleInput } from '../schemas/admin.js';
 import { isUuid, payloadJsonOf } from './submit.js';
 import { guardDb, type TasksApi } from './tasks.js';
@@ -21,7 +23,7 @@ import { guardDb, type TasksApi } from './tasks.js';
 const SHOWN_RUNS = 5;
 
 /** A schedule as the API shows it. */
-export function scheduleToJson(s: Schedule, runs?: Array<{ tick: Date; taskId: string }>) {
+export function scheduleToJson(s: Schedule, runs?: ScheduleRun[]) {
   const cron = parseCron(s.cron, s.timezone);
   return {
     id: s.id,
@@ -47,7 +49,13 @@ export function scheduleToJson(s: Schedule, runs?: Array<{ tick: Date; taskId: s
     created_at: s.createdAt.toISOString(),
     updated_at: s.updatedAt.toISOString(),
     ...(runs
-      ? { recent_runs: runs.map((r) => ({ tick: r.tick.toISOString(), task_id: r.taskId })) }
+      ? {
+          recent_runs: runs.map((r) => ({
+            tick: r.tick.toISOString(),
+            task_id: r.taskId,
+            trigger: r.manual ? 'manual' : 'cron',
+          })),
+        }
       : {}),
   };
 }
@@ -83,9 +91,7 @@ export class SchedulesApi {
     });
   }
 
-  async get(
-    ref: string,
-  ): Promise<{ schedule: Schedule; runs: Array<{ tick: Date; taskId: string }> }> {
+  async get(ref: string): Promise<{ schedule: Schedule; runs: ScheduleRun[] }> {
     const schedule = await this.find(ref);
     return { schedule, runs: await guardDb(() => listScheduleRuns(this.db, schedule.id)) };
   }
@@ -149,6 +155,7 @@ export class SchedulesApi {
       ...(s.maxAttempts ? { max_attempts: s.maxAttempts } : {}),
       ...(s.timeoutMs ? { timeout_ms: s.timeoutMs } : {}),
     });
+    await guardDb(() => recordManualRun(this.db, s.id, task.id));
     return task;
   }
 

@@ -2,7 +2,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { handlerName } from '../../lib/command.js';
 import { ValidationError } from '../../lib/errors.js';
 import { parseTimestamp } from '../../lib/time.js';
-import type { NewTask } from '../../store/tasks.js';
+import type { NewTask } from '../../store/types.js';
 import type { SubmitTaskInput } from '../schemas/tasks.js';
 
 /** Payloads above this many bytes of JSON are refused (REST also caps the whole body). */
