@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { EventHub } from '../../src/api/services/event-hub.js';
 import { announceEventDemand, eventsChannel } from '../../src/store/events.js';
 import { insertTasks } from '../../src/store/insert.js';
-import type { NewTask } from '../../src/store/tasks.js';
+import type { NewTask } from '../../src/store/types.js';
 import { databaseUrl, useSchema } from '../helpers/db.js';
 
 const db = await useSchema();

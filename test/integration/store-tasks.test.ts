@@ -8,7 +8,8 @@ import { acquireLeadership, type LeaderTerm } from '../../src/store/leader.js';
 import { extendLeases, reapExpired, releaseClaims } from '../../src/store/leases.js';
 import { insertTask, insertTasks } from '../../src/store/insert.js';
 import { cancelTask } from '../../src/store/actions.js';
-import { getTask, type AttemptResult } from '../../src/store/tasks.js';
+import { getTask } from '../../src/store/read.js';
+import type { AttemptResult } from '../../src/store/types.js';
 import type { SubmitTaskInput } from '../../src/api/schemas/tasks.js';
 import { useSchema } from '../helpers/db.js';
 
