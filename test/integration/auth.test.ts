@@ -66,7 +66,12 @@ describe('REST authentication and roles', () => {
     }> = [
       { method: 'POST', path: '/v1/tasks', body: task, action: 'write' },
       { method: 'POST', path: '/v1/tasks/batch', body: { tasks: [task] }, action: 'write' },
-      { method: 'POST', path: '/schedule', body: { command: 'echo seed' }, action: 'write' },
+      {
+        method: 'POST',
+        path: '/schedule',
+        body: { command: 'echo seed', scheduled_at: '2030-01-01T00:00:00Z' },
+        action: 'write',
+      },
       { method: 'GET', path: `/status?task_id=${existing}`, action: 'read' },
       { method: 'GET', path: '/v1/tasks', action: 'read' },
       { method: 'GET', path: `/v1/tasks/${existing}`, action: 'read' },

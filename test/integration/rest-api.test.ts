@@ -68,9 +68,30 @@ describe('seed routes', () => {
     ['an array', '[1,2]', 400, /JSON object/],
     ['an empty body', '', 400, /JSON object|empty/],
     ['no command', '{"scheduled_at":"2023-04-01T15:04:05Z"}', 400, /command is required/],
-    ['an empty command', '{"command":""}', 400, /command must not be empty/],
-    ['a blank command', '{"command":"   "}', 400, /command must not be blank/],
-    ['a number as command', '{"command":{"a":1}}', 400, /command must be a string/],
+    [
+      'no scheduled_at (the seed contract)',
+      '{"command":"echo hi"}',
+      400,
+      /scheduled_at is required/,
+    ],
+    [
+      'an empty command',
+      '{"command":"","scheduled_at":"2023-04-01T15:04:05Z"}',
+      400,
+      /command must not be empty/,
+    ],
+    [
+      'a blank command',
+      '{"command":"   ","scheduled_at":"2023-04-01T15:04:05Z"}',
+      400,
+      /command must not be blank/,
+    ],
+    [
+      'a number as command',
+      '{"command":{"a":1},"scheduled_at":"2023-04-01T15:04:05Z"}',
+      400,
+      /command must be a string/,
+    ],
     [
       'a bad timestamp',
       '{"command":"echo","scheduled_at":"yesterday"}',
@@ -85,10 +106,10 @@ describe('seed routes', () => {
       /scheduled_at/,
     ],
     [
-      'a misspelt field',
+      'a misspelt field (the right name is the one required)',
       '{"command":"echo","sheduled_at":"2023-04-01T15:04:05Z"}',
       400,
-      /unknown field 'sheduled_at'/,
+      /scheduled_at is required/,
     ],
   ])(
     'POST /schedule with %s answers %i naming the problem',

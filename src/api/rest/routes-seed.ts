@@ -31,11 +31,10 @@ export function registerSeedRoutes(app: FastifyInstance, api: TasksApi): void {
     },
     async (req) => {
       // Checked here too so that a bad time is reported under the seed's field name.
-      if (req.body.scheduled_at !== undefined)
-        parseTimestamp(req.body.scheduled_at, 'scheduled_at');
+      parseTimestamp(req.body.scheduled_at, 'scheduled_at');
       const { task } = await api.submit({
         command: req.body.command,
-        ...(req.body.scheduled_at === undefined ? {} : { run_at: req.body.scheduled_at }),
+        run_at: req.body.scheduled_at,
       });
       return {
         command: task.command,

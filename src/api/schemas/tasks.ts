@@ -140,7 +140,8 @@ export const SubmitBatchResponse = Type.Object({
 export const ScheduleBody = Type.Object(
   {
     command: SubmitTaskBody.properties.command,
-    scheduled_at: Type.Optional(timestamp('When to run. Default: now.')),
+    // Required, as the seed's own server has it; /v1/tasks is the route where run_at may be left out.
+    scheduled_at: timestamp('When to run (RFC 3339, any offset).'),
   },
   { additionalProperties: false },
 );
