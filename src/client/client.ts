@@ -93,18 +93,27 @@ export class TaskQueueClient {
     return (await this.submitDetailed(task, opts)).task;
   }
 
-  /** Submits a task, and tells whether it is new or an existing one with the same idempotency key. */
+  /**
+   * Submits a task, and tells whether it is new or an existing one with the same idempotency
+   * key. For an existing one, `mismatch` names the fields of this request that differ from it
+   * (`command`, `queue`, `payload`, `priority`): they were not applied.
+   */
   async submitDetailed(
     task: SubmitTask,
     opts: CallOptions = {},
-  ): Promise<{ task: Task; created: boolean }> {
+  ): Promise<{ task: Task; created: boolean; mismatch: string[] }> {
     const res = await this.http.json<Task>({
       method: 'POST',
       path: '/v1/tasks',
       body: toBody(task),
       signal: opts.signal,
     });
-    return { task: res.body, created: res.status === 201 };
+    const mismatch = res.headers.get('idempotency-mismatch');
+    return {
+      task: res.body,
+      created: res.status === 201,
+      mismatch: mismatch ? mismatch.split(',').map((f) => f.trim()) : [],
+    };
   }
 
   /** Submits up to 5000 tasks in one request and one statement: all or none. */

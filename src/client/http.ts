@@ -37,11 +37,15 @@ export class Transport {
   constructor(readonly options: TransportOptions) {}
 
   /** Sends a request and parses the JSON answer. @throws ApiError, ConnectionError */
-  async json<T>(parts: RequestParts): Promise<{ status: number; body: T }> {
+  async json<T>(parts: RequestParts): Promise<{ status: number; body: T; headers: Headers }> {
     const res = await this.send(parts);
     const text = await res.text();
     try {
-      return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+      return {
+        status: res.status,
+        body: (text ? JSON.parse(text) : undefined) as T,
+        headers: res.headers,
+      };
     } catch {
       throw new ApiError(res.status, 'bad_response', `the server's answer is not JSON`);
     }

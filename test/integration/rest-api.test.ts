@@ -167,6 +167,34 @@ describe('/v1/tasks', () => {
     expect(got.body).toMatchObject({ id: r.body?.id, attempts: [] });
   });
 
+  it('says when an idempotency key is reused, and which fields of the request were not applied', async () => {
+    const post = (body: object) =>
+      fetch(`${base}/v1/tasks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const first = await post({
+      command: 'echo a',
+      payload: { b: 1, a: [2] },
+      idempotency_key: 'reuse-1',
+    });
+    expect(first.status).toBe(201);
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    const same = await post({
+      command: 'echo a',
+      payload: { a: [2], b: 1 },
+      idempotency_key: 'reuse-1',
+    });
+    expect(same.status).toBe(200);
+    expect(same.headers.get('idempotent-replayed')).toBe('true');
+    expect(same.headers.get('idempotency-mismatch')).toBeNull();
+    const other = await post({ command: 'echo b', queue: 'elsewhere', idempotency_key: 'reuse-1' });
+    expect(other.status).toBe(200);
+    expect(other.headers.get('idempotency-mismatch')).toBe('command, queue, payload');
+    expect(((await other.json()) as { command: string }).command).toBe('echo a');
+  });
+
   it('explains why a due task waits when no worker serves it', async () => {
     const r = await call('POST', '/v1/tasks', {
       command: 'nobody-serves-this now',

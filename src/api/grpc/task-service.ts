@@ -194,11 +194,11 @@ export function registerTaskService(router: ConnectRouter, api: TasksApi, hub: E
   router.service(TaskService, {
     submitTask: (req, ctx) =>
       guard(async () => {
-        const { task, created } = await api.submit(
+        const { task, created, mismatch } = await api.submit(
           submitInputOf(req),
           ctx.requestHeader.get('traceparent'),
         );
-        return { task: taskToMessage(task), created };
+        return { task: taskToMessage(task), created, mismatchedFields: mismatch };
       }),
     getTask: (req) =>
       guard(async () => {

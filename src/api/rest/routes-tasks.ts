@@ -43,13 +43,17 @@ export function registerTaskRoutes(
         tags: ['tasks'],
         summary: 'Submit a task',
         description:
-          'Stores a task to run now or at run_at. Answers 201 with the task, or 200 with the existing task when idempotency_key was seen before.',
+          'Stores a task to run now or at run_at. Answers 201 with the task, or 200 with the existing task, unchanged, when idempotency_key was seen before: then `Idempotent-Replayed: true`, and `Idempotency-Mismatch` lists the fields of this request that differ from that task (command, queue, payload, priority) and were not applied.',
         body: SubmitTaskBody,
         response: { 200: TaskJson, 201: TaskJson, ...errors },
       },
     },
     async (req, reply) => {
-      const { task, created } = await api.submit(req.body, traceparent(req), 'validated');
+      const { task, created, mismatch } = await api.submit(req.body, traceparent(req), 'validated');
+      if (!created) {
+        void reply.header('idempotent-replayed', 'true');
+        if (mismatch.length > 0) void reply.header('idempotency-mismatch', mismatch.join(', '));
+      }
       return reply.code(created ? 201 : 200).send(taskToJson(task));
     },
   );

@@ -2,7 +2,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { handlerName } from '../../lib/command.js';
 import { ValidationError } from '../../lib/errors.js';
 import { parseTimestamp } from '../../lib/time.js';
-import type { NewTask } from '../../store/types.js';
+import type { NewTask, Task } from '../../store/types.js';
 import type { SubmitTaskInput } from '../schemas/tasks.js';
 
 /** Payloads above this many bytes of JSON are refused (REST also caps the whole body). */
@@ -68,6 +68,35 @@ export function checkBackoffRange(
       ? `backoff_max_ms must be at least backoff_ms (${maxMs} < ${baseMs})`
       : `backoff_ms must be at most backoff_max_ms (${baseMs} > ${maxMs})`,
     field,
+  );
+}
+
+/**
+ * The fields of a submit that differ from the task already holding its idempotency key: that
+ * task is returned as it is, and the caller should know its request was not applied.
+ */
+export function idempotencyMismatch(
+  request: NewTask,
+  existing: Task,
+): Array<'command' | 'queue' | 'payload' | 'priority'> {
+  const out: Array<'command' | 'queue' | 'payload' | 'priority'> = [];
+  if (request.command !== existing.command) out.push('command');
+  if (request.queue !== existing.queue) out.push('queue');
+  const payload =
+    request.payloadJson !== undefined && request.payloadJson !== null
+      ? (JSON.parse(request.payloadJson) as unknown)
+      : (request.payload ?? null);
+  if (canonical(payload) !== canonical(existing.payload ?? null)) out.push('payload');
+  if (request.priority !== existing.priority) out.push('priority');
+  return out;
+}
+
+/** JSON with object keys sorted, as jsonb stores them. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, value: unknown) =>
+    value && typeof value === 'object' && !Array.isArray(value)
+      ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : value,
   );
 }
 

@@ -21,7 +21,7 @@ import { SpanKind, failSpan, startSpan, traceparentOf } from '../../lib/trace.js
 import { checkSchema } from '../schemas/check.js';
 import { checkStorable } from '../schemas/storable.js';
 import { LIMITS, SubmitTaskBody, type SubmitTaskInput } from '../schemas/tasks.js';
-import { checkTaskId, prepareTask } from './submit.js';
+import { checkTaskId, idempotencyMismatch, prepareTask } from './submit.js';
 
 /** A workers row older than this is treated as gone when explaining a pending task. */
 const WORKER_FRESH_MS = 15_000;
@@ -106,14 +106,17 @@ export class TasksApi {
     cached.depth += adding;
   }
 
-  /** Stores a task; with a known idempotency key, returns the existing one. */
+  /**
+   * Stores a task; with a known idempotency key, returns the existing one as it is, with the
+   * fields of this request that differ from it (`mismatch`: they were not applied).
+   */
   async submit(
     input: SubmitTaskInput,
     /** The caller's W3C traceparent, if it sent one: the submit span becomes its child. */
     traceparent?: string | null,
     /** 'validated' when the REST layer already checked `input` against SubmitTaskBody. */
     inputState: InputState = 'unchecked',
-  ): Promise<{ task: Task; created: boolean }> {
+  ): Promise<{ task: Task; created: boolean; mismatch: string[] }> {
     const row = prepareTask(inputState === 'validated' ? input : checkSubmitInput(input));
     if (row.concurrencyKey !== null) await this.checkKeyed(row.queue);
     await this.checkDepth(row.queue, 1);
@@ -134,7 +137,7 @@ export class TasksApi {
       if (out.created)
         this.options.metrics?.submitted.inc({ queue: row.queue, handler: row.handler });
       span.end();
-      return out;
+      return { ...out, mismatch: out.created ? [] : idempotencyMismatch(row, out.task) };
     } catch (err) {
       failSpan(span, err);
       throw err;
