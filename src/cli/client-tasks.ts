@@ -106,10 +106,15 @@ async function follow(client: TaskQueueClient, id: string, json: boolean): Promi
 /** Exit status after waiting: 0 when the task succeeded, 1 when it died or was cancelled. */
 const exitFor = (t: Task): number => (t.status === 'succeeded' ? 0 : 1);
 
+/** A worker as people know it: its name, with the start of its id to tell twins apart. */
+function workerLabel(id: string, name: string | null | undefined): string {
+  return name ? `${name} (${shortId(id)})` : shortId(id);
+}
+
 function taskDetails(t: Task, color: boolean): string {
   const attempts = (t.attempts ?? []).map(
     (a) =>
-      `  #${a.attempt} ${a.outcome}${a.worker_id ? ` on ${shortId(a.worker_id)}` : ''} ${relativeTime(a.finished_at)}${a.error ? `: ${a.error}` : ''}`,
+      `  #${a.attempt} ${a.outcome}${a.worker_id ? ` on ${workerLabel(a.worker_id, a.worker_name)}` : ''} ${relativeTime(a.finished_at)}${a.error ? `: ${a.error}` : ''}`,
   );
   const progress = t.progress
     ? `${t.progress.percent}%${t.progress.message ? ` ${t.progress.message}` : ''}`
@@ -130,7 +135,7 @@ function taskDetails(t: Task, color: boolean): string {
       ['created', `${t.created_at} (${relativeTime(t.created_at)})`],
       ['started', t.started_at ? `${t.started_at} (${relativeTime(t.started_at)})` : undefined],
       ['finished', finishedAt(t)],
-      ['worker', t.worker_id ?? undefined],
+      ['worker', t.worker_id ? workerLabel(t.worker_id, t.worker_name) : undefined],
       ['idempotency key', t.idempotency_key ?? undefined],
       ['concurrency key', t.concurrency_key ?? undefined],
       [

@@ -18,6 +18,8 @@ export function isTerminal(status: TaskStatus): boolean {
 export interface TaskAttempt {
   attempt: number;
   worker_id: string | null;
+  /** The name the worker announced, when it is still known. */
+  worker_name: string | null;
   picked_at: string | null;
   started_at: string | null;
   finished_at: string;
@@ -42,6 +44,8 @@ export interface Task {
   backoff_ms: number;
   backoff_max_ms: number;
   worker_id: string | null;
+  /** One task only (get, and every action on it): its current worker's announced name. */
+  worker_name?: string | null;
   idempotency_key: string | null;
   /** Tasks sharing a key run at most the queue's `key_concurrency_limit` at a time. */
   concurrency_key: string | null;

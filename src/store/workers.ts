@@ -175,3 +175,13 @@ export async function declaredLabelValues(
   );
   return { queues: rows[0]?.queues ?? [], handlers: rows[0]?.handlers ?? [] };
 }
+
+/** The names workers announced, by id, for those still known. */
+export async function workerNames(db: Db, ids: string[]): Promise<Map<string, string>> {
+  if (ids.length === 0) return new Map();
+  const { rows } = await db.pool.query<{ id: string; name: string }>(
+    `SELECT id, name FROM ${db.s}.workers WHERE id = ANY ($1::text[])`,
+    [ids],
+  );
+  return new Map(rows.map((r) => [r.id, r.name]));
+}

@@ -180,7 +180,7 @@ describe('taskq status, ls, cancel, retry', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^status +succeeded \(attempt 1 of 3\)$/m);
     expect(r.stdout).toMatch(/^command +echo status-check$/m);
-    expect(r.stdout).toMatch(/^ +#1 succeeded on …[0-9a-f]{8}/m);
+    expect(r.stdout).toMatch(/^ +#1 succeeded on cli-worker \(…[0-9a-f]{8}\)/m);
     const json = await taskq(['status', id, '--json']);
     expect(JSON.parse(json.stdout)).toMatchObject({ id, status: 'succeeded' });
   });

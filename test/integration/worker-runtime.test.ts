@@ -126,7 +126,9 @@ describe('worker SDK', () => {
     const { task } = await api.submit({ command: 'long', queue: q });
     await until(async () => (await api.get(task.id)).task.status === 'running');
     const cancelled = await api.cancel(task.id);
-    expect(cancelled.status).toBe('cancelled');
+    expect(cancelled.task.status).toBe('cancelled');
+    // The answer to an action is the whole task, as GET gives it: attempts included.
+    expect(cancelled.attempts.map((a) => a.outcome)).toEqual(['cancelled']);
     await until(() => reason !== '');
     expect(reason).toBe('cancelled');
     await until(async () => (await rejected()) > rejectedBefore);

@@ -205,7 +205,11 @@ export function registerTaskService(router: ConnectRouter, api: TasksApi, hub: E
         const d = await api.get(req.id);
         return { task: taskToMessage(d.task, d.attempts, d.waitingFor) };
       }),
-    cancelTask: (req) => guard(async () => ({ task: taskToMessage(await api.cancel(req.id)) })),
+    cancelTask: (req) =>
+      guard(async () => {
+        const d = await api.cancel(req.id);
+        return { task: taskToMessage(d.task, d.attempts, d.waitingFor) };
+      }),
     watchTask: (req, ctx) => watch(api, hub, req.id, ctx),
   });
 }

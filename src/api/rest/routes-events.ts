@@ -140,7 +140,7 @@ export function registerEventRoutes(
                 lastSent = at;
                 s.send(
                   'task',
-                  taskToJson(d.task, { attempts: d.attempts, waitingFor: d.waitingFor }),
+                  taskToJson(d.task, d),
                   at,
                 );
               }

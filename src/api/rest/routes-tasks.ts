@@ -107,7 +107,7 @@ export function registerTaskRoutes(
     },
     async (req) => {
       const d = await api.get(req.params.id);
-      return taskToJson(d.task, { attempts: d.attempts, waitingFor: d.waitingFor });
+      return taskToJson(d.task, d);
     },
   );
 
@@ -123,7 +123,10 @@ export function registerTaskRoutes(
         response: { 200: TaskJson, ...errors },
       },
     },
-    async (req) => taskToJson(await api.cancel(req.params.id)),
+    async (req) => {
+      const d = await api.cancel(req.params.id);
+      return taskToJson(d.task, d);
+    },
   );
 
   app.post<{ Params: { id: string } }>(
@@ -138,7 +141,10 @@ export function registerTaskRoutes(
         response: { 200: TaskJson, ...errors },
       },
     },
-    async (req) => taskToJson(await api.runNow(req.params.id)),
+    async (req) => {
+      const d = await api.runNow(req.params.id);
+      return taskToJson(d.task, d);
+    },
   );
 
   app.post<{ Params: { id: string }; Body: { max_attempts?: number } | undefined }>(
@@ -155,6 +161,9 @@ export function registerTaskRoutes(
         response: { 200: TaskJson, ...errors },
       },
     },
-    async (req) => taskToJson(await api.retry(req.params.id, req.body?.max_attempts)),
+    async (req) => {
+      const d = await api.retry(req.params.id, req.body?.max_attempts);
+      return taskToJson(d.task, d);
+    },
   );
 }

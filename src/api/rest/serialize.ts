@@ -7,7 +7,7 @@ const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 /** A task as the /v1 API shows it: snake_case, UTC timestamps, nulls kept. */
 export function taskToJson(
   t: Task,
-  extra?: { attempts?: Attempt[]; waitingFor?: string | null },
+  extra?: { attempts?: Attempt[]; waitingFor?: string | null; workerName?: string | null },
 ): TaskJsonType {
   const json: TaskJsonType = {
     id: t.id,
@@ -41,10 +41,12 @@ export function taskToJson(
     cancelled_at: iso(t.cancelledAt),
   };
   if (extra?.waitingFor) json.waiting_for = extra.waitingFor;
+  if (extra?.workerName !== undefined) json.worker_name = extra.workerName;
   if (extra?.attempts) {
     json.attempts = extra.attempts.map((a) => ({
       attempt: a.attempt,
       worker_id: a.workerId,
+      worker_name: a.workerName,
       picked_at: iso(a.pickedAt),
       started_at: iso(a.startedAt),
       finished_at: a.finishedAt.toISOString(),

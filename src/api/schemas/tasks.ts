@@ -158,6 +158,9 @@ export const TaskStatusSchema = Type.Unsafe<TaskStatus>({
 export const AttemptJson = Type.Object({
   attempt: Type.Integer(),
   worker_id: Type.Union([Type.String(), Type.Null()]),
+  worker_name: Type.Union([Type.String(), Type.Null()], {
+    description: 'The name the worker announced, when it is still known.',
+  }),
   picked_at: NullableTime,
   started_at: NullableTime,
   finished_at: Type.String({ format: 'date-time' }),
@@ -199,6 +202,11 @@ export const TaskJson = Type.Object({
   completed_at: NullableTime,
   failed_at: NullableTime,
   cancelled_at: NullableTime,
+  worker_name: Type.Optional(
+    Type.Union([Type.String(), Type.Null()], {
+      description: 'One task only: the name its current worker announced, when known.',
+    }),
+  ),
   waiting_for: Type.Optional(
     Type.String({ description: 'Why a due task is still pending, when known.' }),
   ),

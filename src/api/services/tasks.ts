@@ -15,7 +15,7 @@ import { cancelTask, retryTask, runNowTask } from '../../store/actions.js';
 import { getTask, listTasks } from '../../store/read.js';
 import type { Task, TaskStatus } from '../../store/types.js';
 import { countDue, isQueuePaused, keyConcurrencyLimit } from '../../store/queues.js';
-import { hasCapableWorker } from '../../store/workers.js';
+import { hasCapableWorker, workerNames } from '../../store/workers.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { SpanKind, failSpan, startSpan, traceparentOf } from '../../lib/trace.js';
 import { checkSchema } from '../schemas/check.js';
@@ -43,6 +43,8 @@ export interface TaskDetail {
   task: Task;
   attempts: Attempt[];
   waitingFor: string | null;
+  /** The name the task's current worker announced, when known. */
+  workerName: string | null;
 }
 
 /**
@@ -217,13 +219,24 @@ export class TasksApi {
     return this.guard(async () => {
       const task = await getTask(this.db, taskId);
       if (!task) throw new NotFoundError(`no task with id ${taskId}`);
-      if (!withDetail) return { task, attempts: [], waitingFor: null };
-      const [attempts, waitingFor] = await Promise.all([
-        listAttempts(this.db, taskId),
-        this.waitingFor(task),
-      ]);
-      return { task, attempts, waitingFor };
+      if (!withDetail) return { task, attempts: [], waitingFor: null, workerName: null };
+      return this.detail(task);
     });
+  }
+
+  /** A task with its attempts, why it waits, and its worker's name: what every answer about one task carries. */
+  private async detail(task: Task): Promise<TaskDetail> {
+    const [attempts, waitingFor, names] = await Promise.all([
+      listAttempts(this.db, task.id),
+      this.waitingFor(task),
+      workerNames(this.db, task.workerId ? [task.workerId] : []),
+    ]);
+    return {
+      task,
+      attempts,
+      waitingFor,
+      workerName: task.workerId ? (names.get(task.workerId) ?? null) : null,
+    };
   }
 
   /** A page of tasks, newest first. */
@@ -256,21 +269,21 @@ export class TasksApi {
    * Cancels a pending or running task.
    * @throws NotFoundError, or ConflictError when the task already finished.
    */
-  async cancel(id: string): Promise<Task> {
+  async cancel(id: string): Promise<TaskDetail> {
     const taskId = checkTaskId(id);
     const out = await this.guard(() => cancelTask(this.db, taskId));
     if (!out) throw new NotFoundError(`no task with id ${taskId}`);
     if (out.previous !== 'pending' && out.previous !== 'running') {
       throw new ConflictError(`task ${taskId} is already ${out.previous} and cannot be cancelled`);
     }
-    return out.task;
+    return this.guard(() => this.detail(out.task));
   }
 
   /**
    * Sends a dead or cancelled task round again with a fresh set of attempts.
    * @throws NotFoundError, or ConflictError when the task is pending, running or succeeded.
    */
-  async retry(id: string, extraAttempts?: number): Promise<Task> {
+  async retry(id: string, extraAttempts?: number): Promise<TaskDetail> {
     const taskId = checkTaskId(id);
     const out = await this.guard(() => retryTask(this.db, taskId, extraAttempts ?? null));
     if (!out) throw new NotFoundError(`no task with id ${taskId}`);
@@ -279,7 +292,7 @@ export class TasksApi {
         `task ${taskId} is ${out.previous}; only dead or cancelled tasks can be retried`,
       );
     }
-    return out.task;
+    return this.guard(() => this.detail(out.task));
   }
 
   /**
@@ -287,7 +300,7 @@ export class TasksApi {
    * already due is returned as it is.
    * @throws NotFoundError, or ConflictError when the task is not pending.
    */
-  async runNow(id: string): Promise<Task> {
+  async runNow(id: string): Promise<TaskDetail> {
     const taskId = checkTaskId(id);
     const out = await this.guard(() => runNowTask(this.db, taskId));
     if (!out) throw new NotFoundError(`no task with id ${taskId}`);
@@ -298,7 +311,7 @@ export class TasksApi {
         `task ${taskId} is ${out.previous}; only a pending task can be run now${hint}`,
       );
     }
-    return out.task;
+    return this.guard(() => this.detail(out.task));
   }
 
   private async waitingFor(task: Task): Promise<string | null> {
