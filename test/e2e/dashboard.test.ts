@@ -25,7 +25,14 @@ if (!hasChromium)
     `dashboard e2e tests skipped: ${CHROMIUM} not found (install Debian's chromium package)\n`,
   );
 
-const SHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
+/**
+ * Where screenshots go: docs/screenshots with `npm run screenshots` (TASKQ_SCREENSHOTS=1);
+ * otherwise a temporary folder, so that a test run leaves the tree as it found it. They are
+ * taken either way, so the run proves every page renders.
+ */
+const SHOTS = process.env.TASKQ_SCREENSHOTS
+  ? fileURLToPath(new URL('../../docs/screenshots/', import.meta.url))
+  : `${mkdtempSync(join(tmpdir(), 'taskq-shots-'))}/`;
 const UI_TIMEOUT = 30_000;
 
 const db = await useSchema();
