@@ -1,20 +1,27 @@
-// Prints "N passed, N failed" from vitest's JSON report, and fails when no test ran.
+// Prints one "N passed, N failed" line counting every vitest JSON report given (one per Node
+// version in CI), and fails when a report is missing or no test ran.
 import { existsSync, readFileSync } from 'node:fs';
 
-const file = process.argv[2] ?? '.taskq/test-results.json';
-if (!existsSync(file)) {
-  console.log('0 passed, 0 failed');
-  console.error(`no test report at ${file}: the test run did not complete`);
-  process.exit(1);
+const files = process.argv.length > 2 ? process.argv.slice(2) : ['.taskq/test-results.json'];
+let passed = 0;
+let failed = 0;
+let missing = 0;
+for (const file of files) {
+  if (!existsSync(file)) {
+    console.error(`no test report at ${file}: that test run did not complete`);
+    missing++;
+    continue;
+  }
+  const report = JSON.parse(readFileSync(file, 'utf8'));
+  // A file that fails in a hook fails no single test; count it so the line never hides it.
+  const fileFailures = (report.numFailedTests ?? 0) || (report.numFailedTestSuites ?? 0);
+  console.error(`${file}: ${report.numPassedTests ?? 0} passed, ${fileFailures} failed`);
+  passed += report.numPassedTests ?? 0;
+  failed += fileFailures;
 }
-const report = JSON.parse(readFileSync(file, 'utf8'));
-const passed = report.numPassedTests ?? 0;
-const suitesFailed = report.numFailedTestSuites ?? 0;
-// A file that fails in a hook fails no single test; count it so the line never hides it.
-const failed = (report.numFailedTests ?? 0) || suitesFailed;
-console.log(`${passed} passed, ${failed} failed`);
+console.log(`${passed} passed, ${failed + missing} failed`);
 if (passed + failed === 0) {
   console.error('no test ran');
   process.exit(1);
 }
-if (failed > 0 || suitesFailed > 0) process.exit(1);
+if (failed > 0 || missing > 0) process.exit(1);
