@@ -7,6 +7,7 @@ import { QueuesApi } from './services/queues.js';
 import { SchedulesApi } from './services/schedules.js';
 import { StatsApi } from './services/stats.js';
 import { TasksApi } from './services/tasks.js';
+import { WorkflowsApi } from './services/workflows.js';
 
 /**
  * The services of one process, one instance each, shared by its REST and gRPC edges: two
@@ -17,6 +18,7 @@ export interface ApiServices {
   schedules: SchedulesApi;
   queues: QueuesApi;
   stats: StatsApi;
+  workflows: WorkflowsApi;
   events: EventHub;
   auth: Authenticator;
   /** Starts what runs in the background (the event hub's LISTEN connection). */
@@ -55,6 +57,7 @@ export function createApiServices(db: Db, o: ApiServicesOptions): ApiServices {
     schedules: new SchedulesApi(db, tasks),
     queues: new QueuesApi(db),
     stats: new StatsApi(db),
+    workflows: new WorkflowsApi(db),
     events,
     auth,
     start: () => events.start(),

@@ -3,8 +3,18 @@
  * API's own (snake_case); times are RFC 3339 strings in UTC.
  */
 
-/** Where a task is in its life. `succeeded`, `dead` and `cancelled` are final. */
-export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'dead' | 'cancelled';
+/**
+ * Where a task is in its life. `succeeded`, `dead` and `cancelled` are final. `blocked`: a
+ * workflow node waiting for its parents; `waiting`: a task waiting for the children it spawned.
+ */
+export type TaskStatus =
+  | 'blocked'
+  | 'waiting'
+  | 'pending'
+  | 'running'
+  | 'succeeded'
+  | 'dead'
+  | 'cancelled';
 
 /** The statuses a task never leaves (except `dead` and `cancelled` through a retry). */
 export const TERMINAL_STATUSES: readonly TaskStatus[] = ['succeeded', 'dead', 'cancelled'];
@@ -19,7 +29,7 @@ export interface TaskAttempt {
   attempt: number;
   worker_id: string | null;
   /** The name the worker announced, when it is still known. */
-  worker_name: string | null;
+  worker_name?: string | null;
   picked_at: string | null;
   started_at: string | null;
   finished_at: string;

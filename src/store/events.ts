@@ -1,5 +1,5 @@
 import type { Db } from './db.js';
-import type { HeldAttempt } from './types.js';
+import { TASK_STATUSES, type HeldAttempt, type TaskStatus } from './types.js';
 
 /**
  * Task events travel on one LISTEN/NOTIFY channel per schema. A notification carries up
@@ -12,7 +12,7 @@ import type { HeldAttempt } from './types.js';
  */
 export interface TaskEvent {
   taskId: string;
-  kind: 'pending' | 'running' | 'succeeded' | 'dead' | 'cancelled' | 'progress';
+  kind: TaskStatus | 'progress';
   attempt: number;
   /** The task's updated_at (or the progress time), epoch ms: the SSE event id. */
   at: number;
@@ -86,7 +86,7 @@ export async function announceEventDemand(
   return { sinceSwitchOnMs: rows[0]?.since_ms ?? 0 };
 }
 
-const KINDS = new Set(['pending', 'running', 'succeeded', 'dead', 'cancelled', 'progress']);
+const KINDS = new Set<string>([...TASK_STATUSES, 'progress']);
 
 /** One event's line, as {@link notifyChangesCte} writes it from SQL. */
 export function eventLine(e: Omit<TaskEvent, 'percent' | 'message'>): string {

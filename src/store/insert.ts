@@ -41,35 +41,51 @@ async function insertRows<R extends { id: string }>(
   select: 'summary' | 'full',
   client: pg.Pool | pg.PoolClient = db.pool,
 ): Promise<R[]> {
+  // Workflow nodes and spawned children carry five more columns. Plain submits, the hot path,
+  // keep a statement without them.
+  const graph = tasks.some(
+    (t) => t.workflowId || t.parentId || (t.waitingOn ?? 0) > 0 || t.hasDependents,
+  );
   // Insert a batch of tasks, then one NOTIFY per queue with its earliest due time.
   // Params: $1 ids, $2 queues, $3 commands, $4 handlers, $5 payloads (json text), $6 priorities,
   // $7 run_at (null = now), $8 max_attempts, $9 timeout_ms, $10 backoff_base_ms,
   // $11 backoff_max_ms (nulls take the queue's setting, then the default), $12 idempotency keys,
-  // $13 wake channel, $14 events channel, $15 concurrency keys, $16 trace contexts
+  // $13 wake channel, $14 events channel, $15 concurrency keys, $16 trace contexts; with
+  // `graph`, $17 workflow ids, $18 workflow keys, $19 parent ids, $20 waiting_on (above 0 starts
+  // the task blocked), $21 has_dependents
   const { rows } = await client.query<R>({
-    name: `taskq_insert_${select}_${db.schema}`,
+    name: `taskq_insert_${select}${graph ? '_graph' : ''}_${db.schema}`,
     text: `
       WITH input AS (
         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],
-          $7::timestamptz[], $8::int[], $9::int[], $10::int[], $11::int[], $12::text[], $15::text[], $16::text[])
+          $7::timestamptz[], $8::int[], $9::int[], $10::int[], $11::int[], $12::text[], $15::text[], $16::text[]
+          ${graph ? ', $17::uuid[], $18::text[], $19::uuid[], $20::int[], $21::bool[]' : ''})
           WITH ORDINALITY AS i(id, queue, command, handler, payload, priority, run_at, max_attempts,
-            timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key, concurrency_key, trace_context, ord)
+            timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key, concurrency_key, trace_context,
+            ${graph ? 'workflow_id, workflow_key, parent_id, waiting_on, has_dependents,' : ''} ord)
       ), ins AS (
         INSERT INTO ${db.s}.tasks (id, queue, command, handler, payload, priority, scheduled_at,
           max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key, concurrency_key,
-          trace_context)
+          trace_context
+          ${graph ? ', workflow_id, workflow_key, parent_id, waiting_on, has_dependents, status' : ''})
         SELECT i.id, i.queue, i.command, i.handler, i.payload::jsonb, i.priority,
           coalesce(i.run_at, now()), coalesce(i.max_attempts, q.max_attempts, ${DEFAULT_MAX_ATTEMPTS}),
           i.timeout_ms, coalesce(i.backoff_base_ms, q.backoff_base_ms, ${DEFAULT_BACKOFF_BASE_MS}),
           coalesce(i.backoff_max_ms, q.backoff_max_ms, ${DEFAULT_BACKOFF_MAX_MS}), i.idempotency_key,
           i.concurrency_key, i.trace_context
+          ${
+            graph
+              ? `, i.workflow_id, i.workflow_key, i.parent_id, i.waiting_on, i.has_dependents,
+                 CASE WHEN i.waiting_on > 0 THEN 'blocked' ELSE 'pending' END`
+              : ''
+          }
         FROM input i LEFT JOIN ${db.s}.queues q ON q.name = i.queue
         ORDER BY i.ord
         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING ${select === 'full' ? TASK_COLUMNS : NOTIFIED_COLUMNS}
       ), woken AS (
         SELECT pg_notify($13, ${wakePayloadSql('min(scheduled_at)', 'queue')})
-        FROM ins GROUP BY queue
+        FROM ins ${graph ? "WHERE status = 'pending'" : ''} GROUP BY queue
       ), ${notifyChangesCte(db, 'ins', '$14')}
       -- Joined only so that the notifications are sent: an unreferenced CTE never runs.
       SELECT ${select === 'full' ? 'ins.*' : 'ins.id, ins.status'}
@@ -91,6 +107,15 @@ async function insertRows<R extends { id: string }>(
       eventsChannel(db),
       tasks.map((t) => t.concurrencyKey),
       tasks.map((t) => t.traceContext ?? null),
+      ...(graph
+        ? [
+            tasks.map((t) => t.workflowId ?? null),
+            tasks.map((t) => t.workflowKey ?? null),
+            tasks.map((t) => t.parentId ?? null),
+            tasks.map((t) => t.waitingOn ?? 0),
+            tasks.map((t) => t.hasDependents ?? false),
+          ]
+        : []),
     ],
   });
   return rows;

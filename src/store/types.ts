@@ -1,9 +1,22 @@
 /** The task domain: statuses, tasks, and the attempts workers report. */
 
-/** Where a task is in its life. See DESIGN.md §2. */
-export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'dead' | 'cancelled';
+/**
+ * Where a task is in its life. See DESIGN.md §2. `blocked` (a workflow node whose parents have
+ * not all succeeded) and `waiting` (a task waiting for the children it spawned) are never
+ * claimed; docs/workflows.md.
+ */
+export type TaskStatus =
+  | 'blocked'
+  | 'waiting'
+  | 'pending'
+  | 'running'
+  | 'succeeded'
+  | 'dead'
+  | 'cancelled';
 
 export const TASK_STATUSES: readonly TaskStatus[] = [
+  'blocked',
+  'waiting',
   'pending',
   'running',
   'succeeded',
@@ -75,6 +88,15 @@ export interface NewTask {
   concurrencyKey: string | null;
   /** W3C traceparent of the submit span, when tracing. */
   traceContext?: string | null;
+  /** The workflow it is a node of, and its key there. */
+  workflowId?: string | null;
+  workflowKey?: string | null;
+  /** The task that spawned it and waits for it to end. */
+  parentId?: string | null;
+  /** Parents that must succeed first (the task starts blocked when above 0). @default 0 */
+  waitingOn?: number;
+  /** Other nodes depend on it. @default false */
+  hasDependents?: boolean;
 }
 
 /** What a claim hands to a worker. */

@@ -26,6 +26,8 @@ import { MAX_PAYLOAD_DEPTH } from '../services/submit.js';
 import type { TasksApi } from '../services/tasks.js';
 
 const STATUS: Record<Task['status'], TaskStatus> = {
+  blocked: TaskStatus.BLOCKED,
+  waiting: TaskStatus.WAITING,
   pending: TaskStatus.PENDING,
   running: TaskStatus.RUNNING,
   succeeded: TaskStatus.SUCCEEDED,

@@ -19,6 +19,7 @@ import { registerScheduleRoutes } from './routes-schedules.js';
 import { registerStatsRoutes } from './routes-stats.js';
 import { registerSeedRoutes } from './routes-seed.js';
 import { registerTaskRoutes } from './routes-tasks.js';
+import { registerWorkflowRoutes } from './routes-workflows.js';
 import { VERSION } from '../../lib/version.js';
 import type { Metrics } from '../../observability/metrics.js';
 
@@ -128,6 +129,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
         { name: 'queues', description: 'Queue depth, settings, pause and resume' },
         { name: 'workers', description: 'Connected workers' },
         { name: 'schedules', description: 'Cron schedules' },
+        { name: 'workflows', description: 'Tasks that depend on tasks' },
         { name: 'seed', description: 'The original /schedule and /status routes' },
         { name: 'health', description: 'Liveness and readiness' },
       ],
@@ -139,13 +141,14 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) =>
     reply.type(registry.contentType).send(await registry.metrics()),
   );
-  const { tasks, events, auth, queues, schedules, stats } = options.services;
+  const { tasks, events, auth, queues, schedules, stats, workflows } = options.services;
   registerSeedRoutes(app, tasks);
   registerTaskRoutes(app, tasks, Math.max(bodyLimit, 32 * 1048576));
   registerEventRoutes(app, tasks, events, auth);
   registerQueueRoutes(app, queues);
   registerScheduleRoutes(app, schedules);
   registerStatsRoutes(app, stats);
+  registerWorkflowRoutes(app, workflows, Math.max(bodyLimit, 32 * 1048576));
   registerHealthRoutes(app, options.db);
   return app;
 }

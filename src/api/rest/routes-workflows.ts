@@ -1,0 +1,119 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { ErrorJson } from '../schemas/tasks.js';
+import {
+  SubmitWorkflowBody,
+  WorkflowIdParams,
+  WorkflowJson,
+  WorkflowListQuery,
+  type SubmitWorkflowInput,
+} from '../schemas/workflows.js';
+import type { WorkflowsApi, WorkflowView } from '../services/workflows.js';
+
+const errors = { 400: ErrorJson, 404: ErrorJson, 409: ErrorJson, 413: ErrorJson, 503: ErrorJson };
+
+/** A workflow as the /v1 API shows it. */
+export function workflowToJson(w: WorkflowView) {
+  return {
+    id: w.id,
+    name: w.name,
+    status: w.status,
+    idempotency_key: w.idempotencyKey,
+    created_at: w.createdAt.toISOString(),
+    cancelled_at: w.cancelledAt?.toISOString() ?? null,
+    counts: w.counts as Record<string, number>,
+    ...(w.nodes
+      ? {
+          tasks: w.nodes.map((n) => ({
+            key: n.key,
+            task_id: n.taskId,
+            status: n.status,
+            attempt: n.attempt,
+            command: n.command,
+            queue: n.queue,
+            error: n.error,
+            depends_on: n.dependsOn,
+            parent_task_id: n.parentId,
+            on_failure: n.onFailure,
+            updated_at: n.updatedAt.toISOString(),
+          })),
+        }
+      : {}),
+  };
+}
+
+/** /v1/workflows: submit a graph of tasks, read it with every task's state, cancel it. */
+export function registerWorkflowRoutes(
+  app: FastifyInstance,
+  workflows: WorkflowsApi,
+  bodyLimit: number,
+): void {
+  app.post<{ Body: SubmitWorkflowInput }>(
+    '/v1/workflows',
+    {
+      bodyLimit,
+      schema: {
+        tags: ['workflows'],
+        summary: 'Submit a workflow: tasks that depend on tasks',
+        description:
+          'Checks the graph (unknown keys, cycles, at most 10000 tasks) and stores it in one transaction. A task with depends_on starts blocked and becomes pending when its last parent succeeds; it sees their results as ctx.parents. When a task ends dead or cancelled, the tasks below it are cancelled and on_failure, if given, runs. 201 with the workflow; 200 with the existing one for a known idempotency_key.',
+        body: SubmitWorkflowBody,
+        response: { 200: WorkflowJson, 201: WorkflowJson, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const { workflow, created } = await workflows.submit(req.body, 'validated');
+      return reply.code(created ? 201 : 200).send(workflowToJson(workflow));
+    },
+  );
+
+  app.get<{ Querystring: { limit?: number; cursor?: string } }>(
+    '/v1/workflows',
+    {
+      schema: {
+        tags: ['workflows'],
+        summary: 'Workflows, newest first, with how many of their tasks are in each status',
+        querystring: WorkflowListQuery,
+        response: {
+          200: Type.Object({
+            items: Type.Array(WorkflowJson),
+            next_cursor: Type.Union([Type.String(), Type.Null()]),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const page = await workflows.list(req.query);
+      return { items: page.items.map(workflowToJson), next_cursor: page.nextCursor };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/workflows/:id',
+    {
+      schema: {
+        tags: ['workflows'],
+        summary: 'A workflow: its graph, with every task and its state',
+        params: WorkflowIdParams,
+        response: { 200: WorkflowJson, ...errors },
+      },
+    },
+    async (req) => workflowToJson(await workflows.get(req.params.id)),
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/workflows/:id/cancel',
+    {
+      schema: {
+        tags: ['workflows'],
+        summary: 'Cancel a workflow: every task of it that has not ended',
+        description:
+          'Running handlers get their AbortSignal, as for a single cancel. The on_failure task does not run.',
+        params: WorkflowIdParams,
+        response: { 200: WorkflowJson, ...errors },
+      },
+    },
+    async (req) => workflowToJson(await workflows.cancel(req.params.id)),
+  );
+}
