@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { parseCron, ticksToFire } from '../lib/cron.js';
 import { describeError } from '../lib/errors.js';
 import { Periodic } from '../lib/periodic.js';
+import { Service, type ServiceOptions, type StopContext } from '../lib/service.js';
 import type { Db } from '../store/db.js';
 import {
   fireDueSchedules,
@@ -11,20 +12,25 @@ import {
 } from '../store/schedules.js';
 
 /** Options for {@link CronTicker}. */
-export interface CronTickerOptions {
+export interface CronTickerOptions extends ServiceOptions {
   logger: Logger;
-  /** The clock. Tests pass a controllable one. @default Date.now */
+  /**
+   * The wall clock that cron ticks are read on, where a test wants to set it apart from the
+   * timers (which run on `clock`).
+   * @default the wall clock of `clock`
+   */
   now?: () => Date;
-  /** Longest sleep between passes. @default 1000 */
+  /** Longest sleep between passes (monotonic). @default 1000 */
   maxSleepMs?: number;
 }
 
 /**
  * Fires cron schedules. Every scheduler process runs one; a tick fires exactly once however
  * many do, because each is claimed by its (schedule, tick) key. It sleeps until the next
- * due schedule (at most a second, so new and changed schedules are seen quickly).
+ * due schedule (at most a second, so new and changed schedules are seen quickly). Ticks are
+ * wall-clock instants; the sleep until the next one is armed on the monotonic clock.
  */
-export class CronTicker {
+export class CronTicker extends Service {
   private readonly loop: Periodic;
   private readonly now: () => Date;
 
@@ -32,16 +38,17 @@ export class CronTicker {
     private readonly db: Db,
     private readonly options: CronTickerOptions,
   ) {
-    this.now = options.now ?? (() => new Date());
-    this.loop = new Periodic(options.maxSleepMs ?? 1000, () => this.pass());
+    super(options);
+    this.now = options.now ?? (() => new Date(this.clock.now()));
+    this.loop = new Periodic(options.maxSleepMs ?? 1000, () => this.pass(), { clock: this.clock });
   }
 
-  start(): void {
+  protected override onStart(): void {
     this.loop.start();
   }
 
-  stop(): Promise<void> {
-    return this.loop.stop();
+  protected override onStop(how: StopContext): Promise<void> {
+    return this.loop.stop(how);
   }
 
   /** One pass: fires what is due at the ticker's clock. Returns the tasks created. */
