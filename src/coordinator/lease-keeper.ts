@@ -1,15 +1,21 @@
 import type { Logger } from 'pino';
 import { describeError } from '../lib/errors.js';
+import { Periodic } from '../lib/periodic.js';
+import { Service, type ServiceOptions, type StopContext } from '../lib/service.js';
 import type { Db } from '../store/db.js';
 import { extendLeases } from '../store/leases.js';
 import type { AttemptRef, HeldAttempt } from '../store/types.js';
 import { touchWorkers } from '../store/workers.js';
 import type { Registry } from './registry.js';
 
+/** The statements the lease keeper runs; unit tests replace them. */
+export const leaseKeeperStore = { extendLeases, touchWorkers };
+
 /** Options for {@link LeaseKeeper}. */
-export interface LeaseKeeperOptions {
+export interface LeaseKeeperOptions extends ServiceOptions {
+  /** How far past the database's now() each extension sets a lease. */
   leaseMs: number;
-  /** How often to write the gathered heartbeats. */
+  /** How often to write the gathered heartbeats (monotonic). */
   intervalMs: number;
   logger: Logger;
   /**
@@ -17,36 +23,44 @@ export interface LeaseKeeperOptions {
    * one taken back from it): the fence refused to extend them.
    */
   onRefused?: (count: number) => void;
+  /** @default leaseKeeperStore */
+  store?: Partial<typeof leaseKeeperStore>;
 }
 
 /**
  * Turns heartbeats into lease extensions: one statement per interval for every attempt
  * every worker on this coordinator holds, not one per worker or per task. An attempt
  * that cannot be extended has lost its lease (reaped, cancelled); its worker is told to
- * abort it.
+ * abort it. Writes never overlap: a slow one delays the next, whose statement then carries
+ * the heartbeats of both intervals.
  */
-export class LeaseKeeper {
+export class LeaseKeeper extends Service {
   private refs = new Map<string, HeldAttempt>();
   private seen = new Set<string>();
-  private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> = Promise.resolve();
+  private readonly loop: Periodic;
+  private readonly store: typeof leaseKeeperStore;
 
   constructor(
     private readonly db: Db,
     private readonly registry: Registry,
     private readonly options: LeaseKeeperOptions,
-  ) {}
-
-  start(): void {
-    this.timer = setInterval(() => {
-      this.flushing = this.flush();
-    }, this.options.intervalMs);
-    this.timer.unref();
+  ) {
+    super(options);
+    this.store = { ...leaseKeeperStore, ...options.store };
+    // The first write waits one interval: until then no heartbeat has gathered.
+    this.loop = new Periodic(options.intervalMs, () => this.flush(), {
+      clock: this.clock,
+      immediate: false,
+    });
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.flushing;
+  protected override onStart(): void {
+    this.loop.start();
+  }
+
+  /** Stops writing; the write in flight (if any) is awaited. */
+  protected override onStop(how: StopContext): Promise<void> {
+    return this.loop.stop(how);
   }
 
   /** Records a heartbeat: the worker is alive and says it holds these attempts. */
@@ -68,8 +82,8 @@ export class LeaseKeeper {
     if (refs.length === 0 && seen.length === 0) return;
     try {
       const [extended] = await Promise.all([
-        extendLeases(this.db, refs, this.options.leaseMs),
-        touchWorkers(this.db, seen),
+        this.store.extendLeases(this.db, refs, this.options.leaseMs),
+        this.store.touchWorkers(this.db, seen),
       ]);
       const kept = new Set(extended.map((r) => `${r.workerId}:${r.id}:${r.attempt}`));
       let refused = 0;
