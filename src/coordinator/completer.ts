@@ -1,14 +1,18 @@
 import type { Logger } from 'pino';
+import { sleepOn } from '../lib/clock.js';
 import { describeError, isTransientDbError } from '../lib/errors.js';
-import { sleep } from '../lib/time.js';
+import { Service, type ServiceOptions, type StopContext } from '../lib/service.js';
 import { completeBatch, markStarted } from '../store/complete.js';
 import { recordProgress, type ProgressUpdate } from '../store/events.js';
 import type { Db } from '../store/db.js';
 import type { AttemptResult, CompletedAttempt, HeldAttempt } from '../store/types.js';
 import type { Registry } from './registry.js';
 
+/** The statements the completer runs; unit tests replace them. */
+export const completerStore = { markStarted, recordProgress, completeBatch };
+
 /** Options for {@link Completer}. */
-export interface CompleterOptions {
+export interface CompleterOptions extends ServiceOptions {
   logger: Logger;
   /** Most results written by one statement. @default 1000 */
   maxBatch?: number;
@@ -19,6 +23,16 @@ export interface CompleterOptions {
    * did not hold it.
    */
   onRefused?: (kind: 'result' | 'start' | 'progress', count: number) => void;
+  /** @default completerStore */
+  store?: Partial<typeof completerStore>;
+}
+
+/**
+ * The wait before writing again after a transient database error: 200 ms after the first,
+ * doubling to 5 s, so an outage is not hammered and a blip costs little.
+ */
+export function retryDelayMs(failures: number): number {
+  return Math.min(5000, 100 * 2 ** Math.min(failures, 6));
 }
 
 /** The key of one worker's report on one attempt: another worker's report never replaces it. */
@@ -34,21 +48,30 @@ function reportKey(r: HeldAttempt): string {
  *
  * Results are held until written: when the database is down, the batch is retried, and
  * the worker keeps its copy until acknowledged, so nothing is lost either way.
+ *
+ * It needs no start(): it writes when reports arrive. A graceful stop writes everything
+ * queued first; `stop({ graceful: false })` ends after the statement in flight, and
+ * `timeoutMs` ends a retry in backoff. What is left unwritten is not acknowledged, so its
+ * worker reports it again, here or elsewhere.
  */
-export class Completer {
+export class Completer extends Service {
   private results: AttemptResult[] = [];
   private starts = new Map<string, HeldAttempt & { startedAt: Date }>();
   private progress = new Map<string, ProgressUpdate>();
   private flushing: Promise<void> | undefined;
-  private stopped = false;
+  /** Aborted once stopping has written what it should: nothing more is, and a backoff ends. */
+  private readonly closing = new AbortController();
   private readonly maxBatch: number;
+  private readonly store: typeof completerStore;
 
   constructor(
     private readonly db: Db,
     private readonly registry: Registry,
     private readonly options: CompleterOptions,
   ) {
+    super(options);
     this.maxBatch = options.maxBatch ?? 1000;
+    this.store = { ...completerStore, ...options.store };
   }
 
   /** Queues finished attempts. */
@@ -69,10 +92,16 @@ export class Completer {
     this.schedule();
   }
 
-  /** Writes everything queued, then stops taking more. */
-  async stop(): Promise<void> {
+  protected override async onStop(how: StopContext): Promise<void> {
+    const close = () => this.closing.abort();
+    if (!how.graceful) close();
+    how.signal.addEventListener('abort', close, { once: true });
     await this.drain();
-    this.stopped = true;
+    close();
+  }
+
+  private get closed(): boolean {
+    return this.closing.signal.aborted;
   }
 
   /** Resolves once everything queued so far is written. */
@@ -81,7 +110,7 @@ export class Completer {
   }
 
   private schedule(): void {
-    if (this.flushing || this.stopped) return;
+    if (this.flushing || this.closed) return;
     // Wait one turn of the event loop before writing: a worker message carries starts before
     // results, and the results of that message (and of the others already read) should fold
     // their starts into the completion rather than cost a statement of their own.
@@ -96,7 +125,10 @@ export class Completer {
 
   private async flushLoop(): Promise<void> {
     let failures = 0;
-    while (this.results.length > 0 || this.starts.size > 0 || this.progress.size > 0) {
+    while (
+      !this.closed &&
+      (this.results.length > 0 || this.starts.size > 0 || this.progress.size > 0)
+    ) {
       const batch = this.results.slice(0, this.maxBatch);
       // A start folds into its result's completion. Progress does not: the last report before
       // a handler returns often arrives with its result, and is written first, so the task
@@ -106,14 +138,14 @@ export class Completer {
       const progress = [...this.progress.values()];
       try {
         if (starts.length > 0) {
-          const stored = await markStarted(this.db, starts);
+          const stored = await this.store.markStarted(this.db, starts);
           if (stored < starts.length) this.options.onRefused?.('start', starts.length - stored);
         }
         for (const s of starts) this.starts.delete(reportKey(s));
         if (progress.length > 0) {
           this.progress.clear();
           // Progress is best effort: a failed write is dropped, the next report replaces it.
-          await recordProgress(this.db, progress).then(
+          await this.store.recordProgress(this.db, progress).then(
             (stored) => {
               if (stored < progress.length)
                 this.options.onRefused?.('progress', progress.length - stored);
@@ -122,7 +154,7 @@ export class Completer {
               this.options.logger.warn({ err: describeError(err) }, 'recording progress failed'),
           );
         }
-        const done = batch.length > 0 ? await completeBatch(this.db, batch) : [];
+        const done = batch.length > 0 ? await this.store.completeBatch(this.db, batch) : [];
         this.results.splice(0, batch.length);
         this.acknowledge(batch, done);
         failures = 0;
@@ -139,8 +171,7 @@ export class Completer {
           { err: describeError(err), results: batch.length, attempt: failures },
           'writing results failed; retrying',
         );
-        await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)));
-        if (this.stopped) return;
+        await sleepOn(this.clock, retryDelayMs(failures), this.closing.signal);
       }
     }
   }
@@ -152,7 +183,7 @@ export class Completer {
     );
     for (const r of batch) {
       try {
-        this.acknowledge([r], await completeBatch(this.db, [r]));
+        this.acknowledge([r], await this.store.completeBatch(this.db, [r]));
       } catch (err) {
         this.options.logger.error(
           { taskId: r.id, attempt: r.attempt, err: describeError(err) },
