@@ -82,14 +82,30 @@ function setup(answer: Answer = (b) => Promise.resolve(b.map(completed))) {
   return { clock, completer, batches, starts, acks };
 }
 
+/** Writes that are answered only when the test releases them, one at a time, in order. */
+function heldWrites() {
+  const pending: Array<() => void> = [];
+  const answer: Answer = (b) =>
+    new Promise((resolve) => pending.push(() => resolve(b.map(completed))));
+  return { answer, release: () => pending.shift()?.() };
+}
+
+/** A completer whose write of 'a' is in flight while 'b' waits behind it. */
+async function oneInFlightOneQueued() {
+  const writes = heldWrites();
+  const t = setup(writes.answer);
+  t.completer.addResults([result('a')]);
+  await settle();
+  t.completer.addResults([result('b')]);
+  return { ...t, release: writes.release };
+}
+
 const transient = () => Object.assign(new Error('terminating connection'), { code: '57P01' });
 
 describe('Completer', () => {
   it('writes a lone result at once, and batches results arriving while a write is in flight', async () => {
-    const pending: Array<() => void> = [];
-    const { completer, batches, acks } = setup(
-      (b) => new Promise((resolve) => pending.push(() => resolve(b.map(completed)))),
-    );
+    const writes = heldWrites();
+    const { completer, batches, acks } = setup(writes.answer);
     completer.addResults([result('a')]);
     await settle();
     expect(batches.map((b) => b.ids)).toEqual([['a']]);
@@ -100,11 +116,11 @@ describe('Completer', () => {
     expect(batches).toHaveLength(1); // b, c and d wait for a's statement
     expect(acks()).toEqual([]);
 
-    pending.shift()?.();
+    writes.release();
     await settle();
     expect(acks()).toEqual([['a', true]]);
     expect(batches.map((b) => b.ids)).toEqual([['a'], ['b', 'c', 'd']]);
-    pending.shift()?.();
+    writes.release();
     await settle();
     expect(acks()).toEqual([
       ['a', true],
@@ -174,19 +190,13 @@ describe('Completer', () => {
   });
 
   it('a graceful stop writes everything queued first', async () => {
-    const pending: Array<() => void> = [];
-    const { completer, batches, acks } = setup(
-      (b) => new Promise((resolve) => pending.push(() => resolve(b.map(completed)))),
-    );
-    completer.addResults([result('a')]);
-    await settle();
-    completer.addResults([result('b')]);
+    const { completer, batches, acks, release } = await oneInFlightOneQueued();
     let stopped = false;
     const stopping = completer.stop().then(() => (stopped = true));
-    pending.shift()?.();
+    release();
     await settle();
     expect(stopped).toBe(false);
-    pending.shift()?.();
+    release();
     await stopping;
     expect(batches.map((b) => b.ids)).toEqual([['a'], ['b']]);
     expect(acks()).toEqual([
@@ -216,15 +226,9 @@ describe('Completer', () => {
   });
 
   it('a non-graceful stop ends after the statement in flight and drops what was queued', async () => {
-    const pending: Array<() => void> = [];
-    const { completer, batches, acks } = setup(
-      (b) => new Promise((resolve) => pending.push(() => resolve(b.map(completed)))),
-    );
-    completer.addResults([result('a')]);
-    await settle();
-    completer.addResults([result('b')]);
+    const { completer, batches, acks, release } = await oneInFlightOneQueued();
     const stopping = completer.stop({ graceful: false });
-    pending.shift()?.();
+    release();
     await stopping;
     expect(batches.map((b) => b.ids)).toEqual([['a']]);
     expect(acks()).toEqual([['a', true]]);
