@@ -1,6 +1,8 @@
-import { ClockOffset } from '../lib/clock.js';
 import type { Logger } from 'pino';
+import { ClockOffset, MAX_TIMER_MS, type Timer } from '../lib/clock.js';
 import { describeError } from '../lib/errors.js';
+import { Periodic } from '../lib/periodic.js';
+import { Service, type ServiceOptions, type StopContext } from '../lib/service.js';
 import { claimDue, limitedQueues, nextDueAt } from '../store/claim.js';
 import { releaseClaims } from '../store/leases.js';
 import type { Db } from '../store/db.js';
@@ -8,19 +10,26 @@ import type { ClaimedTask } from '../store/types.js';
 import { startSpan, traceparentOf } from '../lib/trace.js';
 import type { Registry, WorkerSession } from './registry.js';
 
+/** The statements the dispatcher runs; unit tests replace them. */
+export const dispatcherStore = { claimDue, limitedQueues, nextDueAt, releaseClaims };
+
 /** Options for {@link Dispatcher}. */
-export interface DispatcherOptions {
+export interface DispatcherOptions extends ServiceOptions {
+  /** How long a claimed task's lease lasts before the worker must extend it. */
   leaseMs: number;
-  /** Fallback poll interval. */
+  /** Fallback poll interval (monotonic). */
   pollMs: number;
   /**
    * A worker not heard from for this long gets no new tasks until it speaks again: a
    * paused (SIGSTOP) or partitioned worker keeps its stream open but cannot run anything.
+   * Measured on the clock's wall time, which is what the registry stamps `lastSeenAt` with.
    */
   silentAfterMs: number;
   logger: Logger;
   /** Called with every batch handed to workers (metrics, tests). */
   onDispatched?: (tasks: ClaimedTask[]) => void;
+  /** @default dispatcherStore */
+  store?: Partial<typeof dispatcherStore>;
 }
 
 /** Workers that serve exactly the same queues and handlers share one claim statement. */
@@ -33,12 +42,6 @@ interface Group {
 }
 
 /**
- * Node's timers take at most 2^31 − 1 ms (about 24.8 days): a longer delay fires after 1 ms,
- * which for a task due in a month would wake the dispatcher in a loop.
- */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/**
  * Hands due tasks to workers with free credits.
  *
  * It wakes on NOTIFY (a task became due), on a timer armed for the next future due time,
@@ -46,44 +49,57 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * during a round make it run again. A group whose last claim came back short is known to
  * be empty until the next wake, so returning credits alone never hammers the database with
  * empty claims.
+ *
+ * Due times are wall-clock instants of the database; the timer for one is armed on the
+ * monotonic clock, with the delay worked out once from our wall clock and the measured
+ * offset between the two. Stopping waits for the round in flight to deliver what it claimed
+ * and for a next-due query in flight, so nothing touches the database after stop() resolves.
  */
-export class Dispatcher {
+export class Dispatcher extends Service {
   private wakeSeq = 0;
   private readonly emptyAt = new Map<string, number>();
   private running = false;
   private again = false;
-  private stopped = false;
-  private pollTimer: NodeJS.Timeout | undefined;
-  private dueTimer: NodeJS.Timeout | undefined;
+  private readonly poll: Periodic;
+  private dueTimer: Timer | undefined;
+  /** What the due timer is armed for: our wall clock, ms. */
   private dueAt = Infinity;
   /** Database clock minus ours, measured on each next-due query. */
-  private readonly clock = new ClockOffset();
+  private readonly dbClock = new ClockOffset();
   private queueRotation = 0;
   /** Queues with concurrency limits, refreshed on every poll. */
   private limited = new Set<string>();
   private idle: Promise<void> = Promise.resolve();
+  private readonly refreshes = new Set<Promise<void>>();
+  private readonly store: typeof dispatcherStore;
 
   constructor(
     private readonly db: Db,
     private readonly registry: Registry,
     private readonly options: DispatcherOptions,
-  ) {}
-
-  start(): void {
-    const poll = (): void => {
-      this.wake();
-      void this.refreshNextDue();
-      this.pollTimer = setTimeout(poll, this.options.pollMs);
-      this.pollTimer.unref();
-    };
-    poll();
+  ) {
+    super(options);
+    this.store = { ...dispatcherStore, ...options.store };
+    // Each poll wakes a round and asks for the next due time without waiting for either, so
+    // a slow query does not delay the next poll.
+    this.poll = new Periodic(
+      options.pollMs,
+      () => {
+        this.wake();
+        this.refresh();
+        return Promise.resolve();
+      },
+      { clock: this.clock },
+    );
   }
 
-  stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.pollTimer);
-    clearTimeout(this.dueTimer);
-    return this.idle;
+  protected override onStart(): void {
+    this.poll.start();
+  }
+
+  protected override async onStop(how: StopContext): Promise<void> {
+    await this.poll.stop(how);
+    await Promise.all([this.idle, ...this.refreshes]);
   }
 
   /** Something may be claimable: new tasks, a timer, a poll. */
@@ -112,46 +128,53 @@ export class Dispatcher {
    * what it is armed for.
    */
   dueSoon(dueAtMs: number): void {
-    const local = dueAtMs - this.clock.ms;
-    if (local <= Date.now()) return this.wake();
+    const local = dueAtMs - this.dbClock.ms;
+    if (local <= this.clock.now()) return this.wake();
     this.arm(local);
   }
 
+  /** Arms the due timer for `localMs` (our wall clock) if that is sooner than it is armed for. */
   private arm(localMs: number): void {
-    if (this.stopped || localMs >= this.dueAt) return;
-    clearTimeout(this.dueTimer);
+    if (this.stopRequested || localMs >= this.dueAt) return;
+    this.dueTimer?.clear();
     this.dueAt = localMs;
-    this.dueTimer = setTimeout(
+    this.dueTimer = this.after(
+      // A later task re-arms when this fires: the timer wakes, finds nothing, looks again.
+      Math.min(MAX_TIMER_MS, Math.max(0, localMs - this.clock.now())),
       () => {
         this.dueAt = Infinity;
         this.wake();
-        void this.refreshNextDue();
+        this.refresh();
       },
-      // A later task re-arms when this fires: the timer wakes, finds nothing, looks again.
-      Math.min(MAX_TIMER_MS, Math.max(0, localMs - Date.now())),
     );
-    this.dueTimer.unref();
+  }
+
+  /** Asks for the next due time (and the limited queues) in the background. */
+  private refresh(): void {
+    const query = this.refreshNextDue();
+    this.refreshes.add(query);
+    void query.finally(() => this.refreshes.delete(query));
   }
 
   private async refreshNextDue(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopRequested) return;
     try {
-      const limited = await limitedQueues(this.db);
+      const limited = await this.store.limitedQueues(this.db);
       // A queue that just got a limit is skipped by the unlimited claim: claim it the other way.
       if ([...limited].some((q) => !this.limited.has(q))) this.wakeSeq++;
       this.limited = limited;
-      const before = Date.now();
-      const { next, dbNow } = await nextDueAt(this.db);
-      const after = Date.now();
-      this.clock.add(before, after, dbNow.getTime());
-      if (next) this.arm(next.getTime() - this.clock.ms);
+      const before = this.clock.now();
+      const { next, dbNow } = await this.store.nextDueAt(this.db);
+      const after = this.clock.now();
+      this.dbClock.add(before, after, dbNow.getTime());
+      if (next) this.arm(next.getTime() - this.dbClock.ms);
     } catch (err) {
       this.options.logger.warn({ err: describeError(err) }, 'next-due query failed');
     }
   }
 
   private kick(): void {
-    if (this.stopped) return;
+    if (this.stopRequested) return;
     if (this.running) {
       this.again = true;
       return;
@@ -166,7 +189,7 @@ export class Dispatcher {
         this.again = false;
         const more = await this.round();
         if (more) this.again = true;
-      } while (this.again && !this.stopped);
+      } while (this.again && !this.stopRequested);
     } catch (err) {
       this.options.logger.warn(
         { err: describeError(err) },
@@ -191,7 +214,7 @@ export class Dispatcher {
           exhausted = false;
           break;
         }
-        const claimed = await claimDue(this.db, {
+        const claimed = await this.store.claimDue(this.db, {
           queue,
           handlers: group.handlers,
           slots,
@@ -244,7 +267,7 @@ export class Dispatcher {
         { tasks: unsent.length },
         'worker left during claim; releasing its tasks',
       );
-      await releaseClaims(this.db, unsent);
+      await this.store.releaseClaims(this.db, unsent);
       this.wakeSeq++;
       this.again = true;
     }
@@ -272,7 +295,7 @@ export class Dispatcher {
 
   private groups(): Group[] {
     const groups = new Map<string, Group>();
-    const silentSince = Date.now() - this.options.silentAfterMs;
+    const silentSince = this.clock.now() - this.options.silentAfterMs;
     for (const s of this.registry.all()) {
       if (s.draining || s.credits <= 0 || s.lastSeenAt < silentSince) continue;
       const queues = [...s.info.queues].sort();
