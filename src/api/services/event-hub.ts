@@ -1,6 +1,9 @@
 import type { Logger } from 'pino';
 import type { Db } from '../../store/db.js';
+import type { Timer } from '../../lib/clock.js';
 import { describeError } from '../../lib/errors.js';
+import { Periodic } from '../../lib/periodic.js';
+import { Service, type ServiceOptions } from '../../lib/service.js';
 import {
   announceEventDemand,
   changedSince,
@@ -20,7 +23,16 @@ export interface EventFilter {
 
 type Subscriber = { filter: EventFilter; deliver: (e: TaskEvent) => void };
 
-/** Demand is renewed this often while anyone watches: well inside its time to live. */
+/** The statements the hub runs; unit tests replace them. */
+export const eventHubStore = { announceEventDemand, changedSince };
+
+/** Options for {@link EventHub}. */
+export interface EventHubOptions extends ServiceOptions {
+  /** @default eventHubStore */
+  store?: Partial<typeof eventHubStore>;
+}
+
+/** Demand is renewed this often (monotonic) while anyone watches: well inside its time to live. */
 const DEMAND_RENEW_MS = EVENT_DEMAND_TTL_MS / 3;
 /**
  * After events were switched on (by any process), watchers re-read at these offsets: a
@@ -40,27 +52,32 @@ const READY_WAIT_MS = 2000;
  * Task events are only sent while someone watches: while this hub has subscribers it keeps
  * announcing demand in the database ({@link announceEventDemand}), and when it had to switch
  * events on, it asks its subscribers to re-read once the statements already running are done.
+ * Stopping ends every subscription and the LISTEN connection, idempotently.
  */
-export class EventHub {
+export class EventHub extends Service {
   private readonly subscribers = new Set<Subscriber>();
   private readonly listener: Listener;
   private readonly resyncWatchers = new Set<() => void>();
   private demand: Promise<void> = Promise.resolve();
-  private renewTimer: NodeJS.Timeout | undefined;
+  /** Renews demand while anyone watches; a new one each time watching begins. */
+  private renewal: Periodic | undefined;
   private announcing = false;
-  /** Resyncs armed for the switch-on at this database time (epoch ms). */
+  /** Resyncs armed for the switch-on at this instant (our monotonic clock, ms). */
   private resyncsFor: number | null = null;
-  private resyncTimers: NodeJS.Timeout[] = [];
+  private resyncTimers: Timer[] = [];
   private markListening: () => void = () => undefined;
   private readonly listening = new Promise<void>((r) => (this.markListening = r));
   /** Resolves READY_WAIT_MS after start(): how long a new process waits for LISTEN, at most. */
   private listenGrace: Promise<void> = Promise.resolve();
-  private stopping: Promise<void> | undefined;
+  private readonly store: typeof eventHubStore;
 
   constructor(
     private readonly db: Db,
     private readonly logger: Logger,
+    options: EventHubOptions = {},
   ) {
+    super(options);
+    this.store = { ...eventHubStore, ...options.store };
     this.listener = new Listener({
       url: db.url,
       channels: [eventsChannel(db)],
@@ -77,20 +94,16 @@ export class EventHub {
     });
   }
 
-  start(): void {
-    this.listenGrace = new Promise((r) => setTimeout(r, READY_WAIT_MS).unref());
+  protected override onStart(): void {
+    this.listenGrace = new Promise((r) => this.after(READY_WAIT_MS, r));
     this.listener.start();
   }
 
-  /** Stops listening; later subscriptions are accepted but hear nothing. Idempotent. */
-  stop(): Promise<void> {
-    this.stopping ??= (() => {
-      this.subscribers.clear();
-      this.resyncWatchers.clear();
-      this.stopDemand();
-      return this.listener.stop();
-    })();
-    return this.stopping;
+  /** Stops listening; later subscriptions are accepted but hear nothing. */
+  protected override async onStop(): Promise<void> {
+    this.subscribers.clear();
+    this.resyncWatchers.clear();
+    await Promise.all([this.stopDemand(), this.listener.stop()]);
   }
 
   /** Number of open subscriptions (SSE streams and watches). */
@@ -109,7 +122,7 @@ export class EventHub {
     deliver: (e: TaskEvent) => void,
     onResync?: () => void,
   ): () => void {
-    if (this.stopping) return () => undefined;
+    if (this.stopRequested) return () => undefined;
     const sub = { filter, deliver };
     this.subscribers.add(sub);
     if (onResync) this.resyncWatchers.add(onResync);
@@ -117,7 +130,7 @@ export class EventHub {
     return () => {
       this.subscribers.delete(sub);
       if (onResync) this.resyncWatchers.delete(onResync);
-      if (this.subscribers.size === 0) this.stopDemand();
+      if (this.subscribers.size === 0) void this.stopDemand();
     };
   }
 
@@ -126,7 +139,7 @@ export class EventHub {
    * at most `limit`: what a watcher that resumes with Last-Event-ID missed.
    */
   changedSince(sinceMs: number, queue: string | null, limit: number): Promise<TaskChange[]> {
-    return changedSince(this.db, sinceMs, queue, limit);
+    return this.store.changedSince(this.db, sinceMs, queue, limit);
   }
 
   /**
@@ -136,39 +149,42 @@ export class EventHub {
    * connection that cannot be made); what is missed then, the resyncs cover.
    */
   async ready(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const waited = new Promise<void>((r) => {
-      timer = setTimeout(r, READY_WAIT_MS);
-      timer.unref();
-    });
+    let timer: Timer | undefined;
+    // On the clock directly, not through after(): a ready() after stop() must still end.
+    const waited = new Promise<void>((r) => (timer = this.clock.setTimeout(r, READY_WAIT_MS)));
     await Promise.race([
       Promise.all([this.demand, Promise.race([this.listening, this.listenGrace])]),
       waited,
     ]);
-    clearTimeout(timer);
+    timer?.clear();
   }
 
   private startDemand(): void {
-    if (this.renewTimer || this.stopping) return;
+    if (this.renewal || this.stopRequested) return;
     this.demand = this.announce();
-    this.renewTimer = setInterval(() => void this.announce(), DEMAND_RENEW_MS);
-    this.renewTimer.unref();
+    this.renewal = new Periodic(DEMAND_RENEW_MS, () => this.announce(), {
+      clock: this.clock,
+      immediate: false,
+    });
+    this.renewal.start();
   }
 
-  private stopDemand(): void {
-    clearInterval(this.renewTimer);
-    this.renewTimer = undefined;
-    for (const t of this.resyncTimers) clearTimeout(t);
+  /** Stops renewing demand (it lapses by itself); resolves once an announce in flight ends. */
+  private stopDemand(): Promise<void> {
+    const renewal = this.renewal;
+    this.renewal = undefined;
+    for (const t of this.resyncTimers) t.clear();
     this.resyncTimers = [];
     this.resyncsFor = null;
+    return renewal?.stop() ?? Promise.resolve();
   }
 
   private async announce(): Promise<void> {
     if (this.announcing) return; // the previous one still waits on the database
     this.announcing = true;
     try {
-      const { sinceSwitchOnMs } = await announceEventDemand(this.db);
-      if (this.renewTimer) this.armResyncs(sinceSwitchOnMs);
+      const { sinceSwitchOnMs } = await this.store.announceEventDemand(this.db);
+      if (this.renewal) this.armResyncs(sinceSwitchOnMs);
     } catch (err) {
       this.logger.warn({ err: describeError(err) }, 'could not announce event watchers');
     } finally {
@@ -181,15 +197,13 @@ export class EventHub {
    * ahead, once per switch-on.
    */
   private armResyncs(sinceMs: number): void {
-    const switchedAt = Math.round(Date.now() - sinceMs);
+    const switchedAt = Math.round(this.clock.monotonic() - sinceMs);
     if (this.resyncsFor !== null && Math.abs(this.resyncsFor - switchedAt) < 50) return;
-    for (const t of this.resyncTimers) clearTimeout(t);
+    for (const t of this.resyncTimers) t.clear();
     this.resyncsFor = switchedAt;
-    this.resyncTimers = SWITCH_ON_RESYNCS_MS.filter((at) => at > sinceMs).map((at) => {
-      const t = setTimeout(() => this.resync(), at - sinceMs);
-      t.unref();
-      return t;
-    });
+    this.resyncTimers = SWITCH_ON_RESYNCS_MS.filter((at) => at > sinceMs).map((at) =>
+      this.after(at - sinceMs, () => this.resync()),
+    );
   }
 
   private resync(): void {
