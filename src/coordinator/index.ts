@@ -175,6 +175,7 @@ export class Coordinator {
     const addr = http.server.address();
     this.ports.http = typeof addr === 'object' && addr ? addr.port : o.httpPort;
     core.leadership.start();
+    core.completer.start();
     core.dispatcher.start();
     core.leases.start();
     core.reaper.start();
