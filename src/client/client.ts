@@ -3,6 +3,8 @@ import { Transport, type FetchFunction } from './http.js';
 import {
   isTerminal,
   type BatchResult,
+  type BulkActionResult,
+  type BulkTarget,
   type CreateSchedule,
   type Queue,
   type Schedule,
@@ -126,11 +128,16 @@ export class TaskQueueClient {
     return this.call<Task>('GET', path(id), opts);
   }
 
-  /** One page of tasks, newest first. */
+  /**
+   * One page of tasks, newest first, filtered on the server, with how many match (`total`).
+   * @throws ApiError 400 naming the filter that is not valid
+   */
   list(filter: TaskFilter = {}, opts: CallOptions = {}): Promise<TaskPage> {
     const q = new URLSearchParams();
-    for (const [k, v] of Object.entries(filter) as Array<[string, string | number | undefined]>)
-      if (v !== undefined && v !== '') q.set(k, String(v));
+    for (const [k, v] of Object.entries(filter) as Array<
+      [string, string | number | boolean | Date | undefined]
+    >)
+      if (v !== undefined && v !== '') q.set(k, v instanceof Date ? v.toISOString() : String(v));
     const qs = q.toString();
     return this.call<TaskPage>('GET', `/v1/tasks${qs ? `?${qs}` : ''}`, opts);
   }
@@ -145,7 +152,11 @@ export class TaskQueueClient {
   ): AsyncGenerator<Task, void, undefined> {
     let cursor: string | undefined;
     do {
-      const page = await this.list({ ...filter, ...(cursor ? { cursor } : {}) }, opts);
+      // No total: counting on every page would only slow the walk down.
+      const page = await this.list(
+        { ...filter, include_total: false, ...(cursor ? { cursor } : {}) },
+        opts,
+      );
       yield* page.items;
       cursor = page.next_cursor ?? undefined;
     } while (cursor);
@@ -171,6 +182,35 @@ export class TaskQueueClient {
   retry(id: string, options: { max_attempts?: number } & CallOptions = {}): Promise<Task> {
     const { signal, ...body } = options;
     return this.call<Task>('POST', `${path(id)}/retry`, { ...(signal ? { signal } : {}) }, body);
+  }
+
+  /**
+   * Sends many dead or cancelled tasks round again: by ids, or a filter such as
+   * `{queue: 'emails', status: 'dead'}` (call again while `remaining` is above 0). Tasks in
+   * another status are skipped, each with the reason.
+   * @throws ApiError 400 naming the field (both ids and a filter, a malformed id, …)
+   */
+  bulkRetry(
+    target: BulkTarget,
+    options: { max_attempts?: number } & CallOptions = {},
+  ): Promise<BulkActionResult> {
+    const { signal, ...extra } = options;
+    return this.call<BulkActionResult>(
+      'POST',
+      '/v1/tasks/bulk/retry',
+      { ...(signal ? { signal } : {}) },
+      { ...target, ...extra },
+    );
+  }
+
+  /**
+   * Cancels many pending or running tasks (running handlers are aborted): by ids, or a
+   * filter such as `{queue: 'emails', status: 'pending'}`. Finished tasks are skipped, each
+   * with the reason.
+   * @throws ApiError 400 naming the field
+   */
+  bulkCancel(target: BulkTarget, opts: CallOptions = {}): Promise<BulkActionResult> {
+    return this.call<BulkActionResult>('POST', '/v1/tasks/bulk/cancel', opts, target);
   }
 
   /** Every queue, with its depth and retry defaults. */

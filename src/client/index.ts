@@ -20,6 +20,8 @@ export {
   TERMINAL_STATUSES,
   isTerminal,
   type BatchResult,
+  type BulkActionResult,
+  type BulkTarget,
   type CreateSchedule,
   type MisfirePolicy,
   type Queue,

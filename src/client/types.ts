@@ -107,18 +107,26 @@ export interface SubmitTask {
   concurrency_key?: string;
 }
 
-/** Filters for listing tasks. */
+/** Filters for listing tasks. They combine with AND and run on the server. */
 export interface TaskFilter {
   status?: TaskStatus;
   queue?: string;
   /** One word matches the handler name; with spaces, the whole command. */
   command?: string;
+  /** A worker's id: the tasks whose latest attempt ran, or runs, on it. */
+  worker?: string;
+  /** Created at or after this instant (RFC 3339 with any offset, or a Date). */
+  created_after?: string | Date;
+  /** Created before this instant (RFC 3339 with any offset, or a Date). */
+  created_before?: string | Date;
   /** The task submitted with this idempotency key. */
   idempotency_key?: string;
   /** Page size, 1 to 500. @default 50 */
   limit?: number;
   /** `next_cursor` of the previous page. */
   cursor?: string;
+  /** Count the matching tasks (`total`); false skips the count. @default true */
+  include_total?: boolean;
 }
 
 /** One page of tasks, newest first. */
@@ -126,6 +134,32 @@ export interface TaskPage {
   items: Task[];
   /** Pass back as `cursor` for the next page; null on the last page. */
   next_cursor: string | null;
+  /**
+   * Tasks matching the filters (on every page, not only this one): exact up to 10,000, then
+   * 10,000 with `total_capped`. Null when asked with `include_total: false`.
+   */
+  total: number | null;
+  /** More than 10,000 tasks match: `total` is a lower bound. */
+  total_capped: boolean;
+}
+
+/**
+ * The tasks a bulk action is for: up to 1000 ids, or a filter: a queue and a status (the
+ * ones the action applies to), at most `limit` (@default 1000) tasks a call, oldest first.
+ */
+export type BulkTarget = { ids: string[] } | { queue: string; status: TaskStatus; limit?: number };
+
+/** What a bulk retry or cancel did. */
+export interface BulkActionResult {
+  /** How many tasks it changed. */
+  changed: number;
+  changed_ids: string[];
+  /** Ids given that were left as they were: their status (null: no such task) and why. */
+  skipped: Array<{ id: string; status: TaskStatus | null; reason: string }>;
+  /** With a filter: tasks that still match it (exact up to 10,000); null for ids. */
+  remaining: number | null;
+  /** More than 10,000 tasks still match the filter. */
+  remaining_capped: boolean;
 }
 
 /** The answer to a batch submit: one item per task, in order. */

@@ -7,6 +7,35 @@ import { cancelChannel, cancelPayload, wakeChannel, wakePayload } from './channe
 import { TASK_COLUMNS, toTask, type TaskRow } from './rows.js';
 import type { Task, TaskStatus } from './types.js';
 
+/** The statuses a cancel applies to; any other is left as it is. */
+export const CANCELLABLE_STATUSES: readonly TaskStatus[] = ['pending', 'running'];
+
+/** The statuses a retry (redrive) applies to; any other is left as it is. */
+export const RETRYABLE_STATUSES: readonly TaskStatus[] = ['dead', 'cancelled'];
+
+/** `status IN (…)` of a status list, for SQL (the statuses are our own constants). */
+export function statusInSql(column: string, statuses: readonly TaskStatus[]): string {
+  return `${column} IN (${statuses.map((s) => `'${s}'`).join(', ')})`;
+}
+
+/** The SET list of a cancel, for the one-task and the bulk statements alike. */
+export const CANCEL_SET_SQL = `status = 'cancelled', cancelled_at = now(), lease_expires_at = NULL,
+  updated_at = now()`;
+
+/** How the attempt a cancel ends is recorded in task_attempts (outcome, error). */
+export const CANCELLED_ATTEMPT_SQL = `'cancelled', 'cancelled by request'`;
+
+/**
+ * The SET list of a retry of the row aliased `t`: pending, due now, with a fresh set of
+ * attempts (the parameter `extraAttemptsParam`, else the queue's max_attempts, else the
+ * default). The attempt counter keeps counting up, so earlier attempts stay fenced out.
+ */
+export function retrySetSql(db: Db, extraAttemptsParam: string): string {
+  return `status = 'pending', scheduled_at = now(),
+    max_attempts = t.attempt + coalesce(${extraAttemptsParam}::int, (SELECT max_attempts FROM ${db.s}.queues WHERE name = t.queue), ${TASK_DEFAULTS.maxAttempts}),
+    cancelled_at = NULL, completed_at = NULL, worker_id = NULL, updated_at = now()`;
+}
+
 /** What a task action did: the task after it, and the status it had before. */
 export interface ActionOutcome {
   task: Task;
@@ -25,20 +54,18 @@ export async function cancelTask(db: Db, id: string): Promise<ActionOutcome | nu
     const locked = await lockTask(client, db, id);
     if (!locked) return null;
     const previous = locked.task.status;
-    if (previous !== 'pending' && previous !== 'running') return { task: locked.task, previous };
+    if (!CANCELLABLE_STATUSES.includes(previous)) return { task: locked.task, previous };
     const task = await change(
       client,
       db,
-      `UPDATE ${db.s}.tasks SET status = 'cancelled', cancelled_at = now(), lease_expires_at = NULL,
-         updated_at = now()
-       WHERE id = $1 RETURNING ${TASK_COLUMNS}`,
+      `UPDATE ${db.s}.tasks SET ${CANCEL_SET_SQL} WHERE id = $1 RETURNING ${TASK_COLUMNS}`,
       [id],
     );
     if (previous === 'running') {
       await client.query(
         `INSERT INTO ${db.s}.task_attempts
            (task_id, attempt, worker_id, picked_at, started_at, finished_at, outcome, error)
-         VALUES ($1, $2, $3, $4, $5, now(), 'cancelled', 'cancelled by request')
+         VALUES ($1, $2, $3, $4, $5, now(), ${CANCELLED_ATTEMPT_SQL})
          ON CONFLICT DO NOTHING`,
         [task.id, task.attempt, task.workerId, task.pickedAt, task.startedAt],
       );
@@ -67,14 +94,11 @@ export async function retryTask(
     const locked = await lockTask(client, db, id);
     if (!locked) return null;
     const previous = locked.task.status;
-    if (previous !== 'dead' && previous !== 'cancelled') return { task: locked.task, previous };
+    if (!RETRYABLE_STATUSES.includes(previous)) return { task: locked.task, previous };
     const task = await change(
       client,
       db,
-      `UPDATE ${db.s}.tasks t SET status = 'pending', scheduled_at = now(),
-         max_attempts = t.attempt + coalesce($2, (SELECT max_attempts FROM ${db.s}.queues WHERE name = t.queue), ${TASK_DEFAULTS.maxAttempts}),
-         cancelled_at = NULL, completed_at = NULL, worker_id = NULL, updated_at = now()
-       WHERE id = $1 RETURNING ${TASK_COLUMNS}`,
+      `UPDATE ${db.s}.tasks t SET ${retrySetSql(db, '$2')} WHERE id = $1 RETURNING ${TASK_COLUMNS}`,
       [id, extraAttempts],
     );
     await wakeCoordinators(client, db, task);

@@ -1,5 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
+  BulkCancelBody,
+  BulkResultJson,
+  BulkRetryBody,
   ErrorJson,
   ListTasksQuery,
   RetryBody,
@@ -9,11 +12,13 @@ import {
   TaskIdParams,
   TaskJson,
   TaskPage,
+  type BulkCancelInput,
+  type BulkRetryInput,
   type ListTasksQueryType,
   type SubmitBatchInput,
   type SubmitTaskInput,
 } from '../schemas/tasks.js';
-import { taskToJson } from './serialize.js';
+import { bulkToJson, taskToJson } from './serialize.js';
 import type { TasksApi } from '../services/tasks.js';
 
 /** The W3C traceparent a caller sent, if any. */
@@ -83,16 +88,63 @@ export function registerTaskRoutes(
       schema: {
         tags: ['tasks'],
         summary: 'List tasks',
-        description: 'Newest first. Pass next_cursor back as cursor for the next page.',
+        description:
+          'Newest first, filtered on the server. Pass next_cursor back as cursor for the next page; total counts the tasks that match the filters (exact up to 10,000).',
         querystring: ListTasksQuery,
         response: { 200: TaskPage, ...errors },
       },
     },
     async (req) => {
-      const { idempotency_key: idempotencyKey, ...rest } = req.query;
-      const page = await api.list({ ...rest, ...(idempotencyKey ? { idempotencyKey } : {}) });
-      return { items: page.items.map((t) => taskToJson(t)), next_cursor: page.nextCursor };
+      const q = req.query;
+      const page = await api.list({
+        status: q.status,
+        queue: q.queue,
+        command: q.command,
+        idempotencyKey: q.idempotency_key,
+        worker: q.worker,
+        createdAfter: q.created_after,
+        createdBefore: q.created_before,
+        limit: q.limit,
+        cursor: q.cursor,
+        includeTotal: q.include_total,
+      });
+      return {
+        items: page.items.map((t) => taskToJson(t)),
+        next_cursor: page.nextCursor,
+        total: page.total?.count ?? null,
+        total_capped: page.total?.capped ?? false,
+      };
     },
+  );
+
+  app.post<{ Body: BulkRetryInput }>(
+    '/v1/tasks/bulk/retry',
+    {
+      schema: {
+        tags: ['tasks'],
+        summary: 'Retry many dead or cancelled tasks',
+        description:
+          'By ids (up to 1000) or by a filter ({queue, status: dead|cancelled}, up to limit tasks a call, oldest first; remaining says how many are left). Each task as POST /v1/tasks/:id/retry does; tasks in another status are skipped and listed with the reason.',
+        body: BulkRetryBody,
+        response: { 200: BulkResultJson, ...errors },
+      },
+    },
+    async (req) => bulkToJson(await api.bulkRetry(req.body)),
+  );
+
+  app.post<{ Body: BulkCancelInput }>(
+    '/v1/tasks/bulk/cancel',
+    {
+      schema: {
+        tags: ['tasks'],
+        summary: 'Cancel many pending or running tasks',
+        description:
+          'By ids (up to 1000) or by a filter ({queue, status: pending|running}, up to limit tasks a call; remaining says how many are left). Each task as POST /v1/tasks/:id/cancel does: running handlers are aborted. Finished tasks are skipped and listed with the reason.',
+        body: BulkCancelBody,
+        response: { 200: BulkResultJson, ...errors },
+      },
+    },
+    async (req) => bulkToJson(await api.bulkCancel(req.body)),
   );
 
   app.get<{ Params: { id: string } }>(

@@ -1,6 +1,7 @@
 import type { Attempt } from '../../store/attempts.js';
 import type { Task } from '../../store/types.js';
-import type { TaskJsonType } from '../schemas/tasks.js';
+import type { BulkResultJsonType, TaskJsonType } from '../schemas/tasks.js';
+import type { BulkResult } from '../services/tasks.js';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
@@ -55,6 +56,17 @@ export function taskToJson(
     }));
   }
   return json;
+}
+
+/** A bulk action's answer. */
+export function bulkToJson(r: BulkResult): BulkResultJsonType {
+  return {
+    changed: r.changedIds.length,
+    changed_ids: r.changedIds,
+    skipped: r.skipped,
+    remaining: r.remaining?.count ?? null,
+    remaining_capped: r.remaining?.capped ?? false,
+  };
 }
 
 /** The seed's status shape: timestamps that are not set yet are left out. */

@@ -1,4 +1,5 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { CANCELLABLE_STATUSES, RETRYABLE_STATUSES } from '../../store/actions.js';
 import { TASK_STATUSES, type TaskStatus } from '../../store/types.js';
 import { QUEUE_NAME_MAX_LENGTH, QUEUE_NAME_PATTERN, QUEUE_NAME_RULE } from './queue-name.js';
 
@@ -17,6 +18,10 @@ export const LIMITS = {
   backoffMs: 24 * 3_600_000,
   pageSize: 500,
   batchSize: 5000,
+  /** Ids one bulk action takes, and tasks one bulk action by filter changes. */
+  bulkSize: 1000,
+  /** The task list's total is exact up to this many. */
+  totalCap: 10_000,
 } as const;
 
 /** A queue name, wherever one is accepted (see queue-name.ts for the rule). */
@@ -241,6 +246,16 @@ export const ListTasksQuery = Type.Object(
         description: 'One word matches the handler name; with spaces, the whole command.',
       }),
     ),
+    worker: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 128,
+        description:
+          "A worker's id: the tasks whose latest attempt ran, or runs, on it (GET /v1/workers lists ids).",
+      }),
+    ),
+    created_after: Type.Optional(timestamp('Tasks created at or after this instant:')),
+    created_before: Type.Optional(timestamp('Tasks created before this instant:')),
     idempotency_key: Type.Optional(
       Type.String({
         minLength: 1,
@@ -252,6 +267,12 @@ export const ListTasksQuery = Type.Object(
     cursor: Type.Optional(
       Type.String({ maxLength: 128, description: 'next_cursor from the previous page.' }),
     ),
+    include_total: Type.Optional(
+      Type.Boolean({
+        default: true,
+        description: `Count the tasks that match (total, exact up to ${LIMITS.totalCap}). false skips the count, e.g. when paging through everything.`,
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -260,7 +281,78 @@ export type ListTasksQueryType = Static<typeof ListTasksQuery>;
 export const TaskPage = Type.Object({
   items: Type.Array(TaskJson),
   next_cursor: Type.Union([Type.String(), Type.Null()]),
+  total: Type.Union([Type.Integer(), Type.Null()], {
+    description: `Tasks matching the filters, on every page: exact up to ${LIMITS.totalCap}, then ${LIMITS.totalCap} with total_capped. Null with include_total=false.`,
+  }),
+  total_capped: Type.Boolean({
+    description: `True when more than ${LIMITS.totalCap} tasks match: total is then a lower bound ("${LIMITS.totalCap.toLocaleString('en-US')}+").`,
+  }),
 });
+
+/** The statuses a bulk action takes by filter: the ones its one-task action applies to. */
+const bulkStatus = (statuses: readonly TaskStatus[]) =>
+  Type.Unsafe<TaskStatus>({ type: 'string', enum: [...statuses] });
+
+/** POST /v1/tasks/bulk/{retry,cancel}: ids, or a filter (queue and status). */
+function bulkBody<E extends Record<string, TSchema>>(statuses: readonly TaskStatus[], extra: E) {
+  return Type.Object(
+    {
+      ids: Type.Optional(
+        Type.Array(Type.String({ maxLength: 64, description: 'Task id (UUID).' }), {
+          minItems: 1,
+          maxItems: LIMITS.bulkSize,
+          description: `1 to ${LIMITS.bulkSize} task ids. Give either ids or a filter (queue and status).`,
+        }),
+      ),
+      queue: Type.Optional(QueueName({ description: 'Filter: the queue whose tasks to act on.' })),
+      status: Type.Optional({
+        ...bulkStatus(statuses),
+        description: `Filter, with queue: ${statuses.join(' or ')}.`,
+      }),
+      limit: Type.Optional(
+        Type.Integer({
+          minimum: 1,
+          maximum: LIMITS.bulkSize,
+          default: LIMITS.bulkSize,
+          description:
+            'Filter only: most tasks to change in this call, oldest first; `remaining` says how many are left.',
+        }),
+      ),
+      ...extra,
+    },
+    { additionalProperties: false },
+  );
+}
+
+export const BulkRetryBody = bulkBody(RETRYABLE_STATUSES, {
+  max_attempts: RetryBody.properties.max_attempts,
+});
+export type BulkRetryInput = Static<typeof BulkRetryBody>;
+
+export const BulkCancelBody = bulkBody(CANCELLABLE_STATUSES, {});
+export type BulkCancelInput = Static<typeof BulkCancelBody>;
+
+export const BulkResultJson = Type.Object({
+  changed: Type.Integer({ description: 'How many tasks were changed.' }),
+  changed_ids: Type.Array(Type.String({ format: 'uuid' })),
+  skipped: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      status: Type.Union([TaskStatusSchema, Type.Null()], {
+        description: 'The status that kept it as it was; null when there is no such task.',
+      }),
+      reason: Type.String({ description: 'Why it was left as it was, in words.' }),
+    }),
+    { description: 'Ids given that were left as they were (ids only).' },
+  ),
+  remaining: Type.Union([Type.Integer(), Type.Null()], {
+    description: `Filter only: tasks that still match it (exact up to ${LIMITS.totalCap}); call again while above 0. Null for ids.`,
+  }),
+  remaining_capped: Type.Boolean({
+    description: `True when more than ${LIMITS.totalCap} tasks still match.`,
+  }),
+});
+export type BulkResultJsonType = Static<typeof BulkResultJson>;
 
 export const ErrorJson = Type.Object({
   error: Type.Object({

@@ -11,8 +11,16 @@ import { listAttempts } from '../../store/attempts.js';
 import type { Db } from '../../store/db.js';
 import { insertTasks, type BatchInsertResult } from '../../store/insert.js';
 import { InsertBatcher } from './insert-batcher.js';
-import { cancelTask, retryTask, runNowTask } from '../../store/actions.js';
-import { getTask, listTasks } from '../../store/read.js';
+import {
+  CANCELLABLE_STATUSES,
+  RETRYABLE_STATUSES,
+  cancelTask,
+  retryTask,
+  runNowTask,
+} from '../../store/actions.js';
+import { bulkCancel, bulkRetry, type BulkOutcome, type BulkSelection } from '../../store/bulk.js';
+import { countTasks, getTask, listTasks, type CappedCount } from '../../store/read.js';
+import { parseTimestamp } from '../../lib/time.js';
 import type { Task, TaskStatus } from '../../store/types.js';
 import { countDue, isQueuePaused, keyConcurrencyLimit } from '../../store/queues.js';
 import { hasCapableWorker, workerNames } from '../../store/workers.js';
@@ -20,7 +28,13 @@ import type { Metrics } from '../../observability/metrics.js';
 import { SpanKind, failSpan, startSpan, traceparentOf } from '../../lib/trace.js';
 import { checkSchema } from '../schemas/check.js';
 import { checkStorable } from '../schemas/storable.js';
-import { LIMITS, SubmitTaskBody, type SubmitTaskInput } from '../schemas/tasks.js';
+import {
+  LIMITS,
+  SubmitTaskBody,
+  type BulkCancelInput,
+  type BulkRetryInput,
+  type SubmitTaskInput,
+} from '../schemas/tasks.js';
 import { checkTaskId, idempotencyMismatch, prepareTask } from './submit.js';
 
 /** A workers row older than this is treated as gone when explaining a pending task. */
@@ -46,6 +60,35 @@ export interface TaskDetail {
   /** The name the task's current worker announced, when known. */
   workerName: string | null;
 }
+
+/** Filters of a task list; times are RFC 3339 text, as the API takes them. */
+export interface ListQuery {
+  status?: TaskStatus;
+  queue?: string;
+  command?: string;
+  idempotencyKey?: string;
+  /** A worker id: tasks whose latest attempt ran, or runs, on it. */
+  worker?: string;
+  createdAfter?: string;
+  createdBefore?: string;
+  limit?: number;
+  cursor?: string;
+  /** Count the matching tasks (exact up to LIMITS.totalCap). @default true */
+  includeTotal?: boolean;
+}
+
+/** What a bulk action did, with the reason for each task it left as it was. */
+export interface BulkResult {
+  changedIds: string[];
+  skipped: Array<{ id: string; status: TaskStatus | null; reason: string }>;
+  remaining: CappedCount | null;
+}
+
+/** Why a cancel leaves a task in `status` as it is (after "task <id> "). */
+const cannotCancel = (status: TaskStatus): string => `is already ${status} and cannot be cancelled`;
+/** Why a retry leaves a task in `status` as it is (after "task <id> "). */
+const cannotRetry = (status: TaskStatus): string =>
+  `is ${status}; only ${RETRYABLE_STATUSES.join(' or ')} tasks can be retried`;
 
 /**
  * Whether a submit's input was already checked against its schema: REST bodies are, by
@@ -239,30 +282,74 @@ export class TasksApi {
     };
   }
 
-  /** A page of tasks, newest first. */
-  async list(q: {
-    status?: TaskStatus;
-    queue?: string;
-    command?: string;
-    idempotencyKey?: string;
-    limit?: number;
-    cursor?: string;
-  }): Promise<{ items: Task[]; nextCursor: string | null }> {
+  /**
+   * A page of tasks, newest first, with how many match the filters (exact up to
+   * LIMITS.totalCap) unless `includeTotal` is false.
+   * @throws ValidationError naming the parameter (a created time that does not parse, a window
+   * that ends before it starts, a cursor this API did not return).
+   */
+  async list(q: ListQuery): Promise<{
+    items: Task[];
+    nextCursor: string | null;
+    total: CappedCount | null;
+  }> {
     const limit = q.limit ?? 50;
     const beforeId = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
-    const rows = await this.guard(() =>
-      listTasks(this.db, {
-        status: q.status,
-        queue: q.queue,
-        command: q.command,
-        idempotencyKey: q.idempotencyKey,
-        beforeId,
-        limit,
-      }),
+    const createdAfter =
+      q.createdAfter === undefined ? undefined : parseTimestamp(q.createdAfter, 'created_after');
+    const createdBefore =
+      q.createdBefore === undefined ? undefined : parseTimestamp(q.createdBefore, 'created_before');
+    if (createdAfter && createdBefore && createdBefore <= createdAfter) {
+      throw new ValidationError(
+        `created_before must be later than created_after (${createdBefore.toISOString()} <= ${createdAfter.toISOString()})`,
+        'created_before',
+      );
+    }
+    const filter = {
+      status: q.status,
+      queue: q.queue,
+      command: q.command,
+      idempotencyKey: q.idempotencyKey,
+      workerId: q.worker,
+      createdAfter,
+      createdBefore,
+    };
+    const [rows, total] = await this.guard(() =>
+      Promise.all([
+        listTasks(this.db, { ...filter, beforeId, limit }),
+        q.includeTotal === false ? null : countTasks(this.db, filter, LIMITS.totalCap),
+      ]),
     );
     const items = rows.slice(0, limit);
     const last = items.at(-1);
-    return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null };
+    return {
+      items,
+      nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null,
+      total,
+    };
+  }
+
+  /**
+   * Cancels pending and running tasks, by ids or by a filter (a queue and one of those
+   * statuses); each as {@link cancel} does, running handlers aborted.
+   * @throws ValidationError naming the field: neither or both of ids and a filter, a
+   * malformed id, a filter without its queue or status.
+   */
+  async bulkCancel(input: BulkCancelInput): Promise<BulkResult> {
+    const selection = bulkSelection(input, CANCELLABLE_STATUSES);
+    const out = await this.guard(() => bulkCancel(this.db, selection));
+    return bulkResult(out, cannotCancel);
+  }
+
+  /**
+   * Sends dead and cancelled tasks round again, by ids or by a filter (a queue and one of
+   * those statuses); each as {@link retry} does.
+   * @throws ValidationError as {@link bulkCancel}.
+   */
+  async bulkRetry(input: BulkRetryInput): Promise<BulkResult> {
+    const selection = bulkSelection(input, RETRYABLE_STATUSES);
+    const out = await this.guard(() => bulkRetry(this.db, selection, input.max_attempts ?? null));
+    return bulkResult(out, cannotRetry);
   }
 
   /**
@@ -273,8 +360,8 @@ export class TasksApi {
     const taskId = checkTaskId(id);
     const out = await this.guard(() => cancelTask(this.db, taskId));
     if (!out) throw new NotFoundError(`no task with id ${taskId}`);
-    if (out.previous !== 'pending' && out.previous !== 'running') {
-      throw new ConflictError(`task ${taskId} is already ${out.previous} and cannot be cancelled`);
+    if (!CANCELLABLE_STATUSES.includes(out.previous)) {
+      throw new ConflictError(`task ${taskId} ${cannotCancel(out.previous)}`);
     }
     return this.guard(() => this.detail(out.task));
   }
@@ -287,10 +374,8 @@ export class TasksApi {
     const taskId = checkTaskId(id);
     const out = await this.guard(() => retryTask(this.db, taskId, extraAttempts ?? null));
     if (!out) throw new NotFoundError(`no task with id ${taskId}`);
-    if (out.previous !== 'dead' && out.previous !== 'cancelled') {
-      throw new ConflictError(
-        `task ${taskId} is ${out.previous}; only dead or cancelled tasks can be retried`,
-      );
+    if (!RETRYABLE_STATUSES.includes(out.previous)) {
+      throw new ConflictError(`task ${taskId} ${cannotRetry(out.previous)}`);
     }
     return this.guard(() => this.detail(out.task));
   }
@@ -326,6 +411,55 @@ export class TasksApi {
   private guard<T>(fn: () => Promise<T>): Promise<T> {
     return guardDb(fn);
   }
+}
+
+/**
+ * The tasks a bulk action is for: ids, or a filter (queue and status), never both.
+ * @throws ValidationError naming the field to fix.
+ */
+function bulkSelection(
+  input: { ids?: string[]; queue?: string; status?: TaskStatus; limit?: number },
+  statuses: readonly TaskStatus[],
+): BulkSelection {
+  const filterFields = (['queue', 'status', 'limit'] as const).filter(
+    (k) => input[k] !== undefined,
+  );
+  if (input.ids !== undefined) {
+    const extra = filterFields[0];
+    if (extra) {
+      throw new ValidationError(
+        `give either ids or a filter (queue and status), not both: ${extra} was sent with ids`,
+        extra,
+      );
+    }
+    if (input.ids.length === 0 || input.ids.length > LIMITS.bulkSize)
+      throw new ValidationError(`ids must hold 1 to ${LIMITS.bulkSize} task ids`, 'ids');
+    return { ids: input.ids.map((id, i) => checkTaskId(id, `ids.${i}`)) };
+  }
+  const allowed = statuses.join(' or ');
+  if (input.queue === undefined) {
+    throw filterFields.length === 0
+      ? new ValidationError(`ids or a filter (queue and status: ${allowed}) is required`, 'ids')
+      : new ValidationError(`queue is required with a filter (queue and status)`, 'queue');
+  }
+  if (input.status === undefined)
+    throw new ValidationError(`status is required with queue: ${allowed}`, 'status');
+  if (!statuses.includes(input.status))
+    throw new ValidationError(`status must be ${allowed}`, 'status');
+  return { queue: input.queue, status: input.status, limit: input.limit ?? LIMITS.bulkSize };
+}
+
+/** A bulk outcome with the reason for each task left as it was. */
+function bulkResult(out: BulkOutcome, refusal: (status: TaskStatus) => string): BulkResult {
+  return {
+    changedIds: out.changed.map((c) => c.id),
+    skipped: out.skipped.map((s) => ({
+      id: s.id,
+      status: s.status,
+      reason: s.status === null ? 'no such task' : refusal(s.status),
+    })),
+    remaining: out.remaining,
+  };
 }
 
 function encodeCursor(id: string): string {
