@@ -2,14 +2,14 @@ import type { Logger } from 'pino';
 import { sleepOn } from '../lib/clock.js';
 import { describeError, isTransientDbError } from '../lib/errors.js';
 import { Service, type ServiceOptions, type StopContext } from '../lib/service.js';
-import { completeBatch, markStarted } from '../store/complete.js';
+import { completeBatch, completeWithChildren, markStarted } from '../store/complete.js';
 import { recordProgress, type ProgressUpdate } from '../store/events.js';
 import type { Db } from '../store/db.js';
 import type { AttemptResult, CompletedAttempt, HeldAttempt } from '../store/types.js';
 import type { Registry } from './registry.js';
 
 /** The statements the completer runs; unit tests replace them. */
-export const completerStore = { markStarted, recordProgress, completeBatch };
+export const completerStore = { markStarted, recordProgress, completeBatch, completeWithChildren };
 
 /** Options for {@link Completer}. */
 export interface CompleterOptions extends ServiceOptions {
@@ -154,7 +154,7 @@ export class Completer extends Service {
               this.options.logger.warn({ err: describeError(err) }, 'recording progress failed'),
           );
         }
-        const done = batch.length > 0 ? await this.store.completeBatch(this.db, batch) : [];
+        const done = batch.length > 0 ? await this.write(batch) : [];
         this.results.splice(0, batch.length);
         this.acknowledge(batch, done);
         failures = 0;
@@ -176,6 +176,26 @@ export class Completer extends Service {
     }
   }
 
+  /**
+   * Writes results: plain ones in one statement; one that spawned children in a transaction
+   * of its own, with its children (they are rare, and each is a graph of inserts).
+   */
+  private async write(batch: AttemptResult[]): Promise<CompletedAttempt[]> {
+    const plain = batch.filter((r) => !r.children);
+    const done = plain.length > 0 ? await this.store.completeBatch(this.db, plain) : [];
+    for (const r of batch) {
+      if (!r.children) continue;
+      const recorded = await this.store.completeWithChildren(
+        this.db,
+        r,
+        r.children,
+        r.waitForChildren ?? false,
+      );
+      if (recorded) done.push(recorded);
+    }
+    return done;
+  }
+
   private async isolate(batch: AttemptResult[], cause: unknown): Promise<void> {
     this.options.logger.error(
       { err: describeError(cause), results: batch.length },
@@ -183,7 +203,7 @@ export class Completer extends Service {
     );
     for (const r of batch) {
       try {
-        this.acknowledge([r], await this.store.completeBatch(this.db, [r]));
+        this.acknowledge([r], await this.write([r]));
       } catch (err) {
         this.options.logger.error(
           { taskId: r.id, attempt: r.attempt, err: describeError(err) },

@@ -249,6 +249,7 @@ export class Dispatcher extends Service {
       session.send({
         assign: tasks.map((t) => ({
           traceParent: this.traceDispatch(t, session.info.id),
+          inputsJson: t.inputsJson ?? '',
           ref: { taskId: t.id, attempt: t.attempt },
           command: t.command,
           payloadJson: t.payloadJson ?? '',

@@ -11,11 +11,12 @@ import {
   type WorkerMessage,
 } from '../gen/taskqueue/v1/worker_pb.js';
 import { PRINCIPAL, REVOKED } from '../api/grpc/auth.js';
+import { prepareChildTasks } from '../api/services/children.js';
 import { Channel } from '../lib/channel.js';
 import { describeError } from '../lib/errors.js';
 import type { Db } from '../store/db.js';
 import { expireWorkerLeases } from '../store/leases.js';
-import type { AttemptResult } from '../store/types.js';
+import type { AttemptResult, NewTask } from '../store/types.js';
 import {
   bindWorker,
   markWorkerDisconnected,
@@ -330,6 +331,18 @@ function toAttemptResult(r: Result, workerId: string): AttemptResult {
       error = problem;
     }
   }
+  // Children the handler spawned: checked like any submit. Bad ones fail the attempt, as a
+  // result PostgreSQL cannot store does: the handler's mistake, reported on its task.
+  let children: NewTask[] | undefined;
+  if (ok && r.childrenJson) {
+    try {
+      children = prepareChildTasks(r.childrenJson);
+    } catch (err) {
+      ok = false;
+      error = `the spawned children were refused: ${describeError(err)}`;
+      resultJson = null;
+    }
+  }
   return {
     id: ref.taskId,
     attempt: ref.attempt,
@@ -341,6 +354,7 @@ function toAttemptResult(r: Result, workerId: string): AttemptResult {
     executor: r.executor || 'handler',
     failure: ok ? null : r.failure === 'timeout' ? 'timeout' : 'error',
     startedAt: r.startedAtMs ? new Date(Number(r.startedAtMs)) : null,
+    ...(children ? { children, waitForChildren: r.waitForChildren } : {}),
   };
 }
 

@@ -282,6 +282,8 @@ export function recordCompleted(
       m.succeeded.inc(labels);
       continue;
     }
+    // Handed its work to children (ctx.waitFor): neither a success nor a failure yet.
+    if (d.status === 'waiting' || (d.status === 'pending' && d.failure === null)) continue;
     m.attemptsFailed.inc({ ...labels, reason: d.failure ?? 'error' });
     if (d.status === 'pending') m.retried.inc(labels);
     else if (d.status === 'dead') m.dead.inc(labels);

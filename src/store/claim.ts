@@ -26,6 +26,7 @@ interface ClaimRow {
   scheduled_at: Date;
   due_at: Date;
   trace_context: string | null;
+  inputs: string | null;
 }
 
 // The row update and announcement shared by both claim paths. `chosen` must yield (id, n).
@@ -40,7 +41,7 @@ const claimChosen = (db: Db): string => `
     WHERE t.id = chosen.id
     RETURNING t.id, t.attempt, t.status, t.updated_at, t.worker_id, t.command,
       t.payload::text AS payload, t.queue, t.timeout_ms, t.max_attempts, t.scheduled_at,
-      greatest(t.scheduled_at, t.created_at) AS due_at, t.trace_context
+      greatest(t.scheduled_at, t.created_at) AS due_at, t.trace_context, t.inputs::text AS inputs
   ), ${notifyChangesCte(db, 'claimed', '$5')}
   SELECT claimed.* FROM claimed, (SELECT count(*) FROM notified) AS n`;
 
@@ -70,6 +71,7 @@ export async function claimDue(db: Db, args: ClaimArgs): Promise<ClaimedTask[]> 
     scheduledAt: r.scheduled_at,
     dueAt: r.due_at,
     traceContext: r.trace_context,
+    inputsJson: r.inputs,
   }));
 }
 

@@ -1,7 +1,9 @@
-import type { Db } from './db.js';
+import type pg from 'pg';
+import { withTransaction, type Db } from './db.js';
+import { insertTasks } from './insert.js';
 import { eventsChannel, notifyChangesCte } from './events.js';
 import { retryAtSql } from './retry.js';
-import type { AttemptResult, CompletedAttempt, HeldAttempt } from './types.js';
+import type { AttemptResult, CompletedAttempt, HeldAttempt, NewTask } from './types.js';
 
 /**
  * Records that handlers started, and returns how many reports counted. Fenced: a stale
@@ -44,11 +46,15 @@ export async function markStarted(
  * A failure goes back to pending with exponential backoff and jitter while attempts remain
  * and the handler did not mark it final; otherwise the task is dead.
  */
-export async function completeBatch(db: Db, results: AttemptResult[]): Promise<CompletedAttempt[]> {
+export async function completeBatch(
+  db: Db,
+  results: AttemptResult[],
+  client: pg.Pool | pg.PoolClient = db.pool,
+): Promise<CompletedAttempt[]> {
   if (results.length === 0) return [];
   // Params: $1 ids, $2 attempts, $3 ok, $4 result json text, $5 error, $6 retryable,
   // $7 executor, $8 failure kind, $9 started_at, $10 events channel, $11 reporting worker ids
-  const { rows } = await db.pool.query<CompletedAttempt>({
+  const { rows } = await client.query<CompletedAttempt>({
     name: `taskq_complete_${db.schema}`,
     text: `
       WITH input AS (
@@ -106,4 +112,86 @@ export async function completeBatch(db: Db, results: AttemptResult[]): Promise<C
     ],
   });
   return rows;
+}
+
+/**
+ * Records a finished attempt that spawned children (ctx.spawn, ctx.waitFor), and stores the
+ * children, in one transaction: under the same fence as any result, so a stale attempt, or a
+ * worker that does not hold it, spawns nothing.
+ *
+ * With `waitForChildren`, the task does not finish: it becomes `waiting` with a count of its
+ * children (the trigger of migration 0013 counts it down as each ends and releases the task,
+ * as a new attempt, when the last one has), and waiting uses no attempt (max_attempts grows by
+ * one). Without it, the attempt completes as {@link completeBatch} records it, and the children
+ * run on their own.
+ *
+ * @param children the children, prepared like any submit; parent and workflow are set here.
+ * @returns the attempt as recorded, or null when the fence refused it.
+ */
+export async function completeWithChildren(
+  db: Db,
+  result: AttemptResult,
+  children: NewTask[],
+  waitForChildren: boolean,
+): Promise<CompletedAttempt | null> {
+  return withTransaction(db, async (client) => {
+    let done: (CompletedAttempt & { workflowId: string | null }) | undefined;
+    if (waitForChildren) {
+      // Params: $1 id, $2 attempt, $3 worker, $4 children, $5 started_at, $6 executor, $7 events channel
+      const { rows } = await client.query<CompletedAttempt & { workflowId: string | null }>(
+        `WITH done AS (
+           UPDATE ${db.s}.tasks t SET
+             status = CASE WHEN $4::int = 0 THEN 'pending' ELSE 'waiting' END,
+             waiting_on = $4, max_attempts = t.max_attempts + 1, lease_expires_at = NULL,
+             scheduled_at = now(), executor = $6,
+             inputs = CASE WHEN $4::int = 0 THEN '{"children": []}'::jsonb ELSE NULL END,
+             started_at = coalesce(t.started_at, least(greatest($5, t.picked_at), now())),
+             updated_at = now()
+           WHERE t.id = $1 AND t.attempt = $2 AND t.worker_id = $3 AND t.status = 'running'
+           RETURNING t.id, t.attempt, t.worker_id, t.status, t.scheduled_at, t.updated_at,
+             t.queue, t.handler, t.trace_context, t.picked_at, t.started_at, t.workflow_id
+         ), history AS (
+           INSERT INTO ${db.s}.task_attempts
+             (task_id, attempt, worker_id, picked_at, started_at, finished_at, outcome, error)
+           SELECT id, attempt, worker_id, picked_at, started_at, now(), 'waiting', NULL FROM done
+           ON CONFLICT DO NOTHING
+         ), ${notifyChangesCte(db, 'done', '$7')}
+         SELECT id, attempt, worker_id AS "workerId", status, scheduled_at AS "scheduledAt", queue,
+           handler, started_at AS "startedAt", NULL AS failure, trace_context AS "traceContext",
+           workflow_id AS "workflowId"
+         FROM done, (SELECT count(*) FROM notified) AS n`,
+        [
+          result.id,
+          result.attempt,
+          result.workerId,
+          children.length,
+          result.startedAt,
+          result.executor,
+          eventsChannel(db),
+        ],
+      );
+      done = rows[0];
+    } else {
+      const [recorded] = await completeBatch(db, [result], client);
+      if (recorded) {
+        const { rows } = await client.query<{ workflowId: string | null }>(
+          `SELECT workflow_id AS "workflowId" FROM ${db.s}.tasks WHERE id = $1`,
+          [result.id],
+        );
+        done = { ...recorded, workflowId: rows[0]?.workflowId ?? null };
+      }
+    }
+    if (!done) return null;
+    const { workflowId, ...recorded } = done;
+    await insertTasks(
+      db,
+      children.map((c) => ({
+        ...c,
+        parentId: waitForChildren ? result.id : null,
+        workflowId,
+      })),
+      client,
+    );
+    return recorded;
+  });
 }

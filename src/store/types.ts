@@ -118,6 +118,8 @@ export interface ClaimedTask {
   dueAt: Date;
   /** The submit span's traceparent, when the task was traced. */
   traceContext: string | null;
+  /** JSON text of what the handler gets besides its payload (parents', children's results). */
+  inputsJson: string | null;
 }
 
 /** One attempt of one task. */
@@ -148,6 +150,10 @@ export interface AttemptResult extends HeldAttempt {
   failure: 'error' | 'timeout' | null;
   /** The worker's clock when the handler started; clamped like {@link markStarted}. */
   startedAt: Date | null;
+  /** Children the handler spawned, stored with this result only if it is accepted. */
+  children?: NewTask[];
+  /** The task waits for those children instead of finishing (ctx.waitFor). */
+  waitForChildren?: boolean;
 }
 
 /** The outcome of recording one result. */

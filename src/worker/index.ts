@@ -12,4 +12,13 @@ export { Worker } from './worker.js';
 export { WorkerRefusedError } from './connect-errors.js';
 export type { WorkerOptions, ResolvedWorkerOptions } from './options.js';
 export type { ShellOptions, ShellResult } from './executors/shell.js';
-export { TaskError, NonRetryableError, type Handler, type TaskContext } from './types.js';
+export {
+  TaskError,
+  NonRetryableError,
+  WaitForChildren,
+  type ChildOutcome,
+  type ChildTask,
+  type FailedTask,
+  type Handler,
+  type TaskContext,
+} from './types.js';

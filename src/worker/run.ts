@@ -3,7 +3,15 @@ import type { Logger } from 'pino';
 import type { Assignment, ResultSchema } from '../gen/taskqueue/v1/worker_pb.js';
 import { parseCommand } from '../lib/command.js';
 import { describeError } from '../lib/errors.js';
-import { TaskError, type Handler, type TaskContext } from './types.js';
+import {
+  TaskError,
+  WaitForChildren,
+  type ChildOutcome,
+  type ChildTask,
+  type FailedTask,
+  type Handler,
+  type TaskContext,
+} from './types.js';
 import { context, trace } from '@opentelemetry/api';
 import { SpanKind, contextOf, failSpan, startSpan } from '../lib/trace.js';
 
@@ -83,6 +91,19 @@ export function runTask(a: Assignment, deps: RunDeps): RunningTask {
       finishedAtMs: BigInt(Date.now()),
     };
     if (outcome.ok) {
+      if (outcome.value instanceof WaitForChildren) {
+        const children = [
+          ...spawned,
+          ...outcome.value.children.filter((c) => !spawned.includes(c)),
+        ];
+        deps.onResult({
+          ...base,
+          ok: true,
+          waitForChildren: true,
+          childrenJson: JSON.stringify(children),
+        });
+        return;
+      }
       let resultJson: string;
       try {
         resultJson = JSON.stringify(outcome.value ?? null);
@@ -96,7 +117,12 @@ export function runTask(a: Assignment, deps: RunDeps): RunningTask {
         });
         return;
       }
-      deps.onResult({ ...base, ok: true, resultJson });
+      deps.onResult({
+        ...base,
+        ok: true,
+        resultJson,
+        ...(spawned.length > 0 ? { childrenJson: JSON.stringify(spawned) } : {}),
+      });
       return;
     }
     const err = outcome.error;
@@ -146,7 +172,19 @@ export function runTask(a: Assignment, deps: RunDeps): RunningTask {
         )
       : undefined;
 
+  const inputs = parseInputs(a.inputsJson);
+  const spawned: ChildTask[] = [];
   const ctx: TaskContext = {
+    parents: inputs.parents ?? {},
+    children: inputs.children,
+    failure: inputs.failed,
+    spawn(children) {
+      spawned.push(...children);
+      return children;
+    },
+    waitFor(children = []) {
+      return new WaitForChildren(children);
+    },
     taskId: ref.taskId,
     attempt: ref.attempt,
     maxAttempts: a.maxAttempts,
@@ -212,4 +250,18 @@ export function runTask(a: Assignment, deps: RunDeps): RunningTask {
       abortWith(new AbortReason('abort', reason));
     },
   };
+}
+
+/** What a task gets besides its payload (Assignment.inputs_json). */
+function parseInputs(json: string): {
+  parents?: Record<string, unknown>;
+  children?: ChildOutcome[];
+  failed?: FailedTask;
+} {
+  if (!json) return {};
+  try {
+    return JSON.parse(json) as ReturnType<typeof parseInputs>;
+  } catch {
+    return {};
+  }
 }

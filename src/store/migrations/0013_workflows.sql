@@ -37,8 +37,9 @@ ALTER TABLE tasks
   -- True for a workflow node that other nodes depend on: only those rows fire the trigger's
   -- work on success, so a plain task pays nothing for workflows.
   ADD COLUMN has_dependents boolean NOT NULL DEFAULT false,
-  -- What the task's handler gets besides its payload: its parents' results by key (a node),
-  -- or its children's outcomes (a parent that waited). Set when it is released.
+  -- What the task's handler gets besides its payload, set when it is released:
+  -- {"parents": {key: result}} (a workflow node), {"children": [outcome]} (a task that waited
+  -- for its children), {"failed": {key, task_id, status, error}} (an on_failure task).
   ADD COLUMN inputs         jsonb;
 
 -- A workflow's nodes, for its graph; and its unfinished ones, for "is anything left".
@@ -75,15 +76,51 @@ DECLARE
   events_on boolean := EXISTS (SELECT 1 FROM event_demand WHERE until > now());
   changed integer;
 BEGIN
+  -- First, so that the failure that happened (not the cancellations it causes below) is the
+  -- one the on_failure task is told about.
+  IF NEW.workflow_id IS NOT NULL THEN
+    -- A spawned child's failure is its waiting parent's to judge (it gets every outcome).
+    IF NEW.status IN ('dead', 'cancelled') AND NEW.parent_id IS NULL THEN
+      WITH released AS (
+        UPDATE tasks f SET status = 'pending', waiting_on = 0, scheduled_at = now(), updated_at = now(),
+          inputs = jsonb_build_object('failed', jsonb_build_object('key', NEW.workflow_key,
+            'task_id', NEW.id, 'status', NEW.status, 'error', NEW.error))
+        FROM workflows w
+        WHERE w.id = NEW.workflow_id AND w.cancelled_at IS NULL AND f.id = w.on_failure_task_id
+          AND f.id <> NEW.id AND f.status = 'blocked'
+        RETURNING f.id, f.status, f.attempt, f.updated_at, f.queue, f.scheduled_at
+      )
+      SELECT count(*) INTO changed FROM (
+        SELECT pg_notify(current_schema() || '_wake',
+                 (extract(epoch FROM scheduled_at) * 1000)::bigint || ':' || queue)
+        FROM released
+        UNION ALL
+        SELECT pg_notify(current_schema() || '_events',
+                 id::text || ',' || status || ',' || attempt || ',' ||
+                 (extract(epoch FROM updated_at) * 1000)::bigint || ',' || queue)
+        FROM released WHERE events_on
+      ) n;
+    ELSIF NEW.status = 'succeeded' THEN
+      -- The last node to succeed: the on_failure task will never be needed.
+      UPDATE tasks f SET status = 'cancelled', cancelled_at = now(), updated_at = now(),
+        error = 'not needed: every task of the workflow succeeded'
+      FROM workflows w
+      WHERE w.id = NEW.workflow_id AND f.id = w.on_failure_task_id AND f.status = 'blocked'
+        AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.workflow_id = NEW.workflow_id
+                          AND o.status IN ('blocked', 'waiting', 'pending', 'running')
+                          AND o.id <> w.on_failure_task_id);
+    END IF;
+  END IF;
+
   IF NEW.has_dependents AND NEW.status = 'succeeded' THEN
     WITH released AS (
       UPDATE tasks c SET
         waiting_on = c.waiting_on - 1,
         status = CASE WHEN c.waiting_on = 1 THEN 'pending' ELSE c.status END,
         scheduled_at = CASE WHEN c.waiting_on = 1 THEN greatest(c.scheduled_at, now()) ELSE c.scheduled_at END,
-        inputs = CASE WHEN c.waiting_on = 1 THEN
+        inputs = CASE WHEN c.waiting_on = 1 THEN jsonb_build_object('parents',
             (SELECT jsonb_object_agg(p.workflow_key, p.result)
-             FROM task_edges e JOIN tasks p ON p.id = e.parent_id WHERE e.child_id = c.id)
+             FROM task_edges e JOIN tasks p ON p.id = e.parent_id WHERE e.child_id = c.id))
           ELSE c.inputs END,
         updated_at = now()
       FROM task_edges e
@@ -119,50 +156,16 @@ BEGIN
     ) n;
   END IF;
 
-  IF NEW.workflow_id IS NOT NULL THEN
-    -- A spawned child's failure is its waiting parent's to judge (it gets every outcome).
-    IF NEW.status IN ('dead', 'cancelled') AND NEW.parent_id IS NULL THEN
-      WITH released AS (
-        UPDATE tasks f SET status = 'pending', waiting_on = 0, scheduled_at = now(), updated_at = now(),
-          inputs = jsonb_build_object('failed', jsonb_build_object('key', NEW.workflow_key,
-            'task_id', NEW.id, 'status', NEW.status, 'error', NEW.error))
-        FROM workflows w
-        WHERE w.id = NEW.workflow_id AND w.cancelled_at IS NULL AND f.id = w.on_failure_task_id
-          AND f.id <> NEW.id AND f.status = 'blocked'
-        RETURNING f.id, f.status, f.attempt, f.updated_at, f.queue, f.scheduled_at
-      )
-      SELECT count(*) INTO changed FROM (
-        SELECT pg_notify(current_schema() || '_wake',
-                 (extract(epoch FROM scheduled_at) * 1000)::bigint || ':' || queue)
-        FROM released
-        UNION ALL
-        SELECT pg_notify(current_schema() || '_events',
-                 id::text || ',' || status || ',' || attempt || ',' ||
-                 (extract(epoch FROM updated_at) * 1000)::bigint || ',' || queue)
-        FROM released WHERE events_on
-      ) n;
-    ELSIF NEW.status = 'succeeded' THEN
-      -- The last node to succeed: the on_failure task will never be needed.
-      UPDATE tasks f SET status = 'cancelled', cancelled_at = now(), updated_at = now(),
-        error = 'not needed: every task of the workflow succeeded'
-      FROM workflows w
-      WHERE w.id = NEW.workflow_id AND f.id = w.on_failure_task_id AND f.status = 'blocked'
-        AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.workflow_id = NEW.workflow_id
-                          AND o.status IN ('blocked', 'waiting', 'pending', 'running')
-                          AND o.id <> w.on_failure_task_id);
-    END IF;
-  END IF;
-
   IF NEW.parent_id IS NOT NULL THEN
     WITH released AS (
       UPDATE tasks p SET
         waiting_on = p.waiting_on - 1,
         status = CASE WHEN p.waiting_on = 1 AND p.status = 'waiting' THEN 'pending' ELSE p.status END,
         scheduled_at = CASE WHEN p.waiting_on = 1 AND p.status = 'waiting' THEN now() ELSE p.scheduled_at END,
-        inputs = CASE WHEN p.waiting_on = 1 AND p.status = 'waiting' THEN
+        inputs = CASE WHEN p.waiting_on = 1 AND p.status = 'waiting' THEN jsonb_build_object('children',
             (SELECT jsonb_agg(jsonb_build_object('task_id', c.id, 'key', c.workflow_key,
                      'status', c.status, 'result', c.result, 'error', c.error) ORDER BY c.id)
-             FROM tasks c WHERE c.parent_id = p.id)
+             FROM tasks c WHERE c.parent_id = p.id))
           ELSE p.inputs END,
         updated_at = now()
       WHERE p.id = NEW.parent_id AND p.waiting_on > 0
