@@ -118,11 +118,11 @@ describe('workflows', () => {
     const base = `http://127.0.0.1:${c.httpPort}`;
     let failure: unknown;
     await inProcessWorker(c, { queues: ['wf-fail'], concurrency: 4 }, (w) => {
-      w.handle('ok', async () => ({ ok: true }));
-      w.handle('boom', async () => {
+      w.handle('ok', () => ({ ok: true }));
+      w.handle('boom', () => {
         throw new Error('middle broke');
       });
-      w.handle('alert', async (_p, ctx) => {
+      w.handle('alert', (_p, ctx) => {
         failure = ctx.failure;
         return { alerted: true };
       });
@@ -190,27 +190,31 @@ describe('children from inside a handler', () => {
     let firstRuns = 0;
     let resumes = 0;
     let seenChildren: number | undefined;
-    await inProcessWorker(c, { queues: ['fan'], concurrency: 8 }, (w) => {
-      w.handle('square', async (p: { n: number }) => ({ n: p.n * p.n }));
-      w.handle('sum', async (p: { count: number }, ctx) => {
-        if (ctx.children) {
-          resumes++;
-          seenChildren = ctx.children.length;
-          const failed = ctx.children.filter((ch) => ch.status !== 'succeeded');
-          if (failed.length > 0) throw new Error(`${failed.length} children failed`);
-          return { total: ctx.children.reduce((t, ch) => t + (ch.result as { n: number }).n, 0) };
-        }
-        firstRuns++;
-        const children = ctx.spawn(
-          Array.from({ length: p.count }, (_, i) => ({
-            command: 'square',
-            queue: 'fan',
-            payload: { n: i + 1 },
-          })),
-        );
-        return ctx.waitFor(children);
-      });
-    });
+    await inProcessWorker<{ square: { n: number }; sum: { count: number } }>(
+      c,
+      { queues: ['fan'], concurrency: 8 },
+      (w) => {
+        w.handle('square', (p) => ({ n: p.n * p.n }));
+        w.handle('sum', (p, ctx) => {
+          if (ctx.children) {
+            resumes++;
+            seenChildren = ctx.children.length;
+            const failed = ctx.children.filter((ch) => ch.status !== 'succeeded');
+            if (failed.length > 0) throw new Error(`${failed.length} children failed`);
+            return { total: ctx.children.reduce((t, ch) => t + (ch.result as { n: number }).n, 0) };
+          }
+          firstRuns++;
+          const children = ctx.spawn(
+            Array.from({ length: p.count }, (_, i) => ({
+              command: 'square',
+              queue: 'fan',
+              payload: { n: i + 1 },
+            })),
+          );
+          return ctx.waitFor(children);
+        });
+      },
+    );
     const api = new TasksApi(db);
     const { task } = await api.submit({ command: 'sum', queue: 'fan', payload: { count: 1000 } });
     await until(async () => (await api.get(task.id)).task.status === 'succeeded', 120_000);

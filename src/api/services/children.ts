@@ -43,7 +43,7 @@ export function prepareChildTasks(json: string): NewTask[] {
     try {
       checkStorable(fields);
       const task = prepareTask(checkSchema(SubmitTaskBody, fields as SubmitTaskInput));
-      return { ...task, workflowKey: (key as string | undefined) ?? null };
+      return { ...task, workflowKey: key ?? null };
     } catch (err) {
       if (err instanceof ValidationError) {
         const field = `${at}${err.field ? `.${err.field}` : ''}`;
