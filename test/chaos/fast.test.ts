@@ -139,4 +139,49 @@ describe('chaos (fast)', () => {
     recordFigure('7. poison task', 'other tasks lost', l.lost);
     recordFigure('7. poison task', 'worker crashes', pool.restarts.length);
   });
+
+  it('9. a workflow under worker kills: nothing lost, no node accepted twice, the join after every parent', async () => {
+    const c = await chaosCoordinator(db.schema);
+    const api = new Api(`http://127.0.0.1:${c.httpPort}`);
+    const pool = new WorkerPool(db.schema, [c.grpcPort], { keepAlive: true, concurrency: 4 });
+    await pool.start(3);
+    const middle = Array.from({ length: 30 }, (_, i) => ({
+      key: `m${i}`,
+      command: 'effect',
+      payload: { ms: 400, retryMs: 50 },
+      max_attempts: 5,
+      depends_on: ['root'],
+    }));
+    const wf = await api.submitWorkflow({
+      tasks: [
+        { key: 'root', command: 'effect', payload: { ms: 50 } },
+        ...middle,
+        { key: 'join', command: 'effect', depends_on: middle.map((m) => m.key) },
+      ],
+    });
+    const ids = Object.values(wf.tasks);
+    // Two kills while the middle of the graph runs.
+    await audit.waitForEffect(wf.tasks.m0 as string, 1);
+    let kills = 0;
+    for (; kills < 2; kills++) {
+      pool.random()?.proc.signal('SIGKILL');
+      await new Promise((r) => setTimeout(r, 700));
+    }
+    await audit.waitAllFinished(ids);
+    const l = await audit.losses(ids);
+    expect(l).toMatchObject({ lost: 0, effectiveDuplicates: 0 });
+    const joinRuns = await audit.effects(wf.tasks.join as string);
+    const { rows } = await db.pool.query<{ t: string }>(
+      `SELECT (extract(epoch FROM max(completed_at)) * 1000)::bigint AS t FROM ${db.s}.tasks
+       WHERE workflow_id = $1 AND workflow_key <> 'join' AND workflow_key <> 'root'`,
+      [wf.id],
+    );
+    const lastParent = Number(rows[0]?.t);
+    expect(joinRuns.length).toBeGreaterThan(0);
+    expect(joinRuns[0]?.at_ms).toBeGreaterThanOrEqual(lastParent);
+    recordFigure('9. workflow under kills', 'lost tasks', l.lost);
+    recordFigure('9. workflow under kills', 'effective duplicates', l.effectiveDuplicates);
+    recordFigure('9. workflow under kills', 'workers killed', kills);
+    recordFigure('9. workflow under kills', 'executions beyond one per task', l.rawDuplicates);
+  });
 });

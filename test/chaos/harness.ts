@@ -131,6 +131,18 @@ export class Api {
     return (await res.json()) as { id: string };
   }
 
+  /** Submits a workflow; returns its id and its tasks' ids by key. */
+  async submitWorkflow(body: object): Promise<{ id: string; tasks: Record<string, string> }> {
+    const res = await fetch(`${this.base}/v1/workflows`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    expect(res.status).toBe(201);
+    const w = (await res.json()) as { id: string; tasks: Array<{ key: string; task_id: string }> };
+    return { id: w.id, tasks: Object.fromEntries(w.tasks.map((t) => [t.key, t.task_id])) };
+  }
+
   async submitBatch(tasks: object[]): Promise<string[]> {
     const res = await fetch(`${this.base}/v1/tasks/batch`, {
       method: 'POST',
@@ -180,12 +192,12 @@ export class Audit {
     return rows[0];
   }
 
-  /** Waits until none of `ids` is pending or running. */
+  /** Waits until none of `ids` is pending, running, blocked or waiting. */
   async waitAllFinished(ids: string[], timeoutMs = 120_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const { rows } = await this.db.pool.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM ${this.db.s}.tasks WHERE id = ANY ($1::uuid[]) AND status IN ('pending', 'running')`,
+        `SELECT count(*)::int AS n FROM ${this.db.s}.tasks WHERE id = ANY ($1::uuid[]) AND status IN ('pending', 'running', 'blocked', 'waiting')`,
         [ids],
       );
       if (rows[0]?.n === 0) return;
