@@ -291,7 +291,11 @@ export const TaskPage = Type.Object({
 
 /** The statuses a bulk action takes by filter: the ones its one-task action applies to. */
 const bulkStatus = (statuses: readonly TaskStatus[]) =>
-  Type.Unsafe<TaskStatus>({ type: 'string', enum: [...statuses] });
+  Type.Unsafe<TaskStatus>({
+    type: 'string',
+    enum: [...statuses],
+    description: `Filter, with queue: ${statuses.join(' or ')}.`,
+  });
 
 /** POST /v1/tasks/bulk/{retry,cancel}: ids, or a filter (queue and status). */
 function bulkBody<E extends Record<string, TSchema>>(statuses: readonly TaskStatus[], extra: E) {
@@ -305,10 +309,7 @@ function bulkBody<E extends Record<string, TSchema>>(statuses: readonly TaskStat
         }),
       ),
       queue: Type.Optional(QueueName({ description: 'Filter: the queue whose tasks to act on.' })),
-      status: Type.Optional({
-        ...bulkStatus(statuses),
-        description: `Filter, with queue: ${statuses.join(' or ')}.`,
-      }),
+      status: Type.Optional(bulkStatus(statuses)),
       limit: Type.Optional(
         Type.Integer({
           minimum: 1,
