@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { useSchema } from '../helpers/db.js';
 import { inProcessCoordinator, inProcessWorker } from '../helpers/inprocess.js';
 import { until } from '../helpers/wait.js';
+import { readSse } from '../helpers/sse.js';
 import { TasksApi } from '../../src/api/services/tasks.js';
 import { RawWorker } from '../security/raw-worker.js';
 
@@ -181,6 +182,59 @@ describe('workflows', () => {
       'cancelled',
       'cancelled',
     ]);
+  });
+});
+
+describe('live', () => {
+  it('streams the graph over SSE as its tasks change, spawned children included, and ends with it', async () => {
+    const c = await inProcessCoordinator(db);
+    const base = `http://127.0.0.1:${c.httpPort}`;
+    await inProcessWorker<{ fan: { n: number } }>(
+      c,
+      { queues: ['wf-live'], concurrency: 4 },
+      (w) => {
+        w.handle('fan', (p, ctx) =>
+          ctx.children
+            ? { children: ctx.children.length }
+            : ctx.waitFor(
+                Array.from({ length: p.n }, (_, i) => ({
+                  command: 'echo',
+                  queue: 'wf-live',
+                  key: `kid${i}`,
+                })),
+              ),
+        );
+      },
+    );
+    const r = await call(base, 'POST', '/v1/workflows', {
+      tasks: [
+        {
+          key: 'first',
+          command: 'echo hi',
+          queue: 'wf-live',
+          run_at: new Date(Date.now() + 1000).toISOString(),
+        },
+        { key: 'fan', command: 'fan', queue: 'wf-live', payload: { n: 3 }, depends_on: ['first'] },
+      ],
+    });
+    const { events } = await readSse(`${base}/v1/workflows/${r.body.id}/events`, () => false, {
+      timeoutMs: 30_000,
+    });
+    const graphs = events.filter((e) => e.event === 'workflow').map((e) => e.data);
+    expect(graphs[0].status).toBe('running');
+    const last = graphs.at(-1);
+    expect(last.status).toBe('succeeded');
+    expect(last.tasks.map((t: Node) => t.key).sort()).toEqual([
+      'fan',
+      'first',
+      'kid0',
+      'kid1',
+      'kid2',
+    ]);
+    // It was seen waiting for its children on the way.
+    expect(
+      graphs.some((g) => g.tasks.some((t: Node) => t.key === 'fan' && t.status === 'waiting')),
+    ).toBe(true);
   });
 });
 

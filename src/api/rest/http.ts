@@ -144,7 +144,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
   const { tasks, events, auth, queues, schedules, stats, workflows } = options.services;
   registerSeedRoutes(app, tasks);
   registerTaskRoutes(app, tasks, Math.max(bodyLimit, 32 * 1048576));
-  registerEventRoutes(app, tasks, events, auth);
+  registerEventRoutes(app, tasks, workflows, events, auth);
   registerQueueRoutes(app, queues);
   registerScheduleRoutes(app, schedules);
   registerStatsRoutes(app, stats);

@@ -1,6 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authenticator } from '../auth/authenticator.js';
+import type { WorkflowsApi } from '../services/workflows.js';
+import { registerWorkflowEvents } from './routes-workflows.js';
 import type { TaskEvent } from '../../store/events.js';
 import type { EventHub } from '../services/event-hub.js';
 import { ErrorJson, LIMITS, QUEUE_PATTERN, TaskIdParams } from '../schemas/tasks.js';
@@ -71,6 +73,7 @@ function progressEvent(e: TaskEvent) {
 export function registerEventRoutes(
   app: FastifyInstance,
   api: TasksApi,
+  workflows: WorkflowsApi,
   hub: EventHub,
   auth: Authenticator,
 ): void {
@@ -97,6 +100,8 @@ export function registerEventRoutes(
     });
     return s;
   };
+
+  registerWorkflowEvents(app, workflows, hub, (req, reply) => track(req, openSse(req, reply)));
 
   app.get<{ Params: { id: string }; Querystring: { last_event_id?: string } }>(
     '/v1/tasks/:id/events',

@@ -1,5 +1,7 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { EventHub } from '../services/event-hub.js';
+import type { SseStream } from './sse.js';
 import { ErrorJson } from '../schemas/tasks.js';
 import {
   SubmitWorkflowBody,
@@ -115,5 +117,77 @@ export function registerWorkflowRoutes(
       },
     },
     async (req) => workflowToJson(await workflows.cancel(req.params.id)),
+  );
+}
+
+/**
+ * `GET /v1/workflows/:id/events`: the workflow's graph live (SSE). The first `workflow` event
+ * carries the whole workflow; then a `workflow` event follows every change of one of its tasks
+ * (coalesced while the graph is re-read), so a client always holds the graph whole. The stream
+ * ends once the workflow has ended.
+ */
+export function registerWorkflowEvents(
+  app: FastifyInstance,
+  workflows: WorkflowsApi,
+  hub: EventHub,
+  open: (req: FastifyRequest, reply: FastifyReply) => SseStream,
+): void {
+  app.get<{ Params: { id: string } }>(
+    '/v1/workflows/:id/events',
+    {
+      schema: {
+        tags: ['workflows', 'events'],
+        summary: "A workflow's live graph (SSE)",
+        description:
+          'text/event-stream of `workflow` events, each the whole workflow as GET /v1/workflows/:id gives it: first on open, then after every change of one of its tasks. Ends once the workflow has ended.',
+        params: WorkflowIdParams,
+        querystring: Type.Object(
+          { access_token: Type.Optional(Type.String({ maxLength: 200 })) },
+          { additionalProperties: false },
+        ),
+        response: { 400: ErrorJson, 404: ErrorJson, 503: ErrorJson },
+      },
+    },
+    async (req, reply) => {
+      const first = await workflows.get(req.params.id); // 404 before the stream opens
+      const members = new Set((first.nodes ?? []).map((n) => n.taskId));
+      let stream: SseStream | null = null;
+      let dirty = true;
+      let running: Promise<void> | null = null;
+      const refresh = (): void => {
+        const s = stream;
+        if (!s) return;
+        dirty = true;
+        running ??= (async () => {
+          while (dirty && !s.isClosed) {
+            dirty = false;
+            try {
+              const w = await workflows.get(first.id);
+              // Children spawned by a handler join the graph as they appear.
+              for (const n of w.nodes ?? []) members.add(n.taskId);
+              s.send('workflow', workflowToJson(w));
+              if (w.status !== 'running') s.close();
+            } catch {
+              // The database is away: the next event re-reads.
+            }
+          }
+        })().finally(() => (running = null));
+      };
+      const unsubscribe = hub.subscribe(
+        { taskIds: members },
+        (e) => {
+          if (e.kind !== 'progress') refresh();
+        },
+        refresh,
+      );
+      try {
+        await hub.ready();
+        stream = open(req, reply);
+        refresh();
+        await stream.closed;
+      } finally {
+        unsubscribe();
+      }
+    },
   );
 }

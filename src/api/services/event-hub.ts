@@ -18,6 +18,8 @@ import { Listener } from '../../store/notify.js';
 /** Which events a subscriber wants. Unset fields match everything. */
 export interface EventFilter {
   taskId?: string;
+  /** Any of these tasks; the subscriber may add to the set as it learns of more. */
+  taskIds?: ReadonlySet<string>;
   queue?: string;
 }
 
@@ -214,6 +216,7 @@ export class EventHub extends Service {
     for (const e of events) {
       for (const s of this.subscribers) {
         if (s.filter.taskId && s.filter.taskId !== e.taskId) continue;
+        if (s.filter.taskIds && !s.filter.taskIds.has(e.taskId)) continue;
         if (s.filter.queue && s.filter.queue !== e.queue) continue;
         s.deliver(e);
       }
