@@ -289,5 +289,10 @@ export interface Schedule {
   created_at: string;
   updated_at: string;
   /** Recent ticks and the tasks they created (single-schedule answers only). */
-  recent_runs?: Array<{ tick: string; task_id: string }>;
+  recent_runs?: Array<{
+    /** The cron tick, or when it was triggered by hand. */
+    tick: string;
+    task_id: string;
+    trigger: 'cron' | 'manual';
+  }>;
 }

@@ -6,6 +6,7 @@ import { isLiveOpen, subscribeLive, subscribeLiveState } from './live';
 import { Link, useRoute } from './router';
 import { Overview } from './pages/Overview';
 import { Queues } from './pages/Queues';
+import { ScheduleDetail } from './pages/ScheduleDetail';
 import { Schedules } from './pages/Schedules';
 import { TaskDetail } from './pages/TaskDetail';
 import { Tasks } from './pages/Tasks';
@@ -30,7 +31,8 @@ export function App(): ReactNode {
 
   useEffect(() => {
     const name = NAV.find((n) => n.to === section)?.label ?? 'Not found';
-    document.title = `${route.segments[1] ? 'Task' : name} · Task Queue`;
+    const detail = section === 'schedules' ? 'Schedule' : 'Task';
+    document.title = `${route.segments[1] ? detail : name} · Task Queue`;
   }, [section, route.segments]);
 
   return (
@@ -55,7 +57,7 @@ export function App(): ReactNode {
         >
           {live ? 'live' : 'polling'}
         </span>
-        {conn.token ? (
+        {conn.token && !conn.needsLogin ? (
           <button type="button" className="btn plain small" onClick={() => setToken(null)}>
             Sign out
           </button>
@@ -93,7 +95,7 @@ function Page(props: { route: ReturnType<typeof useRoute> }): ReactNode {
     case 'workers':
       return <Workers />;
     case 'schedules':
-      return <Schedules />;
+      return b ? <ScheduleDetail key={b} scheduleRef={b} /> : <Schedules />;
     default:
       return (
         <Empty title="No such page">

@@ -72,6 +72,30 @@ export function setToken(token: string | null): void {
   update({ token, needsLogin: false, loginMessage: null, generation: state.generation + 1 });
 }
 
+/**
+ * The API answered 401 to a request sent with `sentToken` (null: none). A refused token is
+ * forgotten, here and in localStorage: nobody is signed in any more, so the page shows the
+ * sign-in form and no "Sign out". An answer to a token replaced meanwhile (a new sign-in)
+ * changes nothing.
+ */
+function refused(sentToken: string | null, message: string): void {
+  if (sentToken !== state.token) return;
+  if (sentToken) forgetStoredToken();
+  update({
+    token: null,
+    needsLogin: true,
+    loginMessage: sentToken ? `The token was refused: ${message}` : null,
+  });
+}
+
+function forgetStoredToken(): void {
+  try {
+    localStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // private mode: nothing stored
+  }
+}
+
 let probe: number | null = null;
 
 /** While the API is unreachable, ask /healthz every 2 s; the first answer ends the outage. */
@@ -110,7 +134,8 @@ interface ErrorBody {
  */
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
-  if (state.token) headers.authorization = `Bearer ${state.token}`;
+  const sentToken = state.token;
+  if (sentToken) headers.authorization = `Bearer ${sentToken}`;
   // No content-type without a body: the API refuses an empty JSON body.
   if (body !== undefined) headers['content-type'] = 'application/json';
   let res: Response;
@@ -140,12 +165,7 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   }
   const err = (json as ErrorBody | null)?.error;
   const message = err?.message ?? `${res.status} ${res.statusText}`;
-  if (res.status === 401) {
-    update({
-      needsLogin: true,
-      loginMessage: state.token ? `The token was refused: ${message}` : null,
-    });
-  }
+  if (res.status === 401) refused(sentToken, message);
   if (res.status === 503) update({ unavailable: message });
   if (res.status === 403) {
     throw new ApiError(

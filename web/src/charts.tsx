@@ -2,6 +2,7 @@
  * Charts drawn as plain SVG. Each has a fixed viewBox and scales to its container's width,
  * so text keeps its proportions. Every mark has a <title>, the browser's own tooltip.
  */
+import { clockTime } from './format';
 import { useLayoutEffect, useRef, useState, type ReactNode, type RefObject } from 'react';
 
 /** The width of a chart's box in CSS pixels, so the SVG is drawn 1:1 and text keeps its size. */
@@ -124,7 +125,7 @@ export function LineChart(props: {
               fill="transparent"
             >
               <title>
-                {new Date(t).toLocaleTimeString()}
+                {clockTime(t)}
                 {props.series.map(
                   (s) => `\n${s.name}: ${tickLabel(s.values[i] ?? 0)} ${props.unit}`,
                 )}

@@ -1,4 +1,4 @@
-/** Formatting of times, durations and counts for the tables and charts. */
+/** Formatting of times (always with their zone), durations, counts and JSON. */
 
 /** "850 ms", "1.2 s", "3 min 4 s", "2 h 5 min", "3 d 4 h". */
 export function duration(ms: number | null | undefined): string {
@@ -25,14 +25,133 @@ export function relative(iso: string | null | undefined, now: number): string {
   return diff < 0 ? `${d} ago` : `in ${d}`;
 }
 
-/** Local date and time to the second, with milliseconds when asked. */
+/** The browser's IANA time zone, e.g. "Europe/Paris". */
+export const LOCAL_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+/** Wall-clock fields of an instant, in a zone (IANA) or the browser's. */
+interface WallClock {
+  year: number;
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+  /** Minutes east of UTC at that instant. */
+  offset: number;
+}
+
+const zoneFormats = new Map<string, Intl.DateTimeFormat>();
+
+function wallClock(ms: number, zone?: string): WallClock {
+  if (!zone || zone === LOCAL_ZONE) {
+    const d = new Date(ms);
+    return {
+      year: d.getFullYear(),
+      month: d.getMonth() + 1,
+      day: d.getDate(),
+      hour: d.getHours(),
+      minute: d.getMinutes(),
+      second: d.getSeconds(),
+      offset: -d.getTimezoneOffset(),
+    };
+  }
+  let f = zoneFormats.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
+    zoneFormats.set(zone, f);
+  }
+  const p: Record<string, number> = {};
+  for (const part of f.formatToParts(new Date(ms))) p[part.type] = Number(part.value);
+  const w = {
+    year: p.year ?? 0,
+    month: p.month ?? 1,
+    day: p.day ?? 1,
+    hour: p.hour ?? 0,
+    minute: p.minute ?? 0,
+    second: p.second ?? 0,
+  };
+  // The offset is what the wall clock reads minus the instant, whole seconds only.
+  const asUtc = Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second);
+  return { ...w, offset: Math.round((asUtc - Math.floor(ms / 1000) * 1000) / 60_000) };
+}
+
+const pad = (n: number, w = 2): string => String(Math.abs(n)).padStart(w, '0');
+
+/** "UTC", "UTC+1", "UTC+5:30", "UTC-3": an offset in minutes east of UTC. */
+export function offsetLabel(minutes: number): string {
+  if (minutes === 0) return 'UTC';
+  const sign = minutes > 0 ? '+' : '-';
+  const h = Math.floor(Math.abs(minutes) / 60);
+  const m = Math.abs(minutes) % 60;
+  return `UTC${sign}${h}${m ? `:${pad(m)}` : ''}`;
+}
+
+/** The offset of a zone (the browser's by default) at an instant: "UTC+1". */
+export function zoneLabel(iso: string | number, zone?: string): string {
+  const ms = typeof iso === 'number' ? iso : Date.parse(iso);
+  return offsetLabel(wallClock(ms, zone).offset);
+}
+
+function format(
+  ms: number,
+  zone: string | undefined,
+  opts: { ms?: boolean; date?: boolean },
+): string {
+  const w = wallClock(ms, zone);
+  const date = `${w.year}-${pad(w.month)}-${pad(w.day)} `;
+  const time = `${pad(w.hour)}:${pad(w.minute)}:${pad(w.second)}`;
+  const fraction = opts.ms ? `.${pad(((ms % 1000) + 1000) % 1000, 3)}` : '';
+  return `${opts.date === false ? '' : date}${time}${fraction} ${offsetLabel(w.offset)}`;
+}
+
+/**
+ * Date and time to the second (milliseconds when asked) in the browser's zone, labelled with
+ * its offset: "2031-03-01 14:03:05 UTC+1".
+ */
 export function timestamp(iso: string | null | undefined, ms = false): string {
   if (!iso) return '—';
-  const d = new Date(iso);
-  const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
-  const date = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
-  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-  return `${date} ${time}${ms ? `.${pad(d.getMilliseconds(), 3)}` : ''}`;
+  return format(Date.parse(iso), undefined, { ms });
+}
+
+/** The same in a given IANA zone: "2031-03-01 02:30:00 UTC+1". */
+export function timestampIn(iso: string, zone: string): string {
+  return format(Date.parse(iso), zone, {});
+}
+
+/** A time of day, labelled with the browser's offset: "14:03:05 UTC+1". */
+export function clockTime(ms: number): string {
+  return format(ms, undefined, { date: false });
+}
+
+/** What a time's tooltip says: the local time with its zone, and UTC. */
+export function timeTitle(iso: string): string {
+  const ms = Date.parse(iso);
+  return `${format(ms, undefined, { ms: true })} (${LOCAL_ZONE})\n${format(ms, 'UTC', { ms: true })}`;
+}
+
+/**
+ * The value of a datetime-local input (local wall clock, no zone) as an instant in RFC 3339,
+ * or null when it is empty or not a time.
+ */
+export function fromLocalInput(value: string): string | null {
+  if (!value) return null;
+  const ms = new Date(value).getTime();
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : null;
+}
+
+/** An instant as a datetime-local input's value, in the browser's zone. */
+export function toLocalInput(ms: number): string {
+  const w = wallClock(ms);
+  return `${w.year}-${pad(w.month)}-${pad(w.day)}T${pad(w.hour)}:${pad(w.minute)}`;
 }
 
 /**
@@ -54,4 +173,21 @@ export function count(n: number): string {
 export function json(v: unknown): string {
   if (v === undefined) return '';
   return JSON.stringify(v, null, 2);
+}
+
+/** Why `text` is not JSON, with the line and column when the parser says where; null if it is. */
+export function jsonError(text: string): string | null {
+  if (!text.trim()) return null;
+  try {
+    JSON.parse(text);
+    return null;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const at = /position (\d+)/.exec(message);
+    if (!at) return `not valid JSON: ${message}`;
+    const before = text.slice(0, Number(at[1]));
+    const line = before.split('\n').length;
+    const column = before.length - before.lastIndexOf('\n');
+    return `not valid JSON at line ${line}, column ${column}: ${message.replace(/ in JSON at position \d+.*$/, '')}`;
+  }
 }

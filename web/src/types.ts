@@ -10,10 +10,13 @@ export const TASK_STATUSES: readonly TaskStatus[] = [
   'succeeded',
   'dead',
   'cancelled',
+  'blocked',
+  'waiting',
 ];
 
 // The API's shapes are the client SDK's; only what the SDK does not cover is declared here.
 export type {
+  BulkActionResult,
   Queue,
   Schedule,
   Task,

@@ -1,6 +1,7 @@
 /** Small building blocks every page uses: badges, empty and error states, action buttons. */
-import { useState, type ReactNode } from 'react';
+import { useEffect, useId, useRef, useState, type ReactNode } from 'react';
 import { ApiError, errorMessage } from './api';
+import { relative, timeTitle, timestamp } from './format';
 
 export function StatusBadge(props: { status: string; title?: string }): ReactNode {
   return (
@@ -101,13 +102,46 @@ export function ActionButton(props: {
       >
         {busy ? (props.busyLabel ?? `${props.label}…`) : props.label}
       </button>
-      {error ? (
-        <span className="action-error" role="alert">
-          {error}
-        </span>
-      ) : null}
+      <ActionError message={error} />
     </span>
   );
+}
+
+/** An action's error, beside its button. */
+export function ActionError(props: { message: string | null | undefined }): ReactNode {
+  return props.message ? (
+    <span className="action-error" role="alert">
+      {props.message}
+    </span>
+  ) : null;
+}
+
+/** A form field: its label, the control, and under it the error (the API's, or a check's) or a hint. */
+export function FormField(props: {
+  label: ReactNode;
+  error?: string | null | undefined;
+  hint?: string | undefined;
+  children: ReactNode;
+}): ReactNode {
+  return (
+    <label className={props.error ? 'invalid' : ''}>
+      {props.label}
+      {props.children}
+      {props.error ? (
+        <span className="field-error" role="alert">
+          {props.error}
+        </span>
+      ) : props.hint ? (
+        <span className="hint">{props.hint}</span>
+      ) : null}
+    </label>
+  );
+}
+
+/** The form field an API error names (the first part of its `field`), when the form has it. */
+export function errorField<F extends string>(err: unknown, fields: readonly F[]): F | null {
+  const field = err instanceof ApiError ? err.field?.split('.')[0] : undefined;
+  return field && (fields as readonly string[]).includes(field) ? (field as F) : null;
 }
 
 /** A definition list row that hides itself when there is nothing to show. */
@@ -117,5 +151,139 @@ export function Field(props: { label: string; children: ReactNode }): ReactNode 
       <dt>{props.label}</dt>
       <dd>{props.children}</dd>
     </>
+  );
+}
+
+/**
+ * A time, always with its zone: absolute ("2031-03-01 14:03:05 UTC+1"), or relative to `now`
+ * ("3 s ago"); either way the tooltip gives it in the browser's zone and in UTC.
+ */
+export function Time(props: {
+  at: string | null | undefined;
+  now?: number;
+  ms?: boolean;
+}): ReactNode {
+  if (!props.at) return '—';
+  return (
+    <time dateTime={props.at} title={timeTitle(props.at)}>
+      {props.now === undefined ? timestamp(props.at, props.ms) : relative(props.at, props.now)}
+    </time>
+  );
+}
+
+/**
+ * A modal dialog (the browser's own <dialog>: focus stays inside, Escape closes it). Shown
+ * while mounted.
+ */
+export function Dialog(props: {
+  title: string;
+  onClose: () => void;
+  children: ReactNode;
+  className?: string;
+}): ReactNode {
+  const ref = useRef<HTMLDialogElement>(null);
+  const titleId = useId();
+  useEffect(() => {
+    const d = ref.current;
+    if (d && !d.open) d.showModal();
+    return () => d?.close();
+  }, []);
+  return (
+    <dialog
+      ref={ref}
+      className={`dialog ${props.className ?? ''}`}
+      aria-labelledby={titleId}
+      onCancel={(e) => {
+        e.preventDefault();
+        props.onClose();
+      }}
+    >
+      <header>
+        <h2 id={titleId}>{props.title}</h2>
+        <button
+          type="button"
+          className="btn plain small"
+          aria-label="Close"
+          onClick={props.onClose}
+        >
+          ✕
+        </button>
+      </header>
+      {props.children}
+    </dialog>
+  );
+}
+
+/**
+ * Asks before an action that changes many things: says what will happen, runs it on
+ * confirmation, then shows what it did (`outcome`) or the API's error, until closed.
+ */
+export function ConfirmDialog<R>(props: {
+  title: string;
+  /** What will happen, with the count. */
+  message: ReactNode;
+  confirmLabel: string;
+  kind?: 'primary' | 'danger';
+  run: (progress: (text: string) => void) => Promise<R>;
+  outcome: (result: R) => ReactNode;
+  onClose: (changed: boolean) => void;
+}): ReactNode {
+  const [state, setState] = useState<
+    | { step: 'ask' }
+    | { step: 'busy'; text: string }
+    | { step: 'done'; result: R }
+    | { step: 'failed'; error: string }
+  >({ step: 'ask' });
+  const confirm = (): void => {
+    setState({ step: 'busy', text: 'Working…' });
+    props
+      .run((text) => setState({ step: 'busy', text }))
+      .then(
+        (result) => setState({ step: 'done', result }),
+        (err: unknown) => setState({ step: 'failed', error: errorMessage(err) }),
+      );
+  };
+  const close = (): void => props.onClose(state.step === 'done');
+  return (
+    <Dialog title={props.title} onClose={close} className="confirm">
+      {state.step === 'done' ? (
+        <div className="outcome" role="status">
+          {props.outcome(state.result)}
+        </div>
+      ) : (
+        <p className="message">{props.message}</p>
+      )}
+      {state.step === 'failed' ? (
+        <p className="action-error" role="alert">
+          {state.error}
+        </p>
+      ) : null}
+      <div className="dialog-actions">
+        {state.step === 'done' ? (
+          <button type="button" className="btn primary" onClick={close}>
+            Close
+          </button>
+        ) : (
+          <>
+            <button
+              type="button"
+              className="btn plain"
+              onClick={close}
+              disabled={state.step === 'busy'}
+            >
+              {state.step === 'failed' ? 'Close' : 'Go back'}
+            </button>
+            <button
+              type="button"
+              className={`btn ${props.kind ?? 'primary'}`}
+              onClick={confirm}
+              disabled={state.step === 'busy'}
+            >
+              {state.step === 'busy' ? state.text : props.confirmLabel}
+            </button>
+          </>
+        )}
+      </div>
+    </Dialog>
   );
 }

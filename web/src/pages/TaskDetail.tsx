@@ -4,7 +4,7 @@
  */
 import { useEffect, useState, type ReactNode } from 'react';
 import { ApiError, api } from '../api';
-import { duration, json, relative, timestamp } from '../format';
+import { duration, json, relative } from '../format';
 import { useNow, usePoll } from '../hooks';
 import { watchTask } from '../live';
 import { Link } from '../router';
@@ -18,6 +18,7 @@ import {
   Loading,
   PageHeader,
   StatusBadge,
+  Time,
 } from '../ui';
 
 /** "Run now" for a pending task while its run_at is ahead; re-renders alone, each second. */
@@ -215,8 +216,8 @@ function Timeline(props: { task: Task }): ReactNode {
           <li key={s.label} className={`step-${s.kind} ${at > now ? 'future' : ''}`}>
             <span className="dot" />
             <span className="step-label">{s.label}</span>
-            <span className="step-time" title={s.at}>
-              {timestamp(s.at, true)}
+            <span className="step-time">
+              <Time at={s.at} ms />
             </span>
             <span className="step-delta">
               {s.kind === 'created' ? relative(s.at, now) : `+${duration(at - created)}`}
@@ -286,9 +287,15 @@ function Attempts(props: { task: Task; names: Map<string, string> }): ReactNode 
             <tr key={a.attempt}>
               <td className="num">{a.attempt}</td>
               <td>{a.worker_id ? <WorkerName id={a.worker_id} names={props.names} /> : '—'}</td>
-              <td>{timestamp(a.picked_at, true)}</td>
-              <td>{timestamp(a.started_at, true)}</td>
-              <td>{a.finished_at ? timestamp(a.finished_at, true) : '—'}</td>
+              <td>
+                <Time at={a.picked_at} ms />
+              </td>
+              <td>
+                <Time at={a.started_at} ms />
+              </td>
+              <td>
+                <Time at={a.finished_at || null} ms />
+              </td>
               <td className="num">
                 {duration(
                   (a.finished_at ? Date.parse(a.finished_at) : now) -

@@ -1,22 +1,20 @@
 /**
- * Tasks: a filtered, paged table that follows /v1/events. A status event patches its row at
- * once; then the changed rows are fetched again (debounced), or the first page when new
- * tasks may belong on it.
+ * Tasks: a table filtered and counted on the server, paged by cursor, that follows
+ * /v1/events. A status event patches its row at once; then the changed rows are fetched
+ * again (debounced), or the first page when new tasks may belong on it. Rows can be selected
+ * for bulk retry and cancel, and a task can be submitted from here.
  */
-import { useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
-import { ApiError, api, errorMessage } from '../api';
-import { relative, shortId, timestamp } from '../format';
+import { useEffect, useRef, useState, type ReactNode } from 'react';
+import { ApiError, api } from '../api';
+import { count, shortId } from '../format';
 import { useDebounced, useLiveEvents, useLiveOpen, useNow, usePoll } from '../hooks';
-import { Link, navigate, useRoute } from '../router';
-import { TASK_STATUSES, type Queue, type Task, type TaskPage } from '../types';
-import { Empty, ErrorNote, Loading, PageHeader, StatusBadge } from '../ui';
-
-const RANGES = [
-  { key: '', label: 'any time', ms: 0 },
-  { key: '5m', label: 'last 5 min', ms: 5 * 60_000 },
-  { key: '1h', label: 'last hour', ms: 3_600_000 },
-  { key: '24h', label: 'last 24 h', ms: 86_400_000 },
-] as const;
+import { Link } from '../router';
+import type { Queue, Task, TaskPage, Worker } from '../types';
+import { Empty, ErrorNote, Loading, PageHeader, StatusBadge, Time } from '../ui';
+import { BulkBar } from './tasks/bulk';
+import { FilterBar, filterKey, filterParams, isFiltered, useTaskFilters } from './tasks/filters';
+import { IdSearch } from './tasks/search';
+import { SubmitTaskDialog } from './tasks/submit';
 
 const PAGE_SIZE = 50;
 /** More changed rows than this in one burst: fetch the page instead of row by row. */
@@ -24,42 +22,51 @@ const ROW_REFRESH_MAX = 10;
 
 type Patch = Partial<Task> & { updated_at: string };
 
+/** A total as shown: "1,234", or "10,000+" past the API's cap. */
+function totalText(page: TaskPage): string | null {
+  if (page.total === null) return null;
+  return `${count(page.total)}${page.total_capped ? '+' : ''}`;
+}
+
 export function Tasks(): ReactNode {
-  const { query } = useRoute();
-  const status = query.get('status') ?? '';
-  const queue = query.get('queue') ?? '';
-  const command = query.get('command') ?? '';
-  const range = RANGES.find((r) => r.key === query.get('since')) ?? RANGES[0];
+  const filters = useTaskFilters();
+  const key = filterKey(filters);
   const now = useNow(5000);
+  const [submitting, setSubmitting] = useState(false);
 
   // Cursors of the pages before the current one; [] on the first page.
   const [cursors, setCursors] = useState<string[]>([]);
   const [cursor, setCursor] = useState<string | null>(null);
+  const [selected, setSelected] = useState<Set<string>>(new Set());
   useEffect(() => {
     setCursors([]);
     setCursor(null);
-  }, [status, queue, command]);
+    setSelected(new Set());
+  }, [key]);
 
   // Live events keep the page current; without them (a proxy that drops the stream) it polls.
   const liveOpen = useLiveOpen();
   const page = usePoll(
     () => {
-      const q = new URLSearchParams({ limit: String(PAGE_SIZE) });
-      if (status) q.set('status', status);
-      if (queue) q.set('queue', queue);
-      if (command) q.set('command', command);
+      const q = filterParams(filters, Date.now());
+      q.set('limit', String(PAGE_SIZE));
       if (cursor) q.set('cursor', cursor);
       return api<TaskPage>('GET', `/v1/tasks?${q.toString()}`);
     },
     liveOpen ? 0 : 5000,
-    [status, queue, command, cursor],
+    [key, cursor],
   );
   const queues = usePoll(() => api<{ items: Queue[] }>('GET', '/v1/queues'), 30_000, []);
+  const workers = usePoll(
+    () => (filters.worker ? api<{ items: Worker[] }>('GET', '/v1/workers') : Promise.resolve(null)),
+    0,
+    [filters.worker],
+  );
 
   // Rows changed since the page was loaded, newest wins by updated_at.
   // Kept across reloads of the page, which may answer with older data than an event's.
   const [patches, setPatches] = useState<Map<string, Patch>>(new Map());
-  useEffect(() => setPatches(new Map()), [status, queue, command]);
+  useEffect(() => setPatches(new Map()), [key]);
   const patch = (p: Patch & { id: string }): void =>
     setPatches((m) => {
       const old = m.get(p.id);
@@ -104,88 +111,79 @@ export function Tasks(): ReactNode {
       flush();
     } else if (
       cursors.length === 0 &&
-      (!queue || d.queue === queue) &&
-      (!status || d.status === status)
+      (!filters.queue || d.queue === filters.queue) &&
+      (!filters.status || d.status === filters.status)
     ) {
+      // A new task, or one that moved into the filter: the first page and the total change.
       newOnFirstPage.current = true;
       flush();
     }
   });
 
-  const setFilter = (k: string, v: string): void => {
-    const q = new URLSearchParams(query);
-    if (v) q.set(k, v);
-    else q.delete(k);
-    const s = q.toString();
-    navigate(`tasks${s ? `?${s}` : ''}`, { replace: true });
-  };
-
-  const shown = range.ms ? rows.filter((t) => Date.parse(t.created_at) >= now - range.ms) : rows;
-  const filtered = status || queue || command || range.ms;
+  const filtered = isFiltered(filters);
+  const total = page.data ? totalText(page.data) : null;
+  const filterError =
+    page.error instanceof ApiError && page.error.field
+      ? { field: page.error.field, message: page.error.message }
+      : null;
+  const workerName = workers.data?.items.find((w) => w.id === filters.worker)?.name ?? null;
+  const allSelected = rows.length > 0 && rows.every((r) => selected.has(r.id));
+  const toggle = (id: string): void =>
+    setSelected((s) => {
+      const next = new Set(s);
+      if (next.has(id)) next.delete(id);
+      else next.add(id);
+      return next;
+    });
 
   return (
     <>
       <PageHeader title="Tasks">
         <IdSearch />
+        <button type="button" className="btn primary" onClick={() => setSubmitting(true)}>
+          New task
+        </button>
       </PageHeader>
-      <form className="filters" onSubmit={(e) => e.preventDefault()}>
-        <label>
-          Status
-          <select value={status} onChange={(e) => setFilter('status', e.target.value)}>
-            <option value="">all</option>
-            {TASK_STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Queue
-          <select value={queue} onChange={(e) => setFilter('queue', e.target.value)}>
-            <option value="">all</option>
-            {queue && !queues.data?.items.some((q) => q.name === queue) ? (
-              <option value={queue}>{queue}</option>
-            ) : null}
-            {(queues.data?.items ?? []).map((q) => (
-              <option key={q.name} value={q.name}>
-                {q.name}
-              </option>
-            ))}
-          </select>
-        </label>
-        <CommandFilter value={command} onChange={(v) => setFilter('command', v)} />
-        <label>
-          Created
-          <select value={range.key} onChange={(e) => setFilter('since', e.target.value)}>
-            {RANGES.map((r) => (
-              <option key={r.key} value={r.key}>
-                {r.label}
-              </option>
-            ))}
-          </select>
-        </label>
-        {filtered ? (
-          <button type="button" className="btn plain" onClick={() => navigate('tasks')}>
-            Clear filters
-          </button>
+      {submitting ? (
+        <SubmitTaskDialog queues={queues.data?.items ?? []} onClose={() => setSubmitting(false)} />
+      ) : null}
+      <FilterBar
+        filters={filters}
+        queues={queues.data?.items ?? []}
+        workerName={workerName}
+        error={filterError}
+      />
+      {filterError ? null : <ErrorNote error={page.error} what="Could not load the tasks" />}
+      <div className="list-summary">
+        {total !== null ? (
+          <span className="total" data-total={page.data?.total ?? ''}>
+            {total} task{total === '1' ? '' : 's'}
+            {filtered ? ' match' : ''}
+          </span>
         ) : null}
-      </form>
-      <ErrorNote error={page.error} what="Could not load the tasks" />
+        <BulkBar
+          selected={selected}
+          rows={rows}
+          filters={filters}
+          total={total}
+          onClear={() => setSelected(new Set())}
+          onDone={() => {
+            setSelected(new Set());
+            page.reload();
+          }}
+        />
+      </div>
       {!page.data ? (
         page.loading ? (
           <Loading />
         ) : null
-      ) : shown.length === 0 ? (
+      ) : rows.length === 0 ? (
         filtered ? (
-          <Empty title="No task matches these filters">
-            {range.ms && rows.length > 0
-              ? `${rows.length} task(s) on this page were created before the time range.`
-              : 'Change or clear the filters.'}
-          </Empty>
+          <Empty title="No task matches these filters">Change or clear the filters.</Empty>
         ) : (
           <Empty title="No tasks yet">
-            Submit one with <code>POST /v1/tasks</code>, for example{' '}
+            Submit one with <strong>New task</strong>, or with <code>POST /v1/tasks</code>, for
+            example{' '}
             <code>{`curl -X POST ${window.location.origin}/v1/tasks -H 'content-type: application/json' -d '{"command":"echo hi"}'`}</code>
             . It appears here as soon as it is stored.
           </Empty>
@@ -195,19 +193,42 @@ export function Tasks(): ReactNode {
           <table className="tasks">
             <thead>
               <tr>
+                <th className="select">
+                  <input
+                    type="checkbox"
+                    aria-label="Select every task on this page"
+                    checked={allSelected}
+                    onChange={() =>
+                      setSelected(allSelected ? new Set() : new Set(rows.map((r) => r.id)))
+                    }
+                  />
+                </th>
                 <th>ID</th>
                 <th>Command</th>
                 <th>Queue</th>
                 <th>Status</th>
                 <th className="num">Attempt</th>
+                <th>Last error</th>
                 <th>Created</th>
                 <th>Run at</th>
                 <th>Updated</th>
               </tr>
             </thead>
             <tbody>
-              {shown.map((t) => (
-                <tr key={t.id} data-task-id={t.id} className={`row-${t.status}`}>
+              {rows.map((t) => (
+                <tr
+                  key={t.id}
+                  data-task-id={t.id}
+                  className={`row-${t.status} ${selected.has(t.id) ? 'selected' : ''}`}
+                >
+                  <td className="select">
+                    <input
+                      type="checkbox"
+                      aria-label={`Select task ${t.id}`}
+                      checked={selected.has(t.id)}
+                      onChange={() => toggle(t.id)}
+                    />
+                  </td>
                   <td className="mono">
                     <Link to={`tasks/${t.id}`} title={t.id}>
                       {shortId(t.id)}
@@ -223,9 +244,18 @@ export function Tasks(): ReactNode {
                   <td className="num">
                     {t.attempt}/{t.max_attempts}
                   </td>
-                  <td title={timestamp(t.created_at, true)}>{relative(t.created_at, now)}</td>
-                  <td title={timestamp(t.run_at, true)}>{relative(t.run_at, now)}</td>
-                  <td title={timestamp(t.updated_at, true)}>{relative(t.updated_at, now)}</td>
+                  <td className="last-error" title={t.error ?? undefined}>
+                    {t.error ?? ''}
+                  </td>
+                  <td>
+                    <Time at={t.created_at} now={now} />
+                  </td>
+                  <td>
+                    <Time at={t.run_at} now={now} />
+                  </td>
+                  <td>
+                    <Time at={t.updated_at} now={now} />
+                  </td>
                 </tr>
               ))}
             </tbody>
@@ -245,7 +275,12 @@ export function Tasks(): ReactNode {
           >
             ← Newer
           </button>
-          <span>Page {cursors.length + 1}</span>
+          <span>
+            Page {cursors.length + 1}
+            {page.data.total !== null
+              ? ` of ${Math.max(1, Math.ceil(page.data.total / PAGE_SIZE))}${page.data.total_capped ? '+' : ''}`
+              : ''}
+          </span>
           <button
             type="button"
             className="btn plain"
@@ -260,94 +295,5 @@ export function Tasks(): ReactNode {
         </nav>
       ) : null}
     </>
-  );
-}
-
-/** The command filter applies on Enter or when the field loses focus, not on every key. */
-function CommandFilter(props: { value: string; onChange: (v: string) => void }): ReactNode {
-  const [text, setText] = useState(props.value);
-  useEffect(() => setText(props.value), [props.value]);
-  const apply = (): void => {
-    if (text.trim() !== props.value) props.onChange(text.trim());
-  };
-  return (
-    <label>
-      Command
-      <input
-        type="search"
-        placeholder="handler or full command"
-        value={text}
-        onChange={(e) => setText(e.target.value)}
-        onBlur={apply}
-        onKeyDown={(e) => {
-          if (e.key === 'Enter') apply();
-        }}
-      />
-    </label>
-  );
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** The task submitted with an idempotency key. @throws ApiError 404 when there is none */
-async function byKey(key: string): Promise<Task> {
-  const q = new URLSearchParams({ idempotency_key: key, limit: '1' });
-  const page = await api<TaskPage>('GET', `/v1/tasks?${q.toString()}`);
-  const t = page.items[0];
-  if (!t) throw new ApiError(404, 'not_found', `No task with idempotency key ${key}.`);
-  return t;
-}
-
-/** Opens a task by its id, or by its idempotency key (which may look like an id too). */
-function IdSearch(): ReactNode {
-  const [id, setId] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = (e: FormEvent): void => {
-    e.preventDefault();
-    const want = id.trim();
-    if (!want) return;
-    setBusy(true);
-    setError(null);
-    // A task id opens that task; anything else is looked up as an idempotency key.
-    const found = UUID.test(want)
-      ? api<Task>('GET', `/v1/tasks/${encodeURIComponent(want)}`).catch((err: unknown) => {
-          if (err instanceof ApiError && err.status === 404) return byKey(want);
-          throw err;
-        })
-      : byKey(want);
-    found.then(
-      (t) => {
-        setBusy(false);
-        navigate(`tasks/${t.id}`);
-      },
-      (err: unknown) => {
-        setBusy(false);
-        setError(
-          err instanceof ApiError && err.status === 404
-            ? `No task with id or idempotency key ${want}.`
-            : errorMessage(err),
-        );
-      },
-    );
-  };
-  return (
-    <form className="search" onSubmit={submit} role="search">
-      <input
-        type="search"
-        aria-label="Task id or idempotency key"
-        placeholder="Task id or idempotency key"
-        value={id}
-        onChange={(e) => setId(e.target.value)}
-      />
-      <button type="submit" className="btn plain" disabled={busy}>
-        Open
-      </button>
-      {error ? (
-        <span className="action-error" role="alert">
-          {error}
-        </span>
-      ) : null}
-    </form>
   );
 }

@@ -1,11 +1,15 @@
-/** Workers: live ones first, silent and disconnected ones marked; polled every 2 s. */
+/**
+ * Workers: live ones first, silent and disconnected ones marked; polled every 2 s. Each row
+ * has the worker's labels and version, and a link to the tasks that ran on it.
+ */
 import type { ReactNode } from 'react';
 import { api } from '../api';
 import { Meter } from '../charts';
-import { relative, shortId, timestamp } from '../format';
+import { shortId } from '../format';
 import { useNow, usePoll } from '../hooks';
+import { Link } from '../router';
 import type { Worker } from '../types';
-import { Empty, ErrorNote, Loading, PageHeader } from '../ui';
+import { Empty, ErrorNote, Loading, PageHeader, Time } from '../ui';
 
 const ORDER = { live: 0, silent: 1, disconnected: 2 } as const;
 
@@ -58,7 +62,9 @@ export function Workers(): ReactNode {
                 <th>Running</th>
                 <th>Last heartbeat</th>
                 <th>Connected</th>
+                <th>Labels</th>
                 <th>Version</th>
+                <th>Tasks</th>
               </tr>
             </thead>
             <tbody>
@@ -108,19 +114,43 @@ export function Workers(): ReactNode {
                       </span>
                     </div>
                   </td>
-                  <td title={timestamp(w.last_seen_at, true)}>{relative(w.last_seen_at, now)}</td>
+                  <td>
+                    <Time at={w.last_seen_at} now={now} />
+                  </td>
                   <td>
                     {w.state === 'disconnected' && w.disconnected_at ? (
-                      <span title={timestamp(w.disconnected_at)}>
-                        left {relative(w.disconnected_at, now)}
-                      </span>
+                      <>
+                        left <Time at={w.disconnected_at} now={now} />
+                      </>
                     ) : (
-                      <span title={timestamp(w.first_seen_at)}>
-                        since {relative(w.first_seen_at, now)}
-                      </span>
+                      <>
+                        since <Time at={w.first_seen_at} now={now} />
+                      </>
                     )}
                   </td>
-                  <td className="muted">{w.version ?? '—'}</td>
+                  <td data-col="labels">
+                    <div className="tags">
+                      {Object.entries(w.labels).map(([k, v]) => (
+                        <span key={k} className="tag label" title={`${k}=${v}`}>
+                          {k}={v}
+                        </span>
+                      ))}
+                      {Object.keys(w.labels).length === 0 ? (
+                        <span className="muted">none</span>
+                      ) : null}
+                    </div>
+                  </td>
+                  <td className="muted" data-col="version">
+                    {w.version ?? '—'}
+                  </td>
+                  <td>
+                    <Link
+                      to={`tasks?worker=${encodeURIComponent(w.id)}`}
+                      title={`The tasks whose latest attempt ran on ${w.name}`}
+                    >
+                      Recent tasks
+                    </Link>
+                  </td>
                 </tr>
               ))}
             </tbody>

@@ -1,0 +1,180 @@
+/**
+ * The schedule form, to create one (POST /v1/schedules) or edit one (PATCH
+ * /v1/schedules/:ref, sending only what changed). An API error that names a field is shown
+ * under that field.
+ */
+import { useState, type FormEvent, type ReactNode } from 'react';
+import { ApiError, api, errorMessage } from '../../api';
+import { jsonError } from '../../format';
+import type { Schedule } from '../../types';
+import { ActionError, FormField, errorField } from '../../ui';
+
+const FIELDS = [
+  'name',
+  'cron',
+  'command',
+  'timezone',
+  'queue',
+  'priority',
+  'max_attempts',
+  'payload',
+] as const;
+type FieldName = (typeof FIELDS)[number];
+type Values = Record<FieldName, string>;
+
+const EMPTY: Values = {
+  name: '',
+  cron: '',
+  command: '',
+  timezone: '',
+  queue: '',
+  priority: '',
+  max_attempts: '',
+  payload: '',
+};
+
+/** A schedule's fields as the form shows them. */
+function valuesOf(s: Schedule): Values {
+  return {
+    name: s.name,
+    cron: s.cron,
+    command: s.command,
+    timezone: s.timezone,
+    queue: s.queue,
+    priority: String(s.priority),
+    max_attempts: s.max_attempts === null ? '' : String(s.max_attempts),
+    payload:
+      s.payload === null || s.payload === undefined ? '' : JSON.stringify(s.payload, null, 2),
+  };
+}
+
+/** The request body: every field set (create), or only those that changed (edit). */
+function bodyOf(values: Values, before: Values | null): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  for (const k of FIELDS) {
+    const v = k === 'payload' ? values[k] : values[k].trim();
+    if (before && v === before[k]) continue;
+    if (v === '') {
+      // Cleared on edit: back to the default (null where the API has one).
+      if (before && (k === 'max_attempts' || k === 'payload')) body[k] = null;
+      continue;
+    }
+    if (k === 'payload') body[k] = JSON.parse(v) as unknown;
+    else if (k === 'priority' || k === 'max_attempts') body[k] = Number(v);
+    else body[k] = v;
+  }
+  return body;
+}
+
+export function ScheduleForm(props: {
+  /** The schedule to edit; a new one when absent. */
+  schedule?: Schedule;
+  onSaved: (s: Schedule) => void;
+  onDiscard?: () => void;
+}): ReactNode {
+  const before = props.schedule ? valuesOf(props.schedule) : null;
+  const [values, setValues] = useState<Values>(before ?? EMPTY);
+  const [errors, setErrors] = useState<Partial<Record<FieldName | 'form', string>>>({});
+  const [busy, setBusy] = useState(false);
+  const [saved, setSaved] = useState<string | null>(null);
+  const payloadError = jsonError(values.payload);
+
+  const set = (k: FieldName, v: string): void => {
+    setValues((old) => ({ ...old, [k]: v }));
+    setSaved(null);
+    if (errors[k]) setErrors((e) => ({ ...e, [k]: undefined }));
+  };
+
+  const submit = (e: FormEvent): void => {
+    e.preventDefault();
+    if (payloadError) return;
+    const body = bodyOf(values, before);
+    if (before && Object.keys(body).length === 0) {
+      setErrors({ form: 'Nothing changed.' });
+      return;
+    }
+    setBusy(true);
+    setErrors({});
+    const request = props.schedule
+      ? api<Schedule>('PATCH', `/v1/schedules/${encodeURIComponent(props.schedule.id)}`, body)
+      : api<Schedule>('POST', '/v1/schedules', body);
+    request.then(
+      (s) => {
+        setBusy(false);
+        if (!props.schedule) setValues(EMPTY);
+        setSaved(props.schedule ? 'Saved.' : `Created ${s.name}.`);
+        props.onSaved(s);
+      },
+      (err: unknown) => {
+        setBusy(false);
+        // A taken name is a 409 that names no field.
+        const conflict = err instanceof ApiError && err.code === 'conflict' ? 'name' : null;
+        setErrors({ [errorField(err, FIELDS) ?? conflict ?? 'form']: errorMessage(err) });
+      },
+    );
+  };
+
+  const input = (k: FieldName, label: string, placeholder: string, hint?: string): ReactNode => {
+    const error =
+      errors[k] ?? (k === 'payload' && payloadError ? `payload is ${payloadError}` : undefined);
+    return (
+      <FormField label={label} error={error} hint={hint}>
+        {k === 'payload' ? (
+          <textarea
+            name={k}
+            rows={3}
+            placeholder={placeholder}
+            value={values[k]}
+            aria-invalid={Boolean(error)}
+            onChange={(e) => set(k, e.target.value)}
+          />
+        ) : (
+          <input
+            name={k}
+            type={k === 'priority' || k === 'max_attempts' ? 'number' : 'text'}
+            placeholder={placeholder}
+            value={values[k]}
+            aria-invalid={Boolean(error)}
+            onChange={(e) => set(k, e.target.value)}
+          />
+        )}
+      </FormField>
+    );
+  };
+
+  const editing = Boolean(props.schedule);
+  return (
+    <form className="form" onSubmit={submit} noValidate>
+      {input('name', 'Name', 'nightly-report', 'letters, digits, _ . : -')}
+      {input('cron', 'Cron', '30 2 * * *', '5 fields, or 6 with seconds first')}
+      {input('command', 'Command', 'report daily', 'the first word names the handler')}
+      {input('timezone', 'Time zone', 'UTC', 'IANA name, e.g. Europe/Paris')}
+      {input('queue', 'Queue', 'default')}
+      {input('priority', 'Priority', '0', 'higher runs first')}
+      {input('max_attempts', 'Max attempts', '3', "empty: the queue's setting, else 3")}
+      {input('payload', 'Payload (JSON)', '{"format": "pdf"}')}
+      <div className="form-actions">
+        <button type="submit" className="btn primary" disabled={busy || Boolean(payloadError)}>
+          {busy
+            ? editing
+              ? 'Saving…'
+              : 'Creating…'
+            : editing
+              ? 'Save changes'
+              : 'Create schedule'}
+        </button>
+        {props.onDiscard ? (
+          <button type="button" className="btn plain" onClick={props.onDiscard}>
+            Discard
+          </button>
+        ) : null}
+        <ActionError message={errors.form} />
+        {saved ? (
+          <span className="ok-text" role="status">
+            {saved}
+          </span>
+        ) : null}
+      </div>
+    </form>
+  );
+}
