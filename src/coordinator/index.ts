@@ -138,7 +138,7 @@ export class Coordinator {
           streams: this.streams,
           onHello: (info) => metrics.labels.add(info.queues, info.handlers),
         });
-        registerTaskService(router, services.tasks, services.events);
+        registerTaskService(router, services.tasks, services.workflows, services.events);
       },
     });
     const http = await buildHttpApi({

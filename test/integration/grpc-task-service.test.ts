@@ -128,4 +128,30 @@ describe('TaskService over gRPC', () => {
     );
     expect(missing.code).toBe(Code.NotFound);
   });
+
+  it('submits a workflow and watches its graph to the end', async () => {
+    await inProcessWorker(coordinator, { queues: ['grpc-wf'] });
+    const submitted = await client.submitWorkflow({
+      name: 'grpc diamond',
+      tasks: [
+        { key: 'a', task: { command: 'echo a', queue: 'grpc-wf' } },
+        { key: 'b', task: { command: 'echo b', queue: 'grpc-wf' }, dependsOn: ['a'] },
+        { key: 'c', task: { command: 'echo c', queue: 'grpc-wf' }, dependsOn: ['a'] },
+        { key: 'd', task: { command: 'echo d', queue: 'grpc-wf' }, dependsOn: ['b', 'c'] },
+      ],
+    });
+    expect(submitted.created).toBe(true);
+    expect(submitted.tasks.find((t) => t.key === 'd')?.status).toBe(TaskStatus.BLOCKED);
+    const statuses: string[] = [];
+    for await (const w of client.watchWorkflow({ id: submitted.id })) statuses.push(w.status);
+    expect(statuses.at(-1)).toBe('succeeded');
+    const got = await client.getWorkflow({ id: submitted.id });
+    expect(got.tasks.every((t) => t.status === TaskStatus.SUCCEEDED)).toBe(true);
+    const bad = await client
+      .submitWorkflow({ tasks: [{ key: 'x', task: { command: 'echo' }, dependsOn: ['y'] }] })
+      .catch((e: unknown) => ConnectError.from(e));
+    expect(bad).toBeInstanceOf(ConnectError);
+    expect((bad as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((bad as ConnectError).rawMessage).toMatch(/no task has the key "y"/);
+  });
 });

@@ -181,6 +181,9 @@ const GRPC_ACTIONS: Record<string, Action> = {
   'TaskService/CancelTask': 'write',
   'TaskService/GetTask': 'read',
   'TaskService/WatchTask': 'read',
+  'TaskService/SubmitWorkflow': 'write',
+  'TaskService/GetWorkflow': 'read',
+  'TaskService/WatchWorkflow': 'read',
   'WorkerService/Connect': 'work',
 };
 

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ValidationError } from '../../src/lib/errors.js';
 import { shellHandler, type ShellResult } from '../../src/worker/executors/shell.js';
-import { NonRetryableError, type TaskContext } from '../../src/worker/types.js';
+import { NonRetryableError, WaitForChildren, type TaskContext } from '../../src/worker/types.js';
 import { startCoordinator, startWorker } from '../helpers/cluster.js';
 import { databaseUrl, useSchema } from '../helpers/db.js';
 import { CLI } from '../helpers/processes.js';
@@ -61,6 +61,11 @@ function context(command: string): TaskContext {
     signal: new AbortController().signal,
     progress: () => undefined,
     log: pino({ level: 'silent' }),
+    parents: {},
+    children: undefined,
+    failure: undefined,
+    spawn: (children) => children,
+    waitFor: (children = []) => new WaitForChildren(children),
   };
 }
 

@@ -22,6 +22,9 @@ const ACTIONS: Record<string, Action> = {
   'taskqueue.v1.TaskService/CancelTask': 'write',
   'taskqueue.v1.TaskService/GetTask': 'read',
   'taskqueue.v1.TaskService/WatchTask': 'read',
+  'taskqueue.v1.TaskService/SubmitWorkflow': 'write',
+  'taskqueue.v1.TaskService/GetWorkflow': 'read',
+  'taskqueue.v1.TaskService/WatchWorkflow': 'read',
 };
 
 /** The caller of a gRPC call, as authenticated by {@link authInterceptor}. */

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taskqueue/v1/task.proto.
  */
 export const file_taskqueue_v1_task: GenFile = /*@__PURE__*/
-  fileDesc("Chd0YXNrcXVldWUvdjEvdGFzay5wcm90bxIMdGFza3F1ZXVlLnYxIrsGCgRUYXNrEgoKAmlkGAEgASgJEg0KBXF1ZXVlGAIgASgJEg8KB2NvbW1hbmQYAyABKAkSJwoHcGF5bG9hZBgEIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIQCghwcmlvcml0eRgFIAEoBRIoCgZzdGF0dXMYBiABKA4yGC50YXNrcXVldWUudjEuVGFza1N0YXR1cxIPCgdhdHRlbXB0GAcgASgFEhQKDG1heF9hdHRlbXB0cxgIIAEoBRISCgp0aW1lb3V0X21zGAkgASgFEhEKCXdvcmtlcl9pZBgKIAEoCRImCgZyZXN1bHQYCyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDQoFZXJyb3IYDCABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GA0gASgJEjAKDHNjaGVkdWxlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKY3JlYXRlZF9hdBgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJcGlja2VkX2F0GBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxjb21wbGV0ZWRfYXQYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWZhaWxlZF9hdBgTIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY2FuY2VsbGVkX2F0GBQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GBUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgt3YWl0aW5nX2ZvchgWIAEoCRIrCghhdHRlbXB0cxgXIAMoCzIZLnRhc2txdWV1ZS52MS5UYXNrQXR0ZW1wdBIQCghleGVjdXRvchgYIAEoCRIsCghwcm9ncmVzcxgZIAEoCzIaLnRhc2txdWV1ZS52MS5UYXNrUHJvZ3Jlc3MiaQoMVGFza1Byb2dyZXNzEg8KB2F0dGVtcHQYASABKAUSDwoHcGVyY2VudBgCIAEoAhIPCgdtZXNzYWdlGAMgASgJEiYKAmF0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKyAQoLVGFza0F0dGVtcHQSDwoHYXR0ZW1wdBgBIAEoBRIRCgl3b3JrZXJfaWQYAiABKAkSLgoKc3RhcnRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB291dGNvbWUYBSABKAkSDQoFZXJyb3IYBiABKAki3QEKEVN1Ym1pdFRhc2tSZXF1ZXN0Eg8KB2NvbW1hbmQYASABKAkSJwoHcGF5bG9hZBgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRINCgVxdWV1ZRgDIAEoCRIQCghwcmlvcml0eRgEIAEoBRIqCgZydW5fYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDG1heF9hdHRlbXB0cxgGIAEoBRISCgp0aW1lb3V0X21zGAcgASgFEhcKD2lkZW1wb3RlbmN5X2tleRgIIAEoCSJiChJTdWJtaXRUYXNrUmVzcG9uc2USIAoEdGFzaxgBIAEoCzISLnRhc2txdWV1ZS52MS5UYXNrEg8KB2NyZWF0ZWQYAiABKAgSGQoRbWlzbWF0Y2hlZF9maWVsZHMYAyADKAkiHAoOR2V0VGFza1JlcXVlc3QSCgoCaWQYASABKAkiMwoPR2V0VGFza1Jlc3BvbnNlEiAKBHRhc2sYASABKAsyEi50YXNrcXVldWUudjEuVGFzayIfChFDYW5jZWxUYXNrUmVxdWVzdBIKCgJpZBgBIAEoCSI2ChJDYW5jZWxUYXNrUmVzcG9uc2USIAoEdGFzaxgBIAEoCzISLnRhc2txdWV1ZS52MS5UYXNrIh4KEFdhdGNoVGFza1JlcXVlc3QSCgoCaWQYASABKAkiYwoRV2F0Y2hUYXNrUmVzcG9uc2USIAoEdGFzaxgBIAEoCzISLnRhc2txdWV1ZS52MS5UYXNrEiwKCHByb2dyZXNzGAIgASgLMhoudGFza3F1ZXVlLnYxLlRhc2tQcm9ncmVzcyrZAQoKVGFza1N0YXR1cxIbChdUQVNLX1NUQVRVU19VTlNQRUNJRklFRBAAEhcKE1RBU0tfU1RBVFVTX1BFTkRJTkcQARIXChNUQVNLX1NUQVRVU19SVU5OSU5HEAISGQoVVEFTS19TVEFUVVNfU1VDQ0VFREVEEAMSFAoQVEFTS19TVEFUVVNfREVBRBAEEhkKFVRBU0tfU1RBVFVTX0NBTkNFTExFRBAFEhcKE1RBU0tfU1RBVFVTX0JMT0NLRUQQBhIXChNUQVNLX1NUQVRVU19XQUlUSU5HEAcyxwIKC1Rhc2tTZXJ2aWNlEk8KClN1Ym1pdFRhc2sSHy50YXNrcXVldWUudjEuU3VibWl0VGFza1JlcXVlc3QaIC50YXNrcXVldWUudjEuU3VibWl0VGFza1Jlc3BvbnNlEkYKB0dldFRhc2sSHC50YXNrcXVldWUudjEuR2V0VGFza1JlcXVlc3QaHS50YXNrcXVldWUudjEuR2V0VGFza1Jlc3BvbnNlEk8KCkNhbmNlbFRhc2sSHy50YXNrcXVldWUudjEuQ2FuY2VsVGFza1JlcXVlc3QaIC50YXNrcXVldWUudjEuQ2FuY2VsVGFza1Jlc3BvbnNlEk4KCVdhdGNoVGFzaxIeLnRhc2txdWV1ZS52MS5XYXRjaFRhc2tSZXF1ZXN0Gh8udGFza3F1ZXVlLnYxLldhdGNoVGFza1Jlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("Chd0YXNrcXVldWUvdjEvdGFzay5wcm90bxIMdGFza3F1ZXVlLnYxIrsGCgRUYXNrEgoKAmlkGAEgASgJEg0KBXF1ZXVlGAIgASgJEg8KB2NvbW1hbmQYAyABKAkSJwoHcGF5bG9hZBgEIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIQCghwcmlvcml0eRgFIAEoBRIoCgZzdGF0dXMYBiABKA4yGC50YXNrcXVldWUudjEuVGFza1N0YXR1cxIPCgdhdHRlbXB0GAcgASgFEhQKDG1heF9hdHRlbXB0cxgIIAEoBRISCgp0aW1lb3V0X21zGAkgASgFEhEKCXdvcmtlcl9pZBgKIAEoCRImCgZyZXN1bHQYCyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDQoFZXJyb3IYDCABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GA0gASgJEjAKDHNjaGVkdWxlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKY3JlYXRlZF9hdBgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJcGlja2VkX2F0GBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxjb21wbGV0ZWRfYXQYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWZhaWxlZF9hdBgTIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY2FuY2VsbGVkX2F0GBQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GBUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgt3YWl0aW5nX2ZvchgWIAEoCRIrCghhdHRlbXB0cxgXIAMoCzIZLnRhc2txdWV1ZS52MS5UYXNrQXR0ZW1wdBIQCghleGVjdXRvchgYIAEoCRIsCghwcm9ncmVzcxgZIAEoCzIaLnRhc2txdWV1ZS52MS5UYXNrUHJvZ3Jlc3MiaQoMVGFza1Byb2dyZXNzEg8KB2F0dGVtcHQYASABKAUSDwoHcGVyY2VudBgCIAEoAhIPCgdtZXNzYWdlGAMgASgJEiYKAmF0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKyAQoLVGFza0F0dGVtcHQSDwoHYXR0ZW1wdBgBIAEoBRIRCgl3b3JrZXJfaWQYAiABKAkSLgoKc3RhcnRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB291dGNvbWUYBSABKAkSDQoFZXJyb3IYBiABKAki3QEKEVN1Ym1pdFRhc2tSZXF1ZXN0Eg8KB2NvbW1hbmQYASABKAkSJwoHcGF5bG9hZBgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRINCgVxdWV1ZRgDIAEoCRIQCghwcmlvcml0eRgEIAEoBRIqCgZydW5fYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDG1heF9hdHRlbXB0cxgGIAEoBRISCgp0aW1lb3V0X21zGAcgASgFEhcKD2lkZW1wb3RlbmN5X2tleRgIIAEoCSJiChJTdWJtaXRUYXNrUmVzcG9uc2USIAoEdGFzaxgBIAEoCzISLnRhc2txdWV1ZS52MS5UYXNrEg8KB2NyZWF0ZWQYAiABKAgSGQoRbWlzbWF0Y2hlZF9maWVsZHMYAyADKAkiHAoOR2V0VGFza1JlcXVlc3QSCgoCaWQYASABKAkiXgoMV29ya2Zsb3dUYXNrEgsKA2tleRgBIAEoCRItCgR0YXNrGAIgASgLMh8udGFza3F1ZXVlLnYxLlN1Ym1pdFRhc2tSZXF1ZXN0EhIKCmRlcGVuZHNfb24YAyADKAkingEKFVN1Ym1pdFdvcmtmbG93UmVxdWVzdBIMCgRuYW1lGAEgASgJEikKBXRhc2tzGAIgAygLMhoudGFza3F1ZXVlLnYxLldvcmtmbG93VGFzaxIzCgpvbl9mYWlsdXJlGAMgASgLMh8udGFza3F1ZXVlLnYxLlN1Ym1pdFRhc2tSZXF1ZXN0EhcKD2lkZW1wb3RlbmN5X2tleRgEIAEoCSIgChJHZXRXb3JrZmxvd1JlcXVlc3QSCgoCaWQYASABKAkitgEKDFdvcmtmbG93Tm9kZRILCgNrZXkYASABKAkSDwoHdGFza19pZBgCIAEoCRIoCgZzdGF0dXMYAyABKA4yGC50YXNrcXVldWUudjEuVGFza1N0YXR1cxIPCgdhdHRlbXB0GAQgASgFEg0KBWVycm9yGAUgASgJEhIKCmRlcGVuZHNfb24YBiADKAkSFgoOcGFyZW50X3Rhc2tfaWQYByABKAkSEgoKb25fZmFpbHVyZRgIIAEoCCJ4ChBXb3JrZmxvd1Jlc3BvbnNlEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGc3RhdHVzGAMgASgJEikKBXRhc2tzGAQgAygLMhoudGFza3F1ZXVlLnYxLldvcmtmbG93Tm9kZRIPCgdjcmVhdGVkGAUgASgIIjMKD0dldFRhc2tSZXNwb25zZRIgCgR0YXNrGAEgASgLMhIudGFza3F1ZXVlLnYxLlRhc2siHwoRQ2FuY2VsVGFza1JlcXVlc3QSCgoCaWQYASABKAkiNgoSQ2FuY2VsVGFza1Jlc3BvbnNlEiAKBHRhc2sYASABKAsyEi50YXNrcXVldWUudjEuVGFzayIeChBXYXRjaFRhc2tSZXF1ZXN0EgoKAmlkGAEgASgJImMKEVdhdGNoVGFza1Jlc3BvbnNlEiAKBHRhc2sYASABKAsyEi50YXNrcXVldWUudjEuVGFzaxIsCghwcm9ncmVzcxgCIAEoCzIaLnRhc2txdWV1ZS52MS5UYXNrUHJvZ3Jlc3Mq2QEKClRhc2tTdGF0dXMSGwoXVEFTS19TVEFUVVNfVU5TUEVDSUZJRUQQABIXChNUQVNLX1NUQVRVU19QRU5ESU5HEAESFwoTVEFTS19TVEFUVVNfUlVOTklORxACEhkKFVRBU0tfU1RBVFVTX1NVQ0NFRURFRBADEhQKEFRBU0tfU1RBVFVTX0RFQUQQBBIZChVUQVNLX1NUQVRVU19DQU5DRUxMRUQQBRIXChNUQVNLX1NUQVRVU19CTE9DS0VEEAYSFwoTVEFTS19TVEFUVVNfV0FJVElORxAHMsQECgtUYXNrU2VydmljZRJPCgpTdWJtaXRUYXNrEh8udGFza3F1ZXVlLnYxLlN1Ym1pdFRhc2tSZXF1ZXN0GiAudGFza3F1ZXVlLnYxLlN1Ym1pdFRhc2tSZXNwb25zZRJGCgdHZXRUYXNrEhwudGFza3F1ZXVlLnYxLkdldFRhc2tSZXF1ZXN0Gh0udGFza3F1ZXVlLnYxLkdldFRhc2tSZXNwb25zZRJPCgpDYW5jZWxUYXNrEh8udGFza3F1ZXVlLnYxLkNhbmNlbFRhc2tSZXF1ZXN0GiAudGFza3F1ZXVlLnYxLkNhbmNlbFRhc2tSZXNwb25zZRJOCglXYXRjaFRhc2sSHi50YXNrcXVldWUudjEuV2F0Y2hUYXNrUmVxdWVzdBofLnRhc2txdWV1ZS52MS5XYXRjaFRhc2tSZXNwb25zZTABElUKDlN1Ym1pdFdvcmtmbG93EiMudGFza3F1ZXVlLnYxLlN1Ym1pdFdvcmtmbG93UmVxdWVzdBoeLnRhc2txdWV1ZS52MS5Xb3JrZmxvd1Jlc3BvbnNlEk8KC0dldFdvcmtmbG93EiAudGFza3F1ZXVlLnYxLkdldFdvcmtmbG93UmVxdWVzdBoeLnRhc2txdWV1ZS52MS5Xb3JrZmxvd1Jlc3BvbnNlElMKDVdhdGNoV29ya2Zsb3cSIC50YXNrcXVldWUudjEuR2V0V29ya2Zsb3dSZXF1ZXN0Gh4udGFza3F1ZXVlLnYxLldvcmtmbG93UmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message taskqueue.v1.Task
@@ -353,6 +353,185 @@ export const GetTaskRequestSchema: GenMessage<GetTaskRequest> = /*@__PURE__*/
   messageDesc(file_taskqueue_v1_task, 5);
 
 /**
+ * @generated from message taskqueue.v1.WorkflowTask
+ */
+export type WorkflowTask = Message<"taskqueue.v1.WorkflowTask"> & {
+  /**
+   * Unique in the workflow: letters, digits and _ . : - (at most 64).
+   *
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * The task's fields (its idempotency_key is not used).
+   *
+   * @generated from field: taskqueue.v1.SubmitTaskRequest task = 2;
+   */
+  task?: SubmitTaskRequest;
+
+  /**
+   * Keys of the tasks that must succeed first.
+   *
+   * @generated from field: repeated string depends_on = 3;
+   */
+  dependsOn: string[];
+};
+
+/**
+ * Describes the message taskqueue.v1.WorkflowTask.
+ * Use `create(WorkflowTaskSchema)` to create a new message.
+ */
+export const WorkflowTaskSchema: GenMessage<WorkflowTask> = /*@__PURE__*/
+  messageDesc(file_taskqueue_v1_task, 6);
+
+/**
+ * @generated from message taskqueue.v1.SubmitWorkflowRequest
+ */
+export type SubmitWorkflowRequest = Message<"taskqueue.v1.SubmitWorkflowRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: repeated taskqueue.v1.WorkflowTask tasks = 2;
+   */
+  tasks: WorkflowTask[];
+
+  /**
+   * Runs when a task of the workflow ends dead or cancelled.
+   *
+   * @generated from field: taskqueue.v1.SubmitTaskRequest on_failure = 3;
+   */
+  onFailure?: SubmitTaskRequest;
+
+  /**
+   * @generated from field: string idempotency_key = 4;
+   */
+  idempotencyKey: string;
+};
+
+/**
+ * Describes the message taskqueue.v1.SubmitWorkflowRequest.
+ * Use `create(SubmitWorkflowRequestSchema)` to create a new message.
+ */
+export const SubmitWorkflowRequestSchema: GenMessage<SubmitWorkflowRequest> = /*@__PURE__*/
+  messageDesc(file_taskqueue_v1_task, 7);
+
+/**
+ * @generated from message taskqueue.v1.GetWorkflowRequest
+ */
+export type GetWorkflowRequest = Message<"taskqueue.v1.GetWorkflowRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message taskqueue.v1.GetWorkflowRequest.
+ * Use `create(GetWorkflowRequestSchema)` to create a new message.
+ */
+export const GetWorkflowRequestSchema: GenMessage<GetWorkflowRequest> = /*@__PURE__*/
+  messageDesc(file_taskqueue_v1_task, 8);
+
+/**
+ * @generated from message taskqueue.v1.WorkflowNode
+ */
+export type WorkflowNode = Message<"taskqueue.v1.WorkflowNode"> & {
+  /**
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: string task_id = 2;
+   */
+  taskId: string;
+
+  /**
+   * @generated from field: taskqueue.v1.TaskStatus status = 3;
+   */
+  status: TaskStatus;
+
+  /**
+   * @generated from field: int32 attempt = 4;
+   */
+  attempt: number;
+
+  /**
+   * @generated from field: string error = 5;
+   */
+  error: string;
+
+  /**
+   * @generated from field: repeated string depends_on = 6;
+   */
+  dependsOn: string[];
+
+  /**
+   * For a task a handler spawned: the task that waits for it.
+   *
+   * @generated from field: string parent_task_id = 7;
+   */
+  parentTaskId: string;
+
+  /**
+   * @generated from field: bool on_failure = 8;
+   */
+  onFailure: boolean;
+};
+
+/**
+ * Describes the message taskqueue.v1.WorkflowNode.
+ * Use `create(WorkflowNodeSchema)` to create a new message.
+ */
+export const WorkflowNodeSchema: GenMessage<WorkflowNode> = /*@__PURE__*/
+  messageDesc(file_taskqueue_v1_task, 9);
+
+/**
+ * @generated from message taskqueue.v1.WorkflowResponse
+ */
+export type WorkflowResponse = Message<"taskqueue.v1.WorkflowResponse"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * running, succeeded, failed or cancelled.
+   *
+   * @generated from field: string status = 3;
+   */
+  status: string;
+
+  /**
+   * @generated from field: repeated taskqueue.v1.WorkflowNode tasks = 4;
+   */
+  tasks: WorkflowNode[];
+
+  /**
+   * SubmitWorkflow: false when an existing workflow was returned for the idempotency key.
+   *
+   * @generated from field: bool created = 5;
+   */
+  created: boolean;
+};
+
+/**
+ * Describes the message taskqueue.v1.WorkflowResponse.
+ * Use `create(WorkflowResponseSchema)` to create a new message.
+ */
+export const WorkflowResponseSchema: GenMessage<WorkflowResponse> = /*@__PURE__*/
+  messageDesc(file_taskqueue_v1_task, 10);
+
+/**
  * @generated from message taskqueue.v1.GetTaskResponse
  */
 export type GetTaskResponse = Message<"taskqueue.v1.GetTaskResponse"> & {
@@ -367,7 +546,7 @@ export type GetTaskResponse = Message<"taskqueue.v1.GetTaskResponse"> & {
  * Use `create(GetTaskResponseSchema)` to create a new message.
  */
 export const GetTaskResponseSchema: GenMessage<GetTaskResponse> = /*@__PURE__*/
-  messageDesc(file_taskqueue_v1_task, 6);
+  messageDesc(file_taskqueue_v1_task, 11);
 
 /**
  * @generated from message taskqueue.v1.CancelTaskRequest
@@ -384,7 +563,7 @@ export type CancelTaskRequest = Message<"taskqueue.v1.CancelTaskRequest"> & {
  * Use `create(CancelTaskRequestSchema)` to create a new message.
  */
 export const CancelTaskRequestSchema: GenMessage<CancelTaskRequest> = /*@__PURE__*/
-  messageDesc(file_taskqueue_v1_task, 7);
+  messageDesc(file_taskqueue_v1_task, 12);
 
 /**
  * @generated from message taskqueue.v1.CancelTaskResponse
@@ -401,7 +580,7 @@ export type CancelTaskResponse = Message<"taskqueue.v1.CancelTaskResponse"> & {
  * Use `create(CancelTaskResponseSchema)` to create a new message.
  */
 export const CancelTaskResponseSchema: GenMessage<CancelTaskResponse> = /*@__PURE__*/
-  messageDesc(file_taskqueue_v1_task, 8);
+  messageDesc(file_taskqueue_v1_task, 13);
 
 /**
  * @generated from message taskqueue.v1.WatchTaskRequest
@@ -418,7 +597,7 @@ export type WatchTaskRequest = Message<"taskqueue.v1.WatchTaskRequest"> & {
  * Use `create(WatchTaskRequestSchema)` to create a new message.
  */
 export const WatchTaskRequestSchema: GenMessage<WatchTaskRequest> = /*@__PURE__*/
-  messageDesc(file_taskqueue_v1_task, 9);
+  messageDesc(file_taskqueue_v1_task, 14);
 
 /**
  * Each response carries either the whole task (it changed) or a progress report.
@@ -442,7 +621,7 @@ export type WatchTaskResponse = Message<"taskqueue.v1.WatchTaskResponse"> & {
  * Use `create(WatchTaskResponseSchema)` to create a new message.
  */
 export const WatchTaskResponseSchema: GenMessage<WatchTaskResponse> = /*@__PURE__*/
-  messageDesc(file_taskqueue_v1_task, 10);
+  messageDesc(file_taskqueue_v1_task, 15);
 
 /**
  * @generated from enum taskqueue.v1.TaskStatus
@@ -548,6 +727,38 @@ export const TaskService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchTaskRequestSchema;
     output: typeof WatchTaskResponseSchema;
+  },
+  /**
+   * SubmitWorkflow stores a graph of tasks that depend on tasks, all or nothing (REST
+   * POST /v1/workflows; docs/workflows.md).
+   *
+   * @generated from rpc taskqueue.v1.TaskService.SubmitWorkflow
+   */
+  submitWorkflow: {
+    methodKind: "unary";
+    input: typeof SubmitWorkflowRequestSchema;
+    output: typeof WorkflowResponseSchema;
+  },
+  /**
+   * GetWorkflow returns a workflow's graph with every task's state.
+   *
+   * @generated from rpc taskqueue.v1.TaskService.GetWorkflow
+   */
+  getWorkflow: {
+    methodKind: "unary";
+    input: typeof GetWorkflowRequestSchema;
+    output: typeof WorkflowResponseSchema;
+  },
+  /**
+   * WatchWorkflow streams the graph on every change of one of its tasks, and ends with the
+   * workflow.
+   *
+   * @generated from rpc taskqueue.v1.TaskService.WatchWorkflow
+   */
+  watchWorkflow: {
+    methodKind: "server_streaming";
+    input: typeof GetWorkflowRequestSchema;
+    output: typeof WorkflowResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_taskqueue_v1_task, 0);
