@@ -1,47 +1,46 @@
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createToken } from '../../src/store/tokens.js';
+import { createToken, revokeToken } from '../../src/store/tokens.js';
 import { childEnv, startCoordinator, startScheduler, startWorker } from '../helpers/cluster.js';
 import { useSchema } from '../helpers/db.js';
 import { startTaskq, type TaskqProcess } from '../helpers/processes.js';
+import {
+  BROWSER_OFFSET,
+  TestApi,
+  UI_TIMEOUT,
+  explainSkip,
+  hasChromium,
+  launchPage,
+  openUi,
+  screenshotDir,
+  see as seeOn,
+  startSdkWorker,
+  until,
+} from './browser-harness.js';
 
 /**
  * The dashboard as a user sees it: a real coordinator (serving the built dashboard at /ui/),
  * a scheduler and workers as child processes, and Debian's Chromium driven by playwright-core.
  * Each test asserts what is on the page and what the API then says. The screenshots in
- * docs/screenshots are taken here, with real data on the pages.
+ * docs/screenshots are taken here, with real data on the pages (dashboard-actions.test.ts
+ * covers the bulk actions, the submit form, schedule editing and the filters in depth).
  *
  * Needs /usr/bin/chromium (Debian package `chromium`); without it the file is skipped.
  */
+explainSkip('dashboard e2e tests');
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium)
-  process.stderr.write(
-    `dashboard e2e tests skipped: ${CHROMIUM} not found (install Debian's chromium package)\n`,
-  );
-
-/**
- * Where screenshots go: docs/screenshots with `npm run screenshots` (TASKQ_SCREENSHOTS=1);
- * otherwise a temporary folder, so that a test run leaves the tree as it found it. They are
- * taken either way, so the run proves every page renders.
- */
-const SHOTS = process.env.TASKQ_SCREENSHOTS
-  ? fileURLToPath(new URL('../../docs/screenshots/', import.meta.url))
-  : `${mkdtempSync(join(tmpdir(), 'taskq-shots-'))}/`;
-const UI_TIMEOUT = 30_000;
+const SHOTS = screenshotDir();
 
 const db = await useSchema();
 let coordinator: { proc: TaskqProcess; grpcPort: number; httpPort: number };
 let base = '';
 let browser: Browser;
 let page: Page;
-/** Sent with every API call of the test once the token test has switched authentication on. */
-let adminToken: string | null = null;
+/** The test's own API calls; they carry the admin token once the token test switches authentication on. */
+let rest: TestApi;
 
 /**
  * A handler that reports progress, step by step, and honours its abort signal: loaded by a
@@ -68,48 +67,13 @@ function progressHandlers(): string {
   return file;
 }
 
-async function api(method: string, path: string, body?: unknown): Promise<any> {
-  const headers: Record<string, string> = {};
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  if (adminToken) headers.authorization = `Bearer ${adminToken}`;
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers,
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const json = res.status === 204 ? null : await res.json();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
-
-const submit = (body: object): Promise<any> => api('POST', '/v1/tasks', body);
-const getTask = (id: string): Promise<any> => api('GET', `/v1/tasks/${id}`);
-
-/** Polls the API until `pred` holds; the error names the last state seen. */
-async function until<T>(
-  what: string,
-  read: () => Promise<T>,
-  pred: (v: T) => boolean,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (pred(v)) return v;
-    if (Date.now() > deadline)
-      throw new Error(`${what}: not reached in ${timeoutMs} ms; last: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** Waits until the page shows `text` (inside `selector`, when given). */
-async function see(text: string | RegExp, selector = 'body'): Promise<void> {
-  await page.locator(selector, { hasText: text }).first().waitFor({ timeout: UI_TIMEOUT });
-}
-
-async function open(path: string): Promise<void> {
-  await page.goto(`${base}/ui/${path}`, { waitUntil: 'domcontentloaded' });
-}
+const api = (method: string, path: string, body?: unknown): Promise<any> =>
+  rest.call(method, path, body);
+const submit = (body: object): Promise<any> => rest.submit(body);
+const getTask = (id: string): Promise<any> => rest.task(id);
+const see = (text: string | RegExp, selector = 'body'): Promise<void> =>
+  seeOn(page, text, selector);
+const open = (path: string): Promise<void> => openUi(page, base, path);
 
 /** Saves docs/screenshots/<name>.png: the whole page, or only the window for long lists. */
 async function shot(name: string, fullPage = true): Promise<void> {
@@ -119,25 +83,16 @@ async function shot(name: string, fullPage = true): Promise<void> {
 // Generous: the machine has two cores, and other test files run beside this one.
 describe.skipIf(!hasChromium)('dashboard in a browser', { timeout: 120_000 }, () => {
   beforeAll(async () => {
-    mkdirSync(SHOTS, { recursive: true });
     coordinator = await startCoordinator(db.schema, { scope: 'file' });
     base = `http://127.0.0.1:${coordinator.httpPort}`;
+    rest = new TestApi(base);
     await startWorker(db.schema, coordinator.grpcPort, {
       scope: 'file',
       name: 'worker-a',
       queue: 'default,reports',
       concurrency: 4,
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
-    page = await browser.newPage({ viewport: { width: 1360, height: 860 } });
-    // The page's own errors go to the test's output, to explain a failure.
-    page.on('pageerror', (err) => process.stderr.write(`page error: ${err.message}\n`));
-    page.on('console', (msg) => {
-      if (msg.type() === 'error') process.stderr.write(`page console: ${msg.text()}\n`);
-    });
+    ({ browser, page } = await launchPage());
   }, 120_000);
 
   afterAll(async () => {
@@ -340,6 +295,13 @@ describe.skipIf(!hasChromium)('dashboard in a browser', { timeout: 120_000 }, ()
       concurrency: 2,
       extra: ['--handlers', progressHandlers()],
     });
+    // A worker built with the SDK, with labels, for the workers page.
+    await startSdkWorker(coordinator.grpcPort, {
+      name: 'worker-gpu',
+      queues: ['render'],
+      labels: { region: 'eu-west', pool: 'gpu' },
+      abortDir: mkdtempSync(join(tmpdir(), 'taskq-aborts-')),
+    });
     // Throughput: a spread of quick tasks, some failures, a few still running and waiting.
     const quick = Array.from({ length: 40 }, (_, i) => ({
       command: i % 9 === 0 ? 'fail' : 'stamp',
@@ -376,7 +338,29 @@ describe.skipIf(!hasChromium)('dashboard in a browser', { timeout: 120_000 }, ()
 
     await open('tasks');
     await see('stamp', 'table.tasks');
+    await see('boom', 'table.tasks td.last-error');
     await shot('tasks', false);
+
+    // Bulk retry of a dead task and a succeeded one: the answer says which was skipped, and why.
+    await page.locator('table.tasks tbody tr.row-dead').first().getByRole('checkbox').check();
+    await page.locator('table.tasks tbody tr.row-succeeded').first().getByRole('checkbox').check();
+    await page.getByRole('button', { name: 'Retry selected' }).click();
+    await see('1 of these is not', 'dialog');
+    await page.getByRole('dialog').getByRole('button', { name: 'Retry 2' }).click();
+    await see('Retried 1 task.', 'dialog');
+    await see('only dead or cancelled tasks can be retried', 'dialog');
+    await shot('tasks-bulk', false);
+    await page.getByRole('dialog').getByRole('button', { name: 'Close' }).last().click();
+
+    // The submit form checks the payload as it is typed.
+    await page.getByRole('button', { name: 'New task' }).click();
+    await page.locator('dialog input[name="command"]').fill('resize banner.png');
+    await page.locator('dialog input[name="queue"]').fill('images');
+    await page.locator('dialog textarea[name="payload"]').fill('{"width": 1200,\n "crop": }');
+    await see('payload is not valid JSON', 'dialog');
+    await see(BROWSER_OFFSET, 'dialog');
+    await shot('task-submit', false);
+    await page.getByRole('dialog').getByRole('button', { name: 'Discard' }).click();
 
     // The task page follows the handler's progress events.
     await open(`tasks/${resize.id}`);
@@ -396,17 +380,26 @@ describe.skipIf(!hasChromium)('dashboard in a browser', { timeout: 120_000 }, ()
     await open('workers');
     await see('disconnected', 'tr[data-worker="worker-b"]');
     await see('live', 'tr[data-worker="worker-a"]');
+    await see('region=eu-west', 'tr[data-worker="worker-gpu"]');
     await shot('workers');
 
     await open('schedules');
     await see('heartbeat', 'table.schedules');
     await shot('schedules');
+
+    // A schedule's page: its next runs in its own zone (Paris) and the browser's.
+    await api('POST', '/v1/schedules/nightly-report/resume');
+    await open('schedules');
+    await page.getByRole('link', { name: 'nightly-report' }).click();
+    await see('Europe/Paris', '.schedule-next-runs');
+    await see(`${BROWSER_OFFSET} here`, '.schedule-next-runs');
+    await shot('schedule-detail');
     // Let the images worker stop at once: its handler honours the abort.
     await api('POST', `/v1/tasks/${resize.id}/cancel`);
   });
 
   it('asks for a token once tokens exist, and says when its role cannot act', async () => {
-    adminToken = (await createToken(db, { name: 'ui-admin', role: 'admin' })).token;
+    rest.token = (await createToken(db, { name: 'ui-admin', role: 'admin' })).token;
     const reader = (await createToken(db, { name: 'ui-reader', role: 'read' })).token;
     // The server caches "are tokens in use" for up to 2 s.
     await until(
@@ -416,13 +409,19 @@ describe.skipIf(!hasChromium)('dashboard in a browser', { timeout: 120_000 }, ()
     );
     await open('queues');
     await see('Sign in', 'h1');
+    const signOut = page.getByRole('button', { name: 'Sign out' });
+    expect(await signOut.count()).toBe(0);
     await page.locator('input[name="token"]').fill('tq_wrong');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await see('The token was refused');
+    // Nobody is signed in: the refused token is forgotten, and no "Sign out" is offered.
+    expect(await signOut.count()).toBe(0);
+    expect(await page.evaluate("localStorage.getItem('taskq.token')")).toBeNull();
     await page.locator('input[name="token"]').fill(reader);
     await page.getByRole('button', { name: 'Sign in' }).click();
     const row = page.locator('tr[data-queue="reports"]');
     await row.waitFor({ timeout: UI_TIMEOUT });
+    await signOut.waitFor({ timeout: UI_TIMEOUT });
     await row.getByRole('button', { name: 'Pause' }).click();
     await see("Your token's role cannot do this.", 'tr[data-queue="reports"]');
     expect((await api('GET', '/v1/queues/reports')).paused).toBe(false);
@@ -436,6 +435,17 @@ describe.skipIf(!hasChromium)('dashboard in a browser', { timeout: 120_000 }, ()
     await page
       .locator(`tr[data-task-id="${t.id}"]`, { hasText: 'succeeded' })
       .waitFor({ timeout: UI_TIMEOUT });
+    // A token revoked while it is in use: the next answer is a 401, the page asks for a
+    // token again, and "Sign out" goes away with the token.
+    await revokeToken(db, 'ui-reader');
+    await see('Sign in', 'h1');
+    await see('The token was refused');
+    expect(await signOut.count()).toBe(0);
+    expect(await page.evaluate("localStorage.getItem('taskq.token')")).toBeNull();
+    await page.locator('input[name="token"]').fill(rest.token ?? '');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await see('Tasks', 'h1');
+    await signOut.waitFor({ timeout: UI_TIMEOUT });
   });
 
   it('shows a banner while the API is unreachable, and recovers when it is back', async () => {
