@@ -306,7 +306,7 @@ describe('/v1/tasks', () => {
     const byStatus = await call('GET', '/v1/tasks?queue=paged&status=succeeded');
     expect(byStatus.body?.items).toEqual([]);
     expect((await call('GET', '/v1/tasks?status=done')).body?.error.message).toMatch(
-      /status must be one of pending, running/,
+      /status must be one of blocked, waiting, pending, running/,
     );
     expect((await call('GET', '/v1/tasks?limit=100000')).status).toBe(400);
     expect((await call('GET', '/v1/tasks?cursor=garbage')).body?.error.field).toBe('cursor');
@@ -538,6 +538,10 @@ describe('service routes', () => {
         '/v1/tasks/{id}/events',
         '/v1/tasks/{id}',
         '/v1/tasks/{id}/cancel',
+        '/v1/workflows',
+        '/v1/workflows/{id}',
+        '/v1/workflows/{id}/cancel',
+        '/v1/workflows/{id}/events',
       ].sort(),
     );
     const missing = await call('GET', '/nope');
