@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { ConfigError } from '../lib/errors.js';
-import type { Handler } from '../worker/types.js';
+import type { BatchHandler, Handler } from '../worker/types.js';
 import type { Worker } from '../worker/worker.js';
 import { createLogger } from './logger.js';
 import { fail, runUntilSignalled, startTracing } from './lifecycle.js';
@@ -11,7 +11,10 @@ import { duration, int, list, loadConfigFile, pick } from './options.js';
 
 /**
  * Loads a handlers module. It may export (as default or as `handlers`) an object mapping
- * handler names to functions, or a function that receives the worker and registers them.
+ * handler names to functions, or a function that receives the worker and registers them;
+ * and, as `batch`, an object mapping names to batch handlers:
+ * `{ name: { handler: async (tasks, ctx) => results, size?, waitMs? } }`.
+ * @throws ConfigError naming the file, and the handler, when something does not fit.
  */
 export async function loadHandlers(worker: Worker, file: string): Promise<void> {
   let mod: Record<string, unknown>;
@@ -29,10 +32,33 @@ export async function loadHandlers(worker: Worker, file: string): Promise<void> 
         throw new ConfigError(`${file}: handler "${name}" is not a function`);
       worker.handle(name, fn as Handler);
     }
-  } else {
+  } else if (exported !== undefined || mod.batch === undefined) {
     throw new ConfigError(
-      `${file} must export (default or \`handlers\`) an object of handlers or a function (worker) => void`,
+      `${file} must export (default or \`handlers\`) an object of handlers or a function (worker) => void, or \`batch\`, an object of batch handlers`,
     );
+  }
+  if (mod.batch !== undefined) loadBatchHandlers(worker, file, mod.batch);
+}
+
+/** Registers a module's `batch` export: `{ name: { handler, size?, waitMs? } }`. */
+function loadBatchHandlers(worker: Worker, file: string, exported: unknown): void {
+  if (!exported || typeof exported !== 'object')
+    throw new ConfigError(`${file}: \`batch\` must be an object of batch handlers`);
+  for (const [name, entry] of Object.entries(exported)) {
+    const { handler, size, waitMs } = (entry ?? {}) as Record<string, unknown>;
+    if (typeof handler !== 'function') {
+      throw new ConfigError(
+        `${file}: batch handler "${name}" must be { handler: async (tasks, ctx) => results, size?, waitMs? }`,
+      );
+    }
+    try {
+      worker.handleBatch(name, handler as BatchHandler, {
+        size: size as number | undefined,
+        waitMs: waitMs as number | undefined,
+      });
+    } catch (err) {
+      throw new ConfigError(`${file}: batch handler "${name}": ${(err as Error).message}`);
+    }
   }
 }
 

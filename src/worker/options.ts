@@ -3,6 +3,7 @@ import { ValidationError } from '../lib/errors.js';
 import { checkQueueName } from '../api/schemas/queue-name.js';
 import type { Logger } from 'pino';
 import type { ShellOptions } from './executors/shell.js';
+import type { BatchOptions } from './types.js';
 
 /** Options for a {@link Worker}. */
 export interface WorkerOptions {
@@ -79,6 +80,28 @@ export function resolveWorkerOptions(o: WorkerOptions): ResolvedWorkerOptions {
     token: o.token,
     tlsCa: o.tlsCa,
   };
+}
+
+/** {@link BatchOptions} with defaults applied. */
+export interface ResolvedBatchOptions {
+  size: number;
+  waitMs: number;
+}
+
+/**
+ * Fills in a batch handler's defaults and checks them.
+ * @throws ValidationError naming the bad option (`size` or `waitMs`).
+ */
+export function resolveBatchOptions(o: BatchOptions): ResolvedBatchOptions {
+  const size = o.size ?? 100;
+  if (!Number.isInteger(size) || size < 1 || size > 10_000) {
+    throw new ValidationError(`size must be a whole number from 1 to 10000 (got ${size})`, 'size');
+  }
+  const waitMs = o.waitMs ?? 10;
+  if (!Number.isFinite(waitMs) || waitMs < 0 || waitMs > 60_000) {
+    throw new ValidationError(`waitMs must be from 0 to 60000 (got ${waitMs})`, 'waitMs');
+  }
+  return { size, waitMs };
 }
 
 /** `host:port` → `http://host:port`; URLs pass through. */

@@ -88,6 +88,62 @@ export class WaitForChildren {
 /** A task handler. Its return value (any JSON) is stored as the task's result. */
 export type Handler<P = unknown, R = unknown> = (payload: P, ctx: TaskContext) => R | Promise<R>;
 
+/** One task of a batch, as a {@link BatchHandler} gets it. */
+export interface BatchTask<P = unknown> {
+  /** The task's payload. */
+  readonly payload: P;
+  /** The task's own context, as a {@link Handler} gets it: its id, attempt, signal, progress. */
+  readonly ctx: TaskContext;
+}
+
+/** What a {@link BatchHandler} gets besides its tasks. */
+export interface BatchContext {
+  /** The handler's name. */
+  readonly handler: string;
+  /**
+   * Aborts once every task of the batch has been aborted (each by its timeout, cancel, lost
+   * lease, or a forced or timed-out stop): nothing the batch does can count any more. A
+   * graceful stop does not abort it. Each task's own `ctx.signal` aborts on its own.
+   */
+  readonly signal: AbortSignal;
+  /**
+   * The earliest deadline of the batch's tasks (start + `timeout_ms`), or undefined when none
+   * has a timeout. A task whose deadline passes is reported as timed out while the batch goes
+   * on; finish before this to let every task count.
+   */
+  readonly deadline: Date | undefined;
+  /** A logger with the handler's name and the batch size on every line. */
+  readonly log: Logger;
+}
+
+/**
+ * A handler that takes many tasks at once (see `Worker.handleBatch`). It returns one result
+ * per task, in order: a value (that task succeeded, and the value is its result) or an
+ * `Error` (that task failed; retryable unless a {@link NonRetryableError} or `retryable:
+ * false`). Throwing fails every task of the batch with that error.
+ */
+export type BatchHandler<P = unknown, R = unknown> = (
+  tasks: ReadonlyArray<BatchTask<P>>,
+  ctx: BatchContext,
+) => ReadonlyArray<R | Error> | Promise<ReadonlyArray<R | Error>>;
+
+/** How a batch handler's tasks are gathered. */
+export interface BatchOptions {
+  /**
+   * The most tasks in one batch. A batch also never holds more than the worker's
+   * `concurrency`: each task uses a slot.
+   * @default 100
+   */
+  size?: number;
+  /**
+   * How long a batch that is not full may wait for more tasks after its first one arrived.
+   * It never waits when no more tasks can come: the worker's slots are all in use, or it is
+   * stopping.
+   * @default 10
+   */
+  waitMs?: number;
+}
+
 /**
  * Throw this (or any error with `retryable: false`) to fail the task at once, without the
  * remaining retries. `result` is stored alongside the error.

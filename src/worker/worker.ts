@@ -18,17 +18,25 @@ import { VERSION } from '../lib/version.js';
 import { BUILTIN_HANDLERS } from './executors/builtin.js';
 import { shellHandler } from './executors/shell.js';
 import { refusal, schemeMismatch, type WorkerRefusedError } from './connect-errors.js';
-import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
+import {
+  resolveBatchOptions,
+  resolveWorkerOptions,
+  type ResolvedWorkerOptions,
+  type WorkerOptions,
+} from './options.js';
 import { StreamBatcher, type MessageInit, type ResultInit } from './stream-batcher.js';
+import { TaskAttempt, type AttemptDeps } from './attempt.js';
+import { BatchCollector } from './batch.js';
 import { runTask, type RunningTask } from './run.js';
-import type { Handler } from './types.js';
+import type { BatchHandler, BatchOptions, Handler } from './types.js';
 
 /**
  * A worker: connects to a coordinator over one gRPC stream, announces the handlers it
  * serves, and runs what it is given, at most `concurrency` at a time.
  *
  * Type the payloads by handler name: `new Worker<{ resize: { url: string } }>()` makes
- * `worker.handle('resize', async (payload) => payload.url)` type-check.
+ * `worker.handle('resize', async (payload) => payload.url)` type-check, and types the items'
+ * payloads of `worker.handleBatch('resize', …)` the same way.
  *
  * It reconnects with jittered backoff (rotating through the coordinator list), keeps each
  * result until a coordinator acknowledges it and re-reports it after a reconnect, and on
@@ -44,7 +52,10 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
   private readonly instanceKey = randomBytes(32).toString('base64url');
   readonly options: ResolvedWorkerOptions;
   private readonly log: Logger;
+  /** How every task reports: through the stream, results kept until acknowledged. */
+  private readonly attemptDeps: AttemptDeps;
   private readonly handlers = new Map<string, Handler>();
+  private readonly batches = new Map<string, BatchCollector>();
   private readonly shell: Handler | undefined;
   private readonly shellAllow: readonly string[] | undefined;
   private readonly running = new Map<string, RunningTask>();
@@ -82,22 +93,66 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
       for (const [name, fn] of Object.entries(BUILTIN_HANDLERS)) this.handlers.set(name, fn);
     this.shell = this.options.shell ? shellHandler(this.options.shell) : undefined;
     this.shellAllow = this.options.shell ? this.options.shell.allow : undefined;
+    this.attemptDeps = {
+      logger: this.log,
+      onStarted: (ref, startedAtMs) =>
+        this.outgoing.send({ started: [{ ref, startedAtMs: BigInt(startedAtMs) }] }),
+      onProgress: (ref, percent, message) => this.outgoing.reportProgress(ref, percent, message),
+      onResult: (result) => {
+        const ref = result.ref as { taskId: string; attempt: number };
+        this.unacked.set(`${ref.taskId}:${ref.attempt}`, result);
+        this.outgoing.send({ results: [result] });
+      },
+    };
   }
 
-  /** Registers the handler for tasks whose command starts with `name`. Call before start(). */
+  /**
+   * Registers the handler for tasks whose command starts with `name`. Call before start().
+   * A name has one handler: registering it again (with this or {@link handleBatch}) replaces
+   * the earlier one, a built-in included.
+   */
   handle<K extends keyof H & string>(name: K, fn: Handler<H[K]>): this {
-    if (!/^\S+$/.test(name)) throw new Error(`handler name "${name}" must be one word`);
-    if (this.loop) throw new Error('register handlers before start()');
+    this.checkName(name);
+    this.batches.delete(name);
     this.handlers.set(name, fn as Handler);
     return this;
   }
 
-  /** Handler names this worker announces. */
-  get handlerNames(): string[] {
-    return [...this.handlers.keys()];
+  /**
+   * Registers a batch handler for tasks whose command starts with `name`: it gets up to
+   * `size` tasks at once, and returns one result per task, in order (a value, or an `Error`
+   * that fails that task alone). Call before start().
+   *
+   * A batch runs once it holds `size` tasks, or `waitMs` after its first task arrived, or at
+   * once when no more can come (every slot in use, or stopping). Each task keeps its own
+   * slot, lease, timeout, abort and fenced result, as with {@link handle}.
+   *
+   * @default size 100, waitMs 10
+   * @throws ValidationError naming `size` or `waitMs` when one is out of range.
+   */
+  handleBatch<K extends keyof H & string>(
+    name: K,
+    fn: BatchHandler<H[K]>,
+    options: BatchOptions = {},
+  ): this {
+    this.checkName(name);
+    const resolved = resolveBatchOptions(options);
+    this.handlers.delete(name);
+    this.batches.set(name, new BatchCollector(name, fn as BatchHandler, resolved, this.log));
+    return this;
   }
 
-  /** Tasks whose handlers have not returned yet. */
+  private checkName(name: string): void {
+    if (!/^\S+$/.test(name)) throw new Error(`handler name "${name}" must be one word`);
+    if (this.loop) throw new Error('register handlers before start()');
+  }
+
+  /** Handler names this worker announces, batch handlers included. */
+  get handlerNames(): string[] {
+    return [...this.handlers.keys(), ...this.batches.keys()];
+  }
+
+  /** Tasks held: running, or gathered into a batch that has not started yet. */
   get activeTasks(): number {
     return this.running.size;
   }
@@ -150,6 +205,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
     );
     const acknowledged = new Promise<void>((resolve) => (this.onDrainAck = resolve));
     this.outgoing.send({ draining: true });
+    this.flushBatches();
     // Until the coordinator acknowledges, an assignment may still be on its way. Without a
     // live stream nothing is: a worker whose coordinator is gone stops at once.
     if (this.welcomed) await Promise.race([acknowledged, sleep(Math.min(timeoutMs, 5000))]);
@@ -334,6 +390,8 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
       for (const t of this.running.values()) t.leaseConfirmedAt = now;
     }
     for (const a of msg.assign) this.startTask(a);
+    if (msg.assign.length > 0 && (this.draining || this.running.size >= this.options.concurrency))
+      this.flushBatches();
     for (const a of msg.abort) {
       if (!a.ref) continue;
       this.running
@@ -363,25 +421,24 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
     if (!a.ref) return;
     const key = `${a.ref.taskId}:${a.ref.attempt}`;
     if (this.running.has(key)) return;
-    const task = runTask(a, {
-      handlers: this.handlers,
-      shell: this.shell,
-      logger: this.log,
-      onStarted: (ref, startedAtMs) =>
-        this.outgoing.send({ started: [{ ref, startedAtMs: BigInt(startedAtMs) }] }),
-      onProgress: (ref, percent, message) => this.outgoing.reportProgress(ref, percent, message),
-      onResult: (result) => {
-        const ref = result.ref as { taskId: string; attempt: number };
-        this.unacked.set(`${ref.taskId}:${ref.attempt}`, result);
-        this.outgoing.send({ results: [result] });
-      },
-    });
+    const task = new TaskAttempt(a, this.attemptDeps);
     this.running.set(key, task);
+    const batch = this.batches.get(task.handler);
+    if (batch) batch.add(task);
+    else runTask(task, this.handlers.get(task.handler), this.shell);
     void task.settled.finally(() => {
       this.running.delete(key);
       if (!this.draining) this.outgoing.send({ credits: 1 });
       if (this.running.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     });
+  }
+
+  /**
+   * Runs every batch gathered so far: no more tasks can come to fill them (every slot is in
+   * use, or the worker is stopping), so waiting would only delay them.
+   */
+  private flushBatches(): void {
+    for (const batch of this.batches.values()) batch.flush();
   }
 
   /**
