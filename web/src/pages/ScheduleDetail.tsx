@@ -26,7 +26,9 @@ export function ScheduleDetail(props: { scheduleRef: string }): ReactNode {
   const path = `/v1/schedules/${encodeURIComponent(props.scheduleRef)}`;
   const loaded = usePoll(() => api<Schedule>('GET', path), 5000, [path]);
   const now = useNow(1000);
-  const [editing, setEditing] = useState(false);
+  // The schedule as it was when Edit was pressed: polls (a tick moves next_run_at) must not
+  // reset what is being typed.
+  const [editing, setEditing] = useState<Schedule | null>(null);
   const [deleting, setDeleting] = useState(false);
   const s = loaded.data;
 
@@ -63,7 +65,7 @@ export function ScheduleDetail(props: { scheduleRef: string }): ReactNode {
           <ActionButton label="Pause" run={act('pause')} />
         )}
         <ActionButton label="Trigger" run={act('trigger')} title="Run the command once now" />
-        <button type="button" className="btn plain" onClick={() => setEditing((e) => !e)}>
+        <button type="button" className="btn plain" onClick={() => setEditing(editing ? null : s)}>
           {editing ? 'Stop editing' : 'Edit'}
         </button>
         <button type="button" className="btn danger" onClick={() => setDeleting(true)}>
@@ -92,13 +94,12 @@ export function ScheduleDetail(props: { scheduleRef: string }): ReactNode {
       {editing ? (
         <Card title="Edit schedule" className="create">
           <ScheduleForm
-            key={s.updated_at}
-            schedule={s}
+            schedule={editing}
             onSaved={() => {
-              setEditing(false);
+              setEditing(null);
               loaded.reload();
             }}
-            onDiscard={() => setEditing(false)}
+            onDiscard={() => setEditing(null)}
           />
         </Card>
       ) : null}

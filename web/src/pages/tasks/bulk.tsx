@@ -58,52 +58,58 @@ export function BulkBar(props: {
       !f.worker &&
       !f.since,
   );
-  if (ids.length === 0 && (!filterAction || !props.total || props.total === '0')) return null;
   const ask = (action: ActionName): void =>
     setPending({ kind: 'ids', action, ids, statuses: byId });
+  // The dialog outlives the bar: the list may reload under it (live events) while it runs.
+  const dialog = pending ? (
+    <BulkDialog
+      pending={pending}
+      onClose={(changed) => {
+        setPending(null);
+        if (changed) props.onDone();
+      }}
+    />
+  ) : null;
+  const hidden = ids.length === 0 && (!filterAction || !props.total || props.total === '0');
   return (
-    <div className="bulk-bar" role="toolbar" aria-label="Bulk actions">
-      {ids.length > 0 ? (
-        <>
-          <strong>{count(ids.length)} selected</strong>
-          <button type="button" className="btn primary small" onClick={() => ask('retry')}>
-            Retry selected
-          </button>
-          <button type="button" className="btn danger small" onClick={() => ask('cancel')}>
-            Cancel selected
-          </button>
-          <button type="button" className="btn plain small" onClick={props.onClear}>
-            Clear selection
-          </button>
-        </>
-      ) : null}
-      {filterAction && props.total && props.total !== '0' ? (
-        <button
-          type="button"
-          className={`btn small ${filterAction === 'retry' ? 'primary' : 'danger'}`}
-          onClick={() =>
-            setPending({
-              kind: 'filter',
-              action: filterAction,
-              queue: f.queue,
-              status: f.status as TaskStatus,
-              total: props.total ?? '',
-            })
-          }
-        >
-          {ACTIONS[filterAction].verb} all {props.total} {f.status} in {f.queue}
-        </button>
-      ) : null}
-      {pending ? (
-        <BulkDialog
-          pending={pending}
-          onClose={(changed) => {
-            setPending(null);
-            if (changed) props.onDone();
-          }}
-        />
-      ) : null}
-    </div>
+    <>
+      {hidden ? null : (
+        <div className="bulk-bar" role="toolbar" aria-label="Bulk actions">
+          {ids.length > 0 ? (
+            <>
+              <strong>{count(ids.length)} selected</strong>
+              <button type="button" className="btn primary small" onClick={() => ask('retry')}>
+                Retry selected
+              </button>
+              <button type="button" className="btn danger small" onClick={() => ask('cancel')}>
+                Cancel selected
+              </button>
+              <button type="button" className="btn plain small" onClick={props.onClear}>
+                Clear selection
+              </button>
+            </>
+          ) : null}
+          {filterAction && props.total && props.total !== '0' ? (
+            <button
+              type="button"
+              className={`btn small ${filterAction === 'retry' ? 'primary' : 'danger'}`}
+              onClick={() =>
+                setPending({
+                  kind: 'filter',
+                  action: filterAction,
+                  queue: f.queue,
+                  status: f.status as TaskStatus,
+                  total: props.total ?? '',
+                })
+              }
+            >
+              {ACTIONS[filterAction].verb} all {props.total} {f.status} in {f.queue}
+            </button>
+          ) : null}
+        </div>
+      )}
+      {dialog}
+    </>
   );
 }
 
