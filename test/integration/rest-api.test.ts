@@ -521,6 +521,8 @@ describe('service routes', () => {
         '/status',
         '/v1/tasks',
         '/v1/tasks/batch',
+        '/v1/tasks/bulk/cancel',
+        '/v1/tasks/bulk/retry',
         '/v1/tasks/{id}/run-now',
         '/v1/tasks/{id}/retry',
         '/v1/queues',
