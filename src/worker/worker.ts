@@ -1,12 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
-import { createClient, type Client } from '@connectrpc/connect';
-import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import pino, { type Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
 import {
   WorkerMessageSchema,
-  WorkerService,
   type Assignment,
   type CoordinatorMessage,
   type WorkerMessage,
@@ -28,6 +25,7 @@ import { StreamBatcher, type MessageInit, type ResultInit } from './stream-batch
 import { TaskAttempt, type AttemptDeps } from './attempt.js';
 import { BatchCollector } from './batch.js';
 import { runTask, type RunningTask } from './run.js';
+import { workerClient, type WorkerClient } from './transport.js';
 import type { BatchHandler, BatchOptions, Handler } from './types.js';
 
 /**
@@ -60,10 +58,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
   private readonly shellAllow: readonly string[] | undefined;
   private readonly running = new Map<string, RunningTask>();
   private readonly unacked = new Map<string, ResultInit>();
-  private readonly clients = new Map<
-    string,
-    { client: Client<typeof WorkerService>; sessions: Http2SessionManager }
-  >();
+  private readonly clients = new Map<string, WorkerClient>();
   private stream: Channel<WorkerMessage> | undefined;
   private readonly outgoing = new StreamBatcher(() => this.stream);
   private draining = false;
@@ -205,7 +200,9 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
     );
     const acknowledged = new Promise<void>((resolve) => (this.onDrainAck = resolve));
     this.outgoing.send({ draining: true });
-    this.flushBatches();
+    // Gathered tasks cannot be joined by more: a graceful stop runs them now; a forced one
+    // aborts them below without running them.
+    if (graceful) this.flushBatches();
     // Until the coordinator acknowledges, an assignment may still be on its way. Without a
     // live stream nothing is: a worker whose coordinator is gone stops at once.
     if (this.welcomed) await Promise.race([acknowledged, sleep(Math.min(timeoutMs, 5000))]);
@@ -313,32 +310,9 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
     this.log.warn({ coordinator: address, err: describeError(err) }, 'coordinator stream failed');
   }
 
-  private client(address: string): Client<typeof WorkerService> {
+  private client(address: string): WorkerClient['client'] {
     let c = this.clients.get(address);
-    if (!c) {
-      // No compression (acceptCompression: []): on the stream's small messages gzip cost
-      // both ends more CPU than it saved (docs/performance.md).
-      const sessions = new Http2SessionManager(
-        address,
-        { pingIntervalMs: 5000, pingTimeoutMs: 5000 },
-        this.options.tlsCa ? { ca: this.options.tlsCa } : {},
-      );
-      const token = this.options.token;
-      const transport = createGrpcTransport({
-        baseUrl: address,
-        sessionManager: sessions,
-        acceptCompression: [],
-        interceptors: token
-          ? [
-              (next) => (req) => {
-                req.header.set('authorization', `Bearer ${token}`);
-                return next(req);
-              },
-            ]
-          : [],
-      });
-      this.clients.set(address, (c = { client: createClient(WorkerService, transport), sessions }));
-    }
+    if (!c) this.clients.set(address, (c = workerClient(address, this.options)));
     return c.client;
   }
 
