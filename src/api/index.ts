@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.js';
 import type { Db } from '../store/db.js';
 import { Authenticator } from './auth/authenticator.js';
+import { BulkActionsApi } from './services/bulk.js';
 import { EventHub } from './services/event-hub.js';
 import { QueuesApi } from './services/queues.js';
 import { SchedulesApi } from './services/schedules.js';
@@ -15,6 +16,7 @@ import { WorkflowsApi } from './services/workflows.js';
  */
 export interface ApiServices {
   tasks: TasksApi;
+  bulk: BulkActionsApi;
   schedules: SchedulesApi;
   queues: QueuesApi;
   stats: StatsApi;
@@ -54,6 +56,7 @@ export function createApiServices(db: Db, o: ApiServicesOptions): ApiServices {
   });
   return {
     tasks,
+    bulk: new BulkActionsApi(db),
     schedules: new SchedulesApi(db, tasks),
     queues: new QueuesApi(db),
     stats: new StatsApi(db),

@@ -141,9 +141,9 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) =>
     reply.type(registry.contentType).send(await registry.metrics()),
   );
-  const { tasks, events, auth, queues, schedules, stats, workflows } = options.services;
+  const { tasks, bulk, events, auth, queues, schedules, stats, workflows } = options.services;
   registerSeedRoutes(app, tasks);
-  registerTaskRoutes(app, tasks, Math.max(bodyLimit, 32 * 1048576));
+  registerTaskRoutes(app, tasks, bulk, Math.max(bodyLimit, 32 * 1048576));
   registerEventRoutes(app, tasks, workflows, events, auth);
   registerQueueRoutes(app, queues);
   registerScheduleRoutes(app, schedules);

@@ -9,7 +9,8 @@ import { ErrorJson, LIMITS, QUEUE_PATTERN, TaskIdParams } from '../schemas/tasks
 import { taskToJson } from './serialize.js';
 import { lastEventId, openSse, type SseStream } from './sse.js';
 import { checkTaskId } from '../services/submit.js';
-import { guardDb, type TasksApi } from '../services/tasks.js';
+import { guardDb } from '../services/guard.js';
+import type { TasksApi } from '../services/tasks.js';
 
 /** Most changes replayed to a resuming /v1/events stream; beyond that it gets a `gap` event. */
 const REPLAY_LIMIT = 1000;
@@ -143,11 +144,7 @@ export function registerEventRoutes(
               const at = d.task.updatedAt.getTime();
               if (at > lastSent) {
                 lastSent = at;
-                s.send(
-                  'task',
-                  taskToJson(d.task, d),
-                  at,
-                );
+                s.send('task', taskToJson(d.task, d), at);
               }
               if (!read) {
                 read = true;

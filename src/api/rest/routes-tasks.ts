@@ -20,6 +20,7 @@ import {
 } from '../schemas/tasks.js';
 import { bulkToJson, taskToJson } from './serialize.js';
 import type { TasksApi } from '../services/tasks.js';
+import type { BulkActionsApi } from '../services/bulk.js';
 
 /** The W3C traceparent a caller sent, if any. */
 function traceparent(req: FastifyRequest): string | null {
@@ -39,6 +40,7 @@ const errors = { 400: ErrorJson, 404: ErrorJson, 409: ErrorJson, 413: ErrorJson,
 export function registerTaskRoutes(
   app: FastifyInstance,
   api: TasksApi,
+  bulk: BulkActionsApi,
   batchBodyLimit: number,
 ): void {
   app.post<{ Body: SubmitTaskInput }>(
@@ -129,7 +131,7 @@ export function registerTaskRoutes(
         response: { 200: BulkResultJson, ...errors },
       },
     },
-    async (req) => bulkToJson(await api.bulkRetry(req.body)),
+    async (req) => bulkToJson(await bulk.bulkRetry(req.body)),
   );
 
   app.post<{ Body: BulkCancelInput }>(
@@ -144,7 +146,7 @@ export function registerTaskRoutes(
         response: { 200: BulkResultJson, ...errors },
       },
     },
-    async (req) => bulkToJson(await api.bulkCancel(req.body)),
+    async (req) => bulkToJson(await bulk.bulkCancel(req.body)),
   );
 
   app.get<{ Params: { id: string } }>(

@@ -21,7 +21,7 @@ export const WorkflowTaskBody = Type.Object(
         maxItems: 1000,
         uniqueItems: true,
         description:
-          "Keys of the tasks that must succeed first. The task sees their results as ctx.parents.",
+          'Keys of the tasks that must succeed first. The task sees their results as ctx.parents.',
       }),
     ),
   },

@@ -10,7 +10,7 @@ import {
 } from '../../store/queues.js';
 import { listWorkers, type WorkerStatus } from '../../store/workers.js';
 import { checkBackoffRange } from './submit.js';
-import { guardDb } from './tasks.js';
+import { guardDb } from './guard.js';
 
 /** A worker unheard of for this long is shown as silent. */
 export const WORKER_FRESH_MS = 5_000;

@@ -17,7 +17,8 @@ import {
 import type { Task } from '../../store/types.js';
 import type { CreateScheduleInput, UpdateScheduleInput } from '../schemas/admin.js';
 import { isUuid, payloadJsonOf } from './submit.js';
-import { guardDb, type TasksApi } from './tasks.js';
+import { guardDb } from './guard.js';
+import type { TasksApi } from './tasks.js';
 
 /** How many upcoming runs a schedule shows. */
 const SHOWN_RUNS = 5;

@@ -3,7 +3,7 @@ import { listQueues } from '../../store/queues.js';
 import { recentStats, type Stats } from '../../store/stats.js';
 import { listWorkers } from '../../store/workers.js';
 import { WORKER_FRESH_MS } from './queues.js';
-import { guardDb } from './tasks.js';
+import { guardDb } from './guard.js';
 
 /** What the dashboard's overview draws: throughput, latency, depth and workers. */
 export interface Overview extends Stats {

@@ -2,14 +2,13 @@ import {
   ConflictError,
   NotFoundError,
   RateLimitedError,
-  UnavailableError,
   ValidationError,
-  isTransientDbError,
 } from '../../lib/errors.js';
 import type { Attempt } from '../../store/attempts.js';
 import { listAttempts } from '../../store/attempts.js';
 import type { Db } from '../../store/db.js';
 import { insertTasks, type BatchInsertResult } from '../../store/insert.js';
+import { guardDb } from './guard.js';
 import { InsertBatcher } from './insert-batcher.js';
 import {
   CANCELLABLE_STATUSES,
@@ -18,7 +17,6 @@ import {
   retryTask,
   runNowTask,
 } from '../../store/actions.js';
-import { bulkCancel, bulkRetry, type BulkOutcome, type BulkSelection } from '../../store/bulk.js';
 import { countTasks, getTask, listTasks, type CappedCount } from '../../store/read.js';
 import { parseTimestamp } from '../../lib/time.js';
 import type { Task, TaskStatus } from '../../store/types.js';
@@ -28,13 +26,7 @@ import type { Metrics } from '../../observability/metrics.js';
 import { SpanKind, failSpan, startSpan, traceparentOf } from '../../lib/trace.js';
 import { checkSchema } from '../schemas/check.js';
 import { checkStorable } from '../schemas/storable.js';
-import {
-  LIMITS,
-  SubmitTaskBody,
-  type BulkCancelInput,
-  type BulkRetryInput,
-  type SubmitTaskInput,
-} from '../schemas/tasks.js';
+import { LIMITS, SubmitTaskBody, type SubmitTaskInput } from '../schemas/tasks.js';
 import { checkTaskId, idempotencyMismatch, prepareTask } from './submit.js';
 
 /** A workers row older than this is treated as gone when explaining a pending task. */
@@ -77,17 +69,11 @@ export interface ListQuery {
   includeTotal?: boolean;
 }
 
-/** What a bulk action did, with the reason for each task it left as it was. */
-export interface BulkResult {
-  changedIds: string[];
-  skipped: Array<{ id: string; status: TaskStatus | null; reason: string }>;
-  remaining: CappedCount | null;
-}
-
 /** Why a cancel leaves a task in `status` as it is (after "task <id> "). */
-const cannotCancel = (status: TaskStatus): string => `is already ${status} and cannot be cancelled`;
+export const cannotCancel = (status: TaskStatus): string =>
+  `is already ${status} and cannot be cancelled`;
 /** Why a retry leaves a task in `status` as it is (after "task <id> "). */
-const cannotRetry = (status: TaskStatus): string =>
+export const cannotRetry = (status: TaskStatus): string =>
   `is ${status}; only ${RETRYABLE_STATUSES.join(' or ')} tasks can be retried`;
 
 /**
@@ -330,29 +316,6 @@ export class TasksApi {
   }
 
   /**
-   * Cancels pending and running tasks, by ids or by a filter (a queue and one of those
-   * statuses); each as {@link cancel} does, running handlers aborted.
-   * @throws ValidationError naming the field: neither or both of ids and a filter, a
-   * malformed id, a filter without its queue or status.
-   */
-  async bulkCancel(input: BulkCancelInput): Promise<BulkResult> {
-    const selection = bulkSelection(input, CANCELLABLE_STATUSES);
-    const out = await this.guard(() => bulkCancel(this.db, selection));
-    return bulkResult(out, cannotCancel);
-  }
-
-  /**
-   * Sends dead and cancelled tasks round again, by ids or by a filter (a queue and one of
-   * those statuses); each as {@link retry} does.
-   * @throws ValidationError as {@link bulkCancel}.
-   */
-  async bulkRetry(input: BulkRetryInput): Promise<BulkResult> {
-    const selection = bulkSelection(input, RETRYABLE_STATUSES);
-    const out = await this.guard(() => bulkRetry(this.db, selection, input.max_attempts ?? null));
-    return bulkResult(out, cannotRetry);
-  }
-
-  /**
    * Cancels a pending or running task.
    * @throws NotFoundError, or ConflictError when the task already finished.
    */
@@ -413,55 +376,6 @@ export class TasksApi {
   }
 }
 
-/**
- * The tasks a bulk action is for: ids, or a filter (queue and status), never both.
- * @throws ValidationError naming the field to fix.
- */
-function bulkSelection(
-  input: { ids?: string[]; queue?: string; status?: TaskStatus; limit?: number },
-  statuses: readonly TaskStatus[],
-): BulkSelection {
-  const filterFields = (['queue', 'status', 'limit'] as const).filter(
-    (k) => input[k] !== undefined,
-  );
-  if (input.ids !== undefined) {
-    const extra = filterFields[0];
-    if (extra) {
-      throw new ValidationError(
-        `give either ids or a filter (queue and status), not both: ${extra} was sent with ids`,
-        extra,
-      );
-    }
-    if (input.ids.length === 0 || input.ids.length > LIMITS.bulkSize)
-      throw new ValidationError(`ids must hold 1 to ${LIMITS.bulkSize} task ids`, 'ids');
-    return { ids: input.ids.map((id, i) => checkTaskId(id, `ids.${i}`)) };
-  }
-  const allowed = statuses.join(' or ');
-  if (input.queue === undefined) {
-    throw filterFields.length === 0
-      ? new ValidationError(`ids or a filter (queue and status: ${allowed}) is required`, 'ids')
-      : new ValidationError(`queue is required with a filter (queue and status)`, 'queue');
-  }
-  if (input.status === undefined)
-    throw new ValidationError(`status is required with queue: ${allowed}`, 'status');
-  if (!statuses.includes(input.status))
-    throw new ValidationError(`status must be ${allowed}`, 'status');
-  return { queue: input.queue, status: input.status, limit: input.limit ?? LIMITS.bulkSize };
-}
-
-/** A bulk outcome with the reason for each task left as it was. */
-function bulkResult(out: BulkOutcome, refusal: (status: TaskStatus) => string): BulkResult {
-  return {
-    changedIds: out.changed.map((c) => c.id),
-    skipped: out.skipped.map((s) => ({
-      id: s.id,
-      status: s.status,
-      reason: s.status === null ? 'no such task' : refusal(s.status),
-    })),
-    remaining: out.remaining,
-  };
-}
-
 function encodeCursor(id: string): string {
   return Buffer.from(id).toString('base64url');
 }
@@ -475,17 +389,5 @@ function decodeCursor(cursor: string): string {
       'cursor is not one this API returned; pass next_cursor from the previous page',
       'cursor',
     );
-  }
-}
-
-/** Runs a database call, turning an outage into UnavailableError (503 at the edge). */
-export async function guardDb<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (isTransientDbError(err)) {
-      throw new UnavailableError('the database is unreachable; try again shortly', { cause: err });
-    }
-    throw err;
   }
 }

@@ -19,7 +19,7 @@ import {
   type WorkflowTaskInput,
 } from '../schemas/workflows.js';
 import { checkTaskId, prepareTask } from './submit.js';
-import { guardDb } from './tasks.js';
+import { guardDb } from './guard.js';
 
 /** The key the on_failure task has in its workflow's graph (user keys cannot start with $). */
 export const ON_FAILURE_KEY = '$on_failure';
@@ -84,7 +84,8 @@ export class WorkflowsApi {
       (t.depends_on ?? []).forEach((parentKey, j) => {
         const field = `tasks.${index}.depends_on.${j}`;
         const parent = byKey.get(parentKey);
-        if (!parent) throw new ValidationError(`${field}: no task has the key "${parentKey}"`, field);
+        if (!parent)
+          throw new ValidationError(`${field}: no task has the key "${parentKey}"`, field);
         if (parentKey === t.key)
           throw new ValidationError(`${field}: a task cannot depend on itself`, field);
         parent.task.hasDependents = true;
