@@ -59,6 +59,11 @@ export interface Task {
   idempotency_key: string | null;
   /** Tasks sharing a key run at most the queue's `key_concurrency_limit` at a time. */
   concurrency_key: string | null;
+  /** The workflow it is a task of (getWorkflow), and its key there; null on its own. */
+  workflow_id?: string | null;
+  workflow_key?: string | null;
+  /** The task that spawned it and waits for it (ctx.waitFor), or null. */
+  parent_task_id?: string | null;
   /** The latest progress the running attempt reported, or null. */
   progress: { percent: number; message: string } | null;
   result: unknown;

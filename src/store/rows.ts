@@ -4,7 +4,7 @@ import type { Task, TaskStatus } from './types.js';
 export const TASK_COLUMNS = `id, queue, command, handler, payload, priority, status, scheduled_at, attempt,
   max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, worker_id, lease_expires_at,
   idempotency_key, result, error, executor, picked_at, started_at, completed_at, failed_at,
-  cancelled_at, created_at, updated_at, progress_percent, progress_message, concurrency_key`;
+  cancelled_at, created_at, updated_at, progress_percent, progress_message, concurrency_key, workflow_id, workflow_key, parent_id`;
 
 /** A tasks row as pg returns it. */
 export interface TaskRow {
@@ -37,6 +37,9 @@ export interface TaskRow {
   progress_percent: number | null;
   progress_message: string | null;
   concurrency_key: string | null;
+  workflow_id: string | null;
+  workflow_key: string | null;
+  parent_id: string | null;
 }
 
 /** A row as the domain type. */
@@ -71,5 +74,8 @@ export function toTask(r: TaskRow): Task {
     progressPercent: r.progress_percent,
     progressMessage: r.progress_message,
     concurrencyKey: r.concurrency_key,
+    workflowId: r.workflow_id,
+    workflowKey: r.workflow_key,
+    parentId: r.parent_id,
   };
 }

@@ -62,6 +62,11 @@ export interface Task {
   progressPercent: number | null;
   progressMessage: string | null;
   concurrencyKey: string | null;
+  /** The workflow it is a task of, and its key there; null for a task on its own. */
+  workflowId: string | null;
+  workflowKey: string | null;
+  /** The task that spawned it and waits for it (ctx.waitFor). */
+  parentId: string | null;
 }
 
 /** A validated task to insert. */

@@ -26,6 +26,9 @@ export function taskToJson(
     worker_id: t.workerId,
     idempotency_key: t.idempotencyKey,
     concurrency_key: t.concurrencyKey,
+    workflow_id: t.workflowId,
+    workflow_key: t.workflowKey,
+    parent_task_id: t.parentId,
     progress:
       t.progressPercent === null
         ? null

@@ -191,6 +191,13 @@ export const TaskJson = Type.Object({
   worker_id: Type.Union([Type.String(), Type.Null()]),
   idempotency_key: Type.Union([Type.String(), Type.Null()]),
   concurrency_key: Type.Union([Type.String(), Type.Null()]),
+  workflow_id: Type.Union([Type.String(), Type.Null()], {
+    description: 'The workflow it is a task of (GET /v1/workflows/:id), or null.',
+  }),
+  workflow_key: Type.Union([Type.String(), Type.Null()]),
+  parent_task_id: Type.Union([Type.String(), Type.Null()], {
+    description: 'The task that spawned it and waits for it (ctx.waitFor), or null.',
+  }),
   progress: Type.Union(
     [Type.Object({ percent: Type.Number(), message: Type.String() }), Type.Null()],
     {
