@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { ValidationError } from '../lib/errors.js';
-import { checkQueueName } from '../api/schemas/queue-name.js';
+import { checkQueueName } from '../lib/queue-name.js';
 import type { Logger } from 'pino';
 import type { ShellOptions } from './executors/shell.js';
 import type { BatchOptions } from './types.js';

@@ -344,6 +344,33 @@ describe('batch handlers', () => {
     expect(calls).toBe(1);
   });
 
+  it('a task of a batch can spawn children and wait for them, as with handle', async () => {
+    const q = queue();
+    const sizes: number[] = [];
+    await inProcessWorker(coordinator, { queues: [q] }, (w) =>
+      w.handleBatch(
+        'fan',
+        (tasks) => {
+          sizes.push(tasks.length);
+          return tasks.map(({ ctx }) => {
+            if (ctx.children) return { ended: ctx.children.map((c) => c.status) };
+            return ctx.waitFor(ctx.spawn([1, 2].map((i) => ({ command: `echo ${i}`, queue: q }))));
+          });
+        },
+        { waitMs: 200 },
+      ),
+    );
+    const ids = await submitAll(q, 'fan', [1, 2]);
+    for (const row of await ended(ids)) {
+      expect(row).toMatchObject({
+        status: 'succeeded',
+        result: { ended: ['succeeded', 'succeeded'] },
+      });
+      expect(row.outcomes).toEqual(['waiting', 'succeeded']);
+    }
+    expect(sizes[0]).toBe(2);
+  });
+
   it('a graceful stop mid-batch finishes the batch and delivers every result', async () => {
     const q = queue();
     const running = gate();

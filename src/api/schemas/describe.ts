@@ -1,4 +1,4 @@
-import { QUEUE_NAME_PATTERN, QUEUE_NAME_RULE } from './queue-name.js';
+import { QUEUE_NAME_PATTERN, QUEUE_NAME_RULE } from '../../lib/queue-name.js';
 
 /** How a field is named in messages and in `error.field`: `tasks.1.payload.name`. */
 export function fieldPath(path: ReadonlyArray<string | number>): string {

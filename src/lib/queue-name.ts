@@ -1,4 +1,4 @@
-import { ValidationError } from '../../lib/errors.js';
+import { ValidationError } from './errors.js';
 
 /**
  * The queue-name rule, in one place for every surface that takes a queue name: the REST
