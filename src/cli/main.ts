@@ -4,7 +4,7 @@ import { VERSION } from '../lib/version.js';
 import { registerClientCommands } from './client-commands.js';
 import { registerDevCommand } from './dev.js';
 import { registerServiceCommands } from './services.js';
-import { registerTokenCommands } from './tokens.js';
+import { registerGrantSqlCommand, registerTokenCommands } from './tokens.js';
 import { registerWorkerCommand } from './worker.js';
 
 const program = new Command()
@@ -18,5 +18,6 @@ registerServiceCommands(program);
 registerWorkerCommand(program);
 registerClientCommands(program);
 registerTokenCommands(program);
+registerGrantSqlCommand(program);
 
 await program.parseAsync(process.argv);

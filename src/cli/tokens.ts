@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { ConfigError } from '../lib/errors.js';
 import { createDb, type Db } from '../store/db.js';
 import { migrate } from '../store/migrate.js';
+import { grantSqlSubmit } from '../store/sql-access.js';
 import {
   TOKEN_ROLES,
   createToken,
@@ -146,6 +147,38 @@ export function registerTokenCommands(program: Command): void {
       if (!done)
         throw new ConfigError(`no token named or with id "${nameOrId}"; see taskq token ls`);
       process.stdout.write(f.json ? '{"revoked":true}\n' : `revoked ${nameOrId}\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
+}
+
+/**
+ * `taskq grant-sql <role>`: lets an application's database role enqueue inside its own
+ * transactions (`<schema>.submit()`) and read tasks by id (`<schema>.task_status()`), with no
+ * right on the tables.
+ */
+export function registerGrantSqlCommand(program: Command): void {
+  dbOptions(
+    program
+      .command('grant-sql <role>')
+      .description(
+        "let a database role call the schema's submit() and task_status() functions (docs/integration.md)",
+      ),
+  ).action(async (role: string, f: DbFlags) => {
+    try {
+      await withDb(f, async (db) => {
+        try {
+          await grantSqlSubmit(db, role);
+        } catch (err) {
+          throw new ConfigError((err as Error).message);
+        }
+      });
+      process.stdout.write(
+        f.json
+          ? `{"granted":${JSON.stringify(role)}}\n`
+          : `granted ${role} submit() and task_status()\n`,
+      );
     } catch (err) {
       fail(err);
     }

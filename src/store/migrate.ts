@@ -1,4 +1,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
+import { TASK_LIMITS } from '../lib/limits.js';
+import { QUEUE_NAME_MAX_LENGTH, QUEUE_NAME_PATTERN, QUEUE_NAME_RULE } from '../lib/queue-name.js';
+import { TIMESTAMP_MAX, TIMESTAMP_MIN } from '../lib/time.js';
+import { TASK_DEFAULTS } from './insert.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SchemaTooNewError } from '../lib/errors.js';
@@ -23,6 +27,22 @@ export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
       name: file.slice(5, -4),
       sql: readFileSync(join(dir, file), 'utf8'),
     }));
+}
+
+/** The migration that created task_rules and taskq.submit(). */
+const SQL_SUBMIT_VERSION = 14;
+
+/** What taskq.submit() reads from task_rules: the API's own limits and defaults. */
+export function taskRules(): Record<string, unknown> {
+  return {
+    ...TASK_LIMITS,
+    queueLength: QUEUE_NAME_MAX_LENGTH,
+    queuePattern: QUEUE_NAME_PATTERN,
+    queueRule: QUEUE_NAME_RULE,
+    timestampMin: TIMESTAMP_MIN,
+    timestampMax: TIMESTAMP_MAX,
+    defaults: TASK_DEFAULTS,
+  };
 }
 
 /** The newest schema version this build knows. */
@@ -73,6 +93,15 @@ export async function migrate(db: Db, migrations = loadMigrations()): Promise<nu
         m.name,
       ]);
       done.push(m.version);
+    }
+    // The rules taskq.submit() checks, from the constants the API's schemas use.
+    if (applied.has(SQL_SUBMIT_VERSION) || done.includes(SQL_SUBMIT_VERSION)) {
+      await client.query(
+        `INSERT INTO ${db.s}.task_rules (id, rules) VALUES (1, $1)
+         ON CONFLICT (id) DO UPDATE SET rules = excluded.rules
+         WHERE task_rules.rules IS DISTINCT FROM excluded.rules`,
+        [JSON.stringify(taskRules())],
+      );
     }
     return done;
   });

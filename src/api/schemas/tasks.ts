@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { CANCELLABLE_STATUSES, RETRYABLE_STATUSES } from '../../store/actions.js';
+import { TASK_LIMITS } from '../../lib/limits.js';
 import { TASK_STATUSES, type TaskStatus } from '../../store/types.js';
 import { QUEUE_NAME_MAX_LENGTH, QUEUE_NAME_PATTERN, QUEUE_NAME_RULE } from '../../lib/queue-name.js';
 
@@ -9,13 +10,13 @@ import { QUEUE_NAME_MAX_LENGTH, QUEUE_NAME_PATTERN, QUEUE_NAME_RULE } from '../.
  */
 
 export const LIMITS = {
-  commandLength: 8192,
+  commandLength: TASK_LIMITS.commandLength,
   queueLength: QUEUE_NAME_MAX_LENGTH,
-  idempotencyKeyLength: 255,
-  maxAttempts: 100,
-  timeoutMs: 7 * 24 * 3_600_000,
-  priority: 1000,
-  backoffMs: 24 * 3_600_000,
+  idempotencyKeyLength: TASK_LIMITS.idempotencyKeyLength,
+  maxAttempts: TASK_LIMITS.maxAttempts,
+  timeoutMs: TASK_LIMITS.timeoutMs,
+  priority: TASK_LIMITS.priority,
+  backoffMs: TASK_LIMITS.backoffMs,
   pageSize: 500,
   batchSize: 5000,
   /** Ids one bulk action takes, and tasks one bulk action by filter changes. */

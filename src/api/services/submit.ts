@@ -1,12 +1,13 @@
 import { v7 as uuidv7 } from 'uuid';
 import { handlerName } from '../../lib/command.js';
+import { TASK_LIMITS } from '../../lib/limits.js';
 import { ValidationError } from '../../lib/errors.js';
 import { parseTimestamp } from '../../lib/time.js';
 import type { NewTask, Task } from '../../store/types.js';
 import type { SubmitTaskInput } from '../schemas/tasks.js';
 
 /** Payloads above this many bytes of JSON are refused (REST also caps the whole body). */
-export const MAX_PAYLOAD_BYTES = 1024 * 1024;
+export const MAX_PAYLOAD_BYTES = TASK_LIMITS.payloadBytes;
 /** Deepest nesting of arrays and objects a payload may have. */
 export const MAX_PAYLOAD_DEPTH = 100;
 
