@@ -73,6 +73,7 @@ interface WorkerFlags {
   shellAllow?: string[];
   shellEnv?: string[];
   name?: string;
+  label?: string[];
   builtins: boolean;
   drainTimeout?: string;
   token?: string;
@@ -80,6 +81,18 @@ interface WorkerFlags {
 }
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/** `key=value` pairs as labels. @throws ConfigError naming the flag and the bad pair. */
+function labelsOf(pairs: string[] | undefined, flag: string): Record<string, string> | undefined {
+  if (!pairs) return undefined;
+  const labels: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq < 1) throw new ConfigError(`${flag} takes key=value (got "${pair}")`);
+    labels[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return labels;
+}
 
 function readOptionalFile(path: string | undefined, flag: string): string | undefined {
   if (!path) return undefined;
@@ -121,6 +134,11 @@ export function registerWorkerCommand(program: Command): void {
     )
     .option('--no-builtins', 'do not serve the built-in echo and sleep handlers')
     .option('--name <name>', 'shown in the workers list')
+    .option(
+      '--label <key=value>',
+      'a label of this worker; tasks that require it (requires) go only to workers that have it; repeatable (or TASKQ_LABELS=k=v,k=v)',
+      collect,
+    )
     .option('--token <token>', 'API token with the worker role (or TASKQ_TOKEN)')
     .option(
       '--tls-ca <file>',
@@ -157,6 +175,11 @@ export function registerWorkerCommand(program: Command): void {
           ),
           queues: pick(list(f.queues), list(env.TASKQ_QUEUES), fw.queues as string[] | undefined),
           name: pick(f.name, env.TASKQ_WORKER_NAME, fw.name as string | undefined),
+          labels: pick(
+            labelsOf(list(f.label), '--label'),
+            labelsOf(list(env.TASKQ_LABELS), 'TASKQ_LABELS'),
+            fw.labels as Record<string, string> | undefined,
+          ),
           builtins: f.builtins,
           token: pick(f.token, env.TASKQ_TOKEN, fw.token as string | undefined),
           tlsCa: readOptionalFile(

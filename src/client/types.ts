@@ -64,6 +64,8 @@ export interface Task {
   workflow_key?: string | null;
   /** The task that spawned it and waits for it (ctx.waitFor), or null. */
   parent_task_id?: string | null;
+  /** Labels a worker must have to be handed it. */
+  requires?: Record<string, string> | null;
   /** The latest progress the running attempt reported, or null. */
   progress: { percent: number; message: string } | null;
   result: unknown;
@@ -110,6 +112,8 @@ export interface SubmitTask {
    * at a time. The queue must have that limit.
    */
   concurrency_key?: string;
+  /** Labels a worker must have to be handed the task. */
+  requires?: Record<string, string>;
 }
 
 /** Filters for listing tasks. They combine with AND and run on the server. */

@@ -38,6 +38,8 @@ interface Group {
   queues: string[];
   /** null: some member accepts any command (shell), so no handler filter applies. */
   handlers: string[] | null;
+  /** The labels all members have. */
+  labels: Record<string, string>;
   members: WorkerSession[];
 }
 
@@ -217,6 +219,7 @@ export class Dispatcher extends Service {
         const claimed = await this.store.claimDue(this.db, {
           queue,
           handlers: group.handlers,
+          labels: group.labels,
           slots,
           leaseMs: this.options.leaseMs,
           limited: this.limited.has(queue),
@@ -301,9 +304,14 @@ export class Dispatcher extends Service {
       if (s.draining || s.credits <= 0 || s.lastSeenAt < silentSince) continue;
       const queues = [...s.info.queues].sort();
       const handlers = s.info.acceptsAnyCommand ? null : [...s.info.handlers].sort();
-      const key = `${queues.join(',')}|${handlers ? handlers.join(',') : '*'}`;
+      // Workers with other labels claim apart: a task that requires a label goes only to a
+      // worker that has it.
+      const labels = Object.fromEntries(
+        Object.entries(s.info.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+      );
+      const key = `${queues.join(',')}|${handlers ? handlers.join(',') : '*'}|${JSON.stringify(labels)}`;
       let g = groups.get(key);
-      if (!g) groups.set(key, (g = { key, queues, handlers, members: [] }));
+      if (!g) groups.set(key, (g = { key, queues, handlers, labels, members: [] }));
       g.members.push(s);
     }
     return [...groups.values()];

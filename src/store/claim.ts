@@ -12,6 +12,11 @@ export interface ClaimArgs {
   leaseMs: number;
   /** The queue has a concurrency limit or per-key limits: take the serialised path. @default false */
   limited?: boolean;
+  /**
+   * The labels every claiming worker has: only tasks that require none, or a subset of these,
+   * are claimed. @default {}
+   */
+  labels?: Record<string, string>;
 }
 
 interface ClaimRow {
@@ -77,7 +82,7 @@ export async function claimDue(db: Db, args: ClaimArgs): Promise<ClaimedTask[]> 
 
 async function claimFast(db: Db, a: ClaimArgs): Promise<ClaimRow[]> {
   // Params: $1 queue, $2 handler names (null = any), $3 worker id per slot, $4 lease ms,
-  // $5 events channel
+  // $5 events channel, $6 the claiming workers' labels (json)
   const { rows } = await db.pool.query<ClaimRow>({
     name: `taskq_claim_${db.schema}`,
     text: `
@@ -85,6 +90,7 @@ async function claimFast(db: Db, a: ClaimArgs): Promise<ClaimRow[]> {
         SELECT id FROM ${db.s}.tasks
         WHERE status = 'pending' AND queue = $1 AND scheduled_at <= now()
           AND ($2::text[] IS NULL OR handler = ANY ($2::text[]))
+          AND (requires IS NULL OR requires <@ $6::jsonb)
           -- Evaluated once per statement (it does not depend on the row).
           AND NOT EXISTS (
             SELECT 1 FROM ${db.s}.queues WHERE name = $1
@@ -96,9 +102,14 @@ async function claimFast(db: Db, a: ClaimArgs): Promise<ClaimRow[]> {
         -- FOR UPDATE cannot sit beside a window function, hence the second step.
         SELECT id, row_number() OVER () AS n FROM locked
       ), ${claimChosen(db)}`,
-    values: [a.queue, a.handlers, a.slots, a.leaseMs, eventsChannel(db)],
+    values: [a.queue, a.handlers, a.slots, a.leaseMs, eventsChannel(db), labelsJson(a)],
   });
   return rows;
+}
+
+/** The claiming workers' labels as the claim compares them (`requires <@ labels`). */
+function labelsJson(a: ClaimArgs): string {
+  return JSON.stringify(a.labels ?? {});
 }
 
 /** How far past the slots the limited path looks, to find tasks whose key has room. */
@@ -117,7 +128,8 @@ async function claimLimited(db: Db, a: ClaimArgs): Promise<ClaimRow[]> {
     const limits = q.rows[0];
     if (limits?.paused) return [];
     // Params: $1 queue, $2 handler names, $3 worker id per slot, $4 lease ms, $5 events channel,
-    // $6 queue limit (null: none), $7 per-key limit (null: none), $8 candidates to scan
+    // $6 queue limit (null: none), $7 per-key limit (null: none), $8 candidates to scan,
+    // $9 the claiming workers' labels (json)
     const { rows } = await client.query<ClaimRow>({
       name: `taskq_claim_limited_${db.schema}`,
       text: `
@@ -131,6 +143,7 @@ async function claimLimited(db: Db, a: ClaimArgs): Promise<ClaimRow[]> {
           SELECT id, concurrency_key, priority, scheduled_at FROM ${db.s}.tasks
           WHERE status = 'pending' AND queue = $1 AND scheduled_at <= now()
             AND ($2::text[] IS NULL OR handler = ANY ($2::text[]))
+            AND (requires IS NULL OR requires <@ $9::jsonb)
           ORDER BY priority DESC, scheduled_at, id
           LIMIT $8
           FOR UPDATE SKIP LOCKED
@@ -154,6 +167,7 @@ async function claimLimited(db: Db, a: ClaimArgs): Promise<ClaimRow[]> {
         limits?.concurrency_limit ?? null,
         limits?.key_concurrency_limit ?? null,
         a.slots.length * LIMITED_SCAN_FACTOR,
+        labelsJson(a),
       ],
     });
     return rows;

@@ -4,7 +4,7 @@ import type { Task, TaskStatus } from './types.js';
 export const TASK_COLUMNS = `id, queue, command, handler, payload, priority, status, scheduled_at, attempt,
   max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, worker_id, lease_expires_at,
   idempotency_key, result, error, executor, picked_at, started_at, completed_at, failed_at,
-  cancelled_at, created_at, updated_at, progress_percent, progress_message, concurrency_key, workflow_id, workflow_key, parent_id`;
+  cancelled_at, created_at, updated_at, progress_percent, progress_message, concurrency_key, workflow_id, workflow_key, parent_id, requires`;
 
 /** A tasks row as pg returns it. */
 export interface TaskRow {
@@ -40,6 +40,7 @@ export interface TaskRow {
   workflow_id: string | null;
   workflow_key: string | null;
   parent_id: string | null;
+  requires: Record<string, string> | null;
 }
 
 /** A row as the domain type. */
@@ -77,5 +78,6 @@ export function toTask(r: TaskRow): Task {
     workflowId: r.workflow_id,
     workflowKey: r.workflow_key,
     parentId: r.parent_id,
+    requires: r.requires,
   };
 }

@@ -67,6 +67,8 @@ export interface Task {
   workflowKey: string | null;
   /** The task that spawned it and waits for it (ctx.waitFor). */
   parentId: string | null;
+  /** Labels a worker must have to be handed it; null: any worker. */
+  requires: Record<string, string> | null;
 }
 
 /** A validated task to insert. */
@@ -102,6 +104,8 @@ export interface NewTask {
   waitingOn?: number;
   /** Other nodes depend on it. @default false */
   hasDependents?: boolean;
+  /** Labels a worker must have to be handed it. */
+  requires?: Record<string, string> | null;
 }
 
 /** What a claim hands to a worker. */

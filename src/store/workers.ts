@@ -107,14 +107,16 @@ export async function hasCapableWorker(
   queue: string,
   handler: string,
   freshMs: number,
+  requires: Record<string, string> | null = null,
 ): Promise<boolean> {
   const { rows } = await db.pool.query<{ ok: boolean }>(
     `SELECT EXISTS (
        SELECT 1 FROM ${db.s}.workers
        WHERE disconnected_at IS NULL AND last_seen_at > now() - $3 * interval '1 millisecond'
          AND $1 = ANY (queues) AND (accepts_any OR $2 = ANY (handlers))
+         AND ($4::jsonb IS NULL OR labels @> $4::jsonb)
      ) AS ok`,
-    [queue, handler, freshMs],
+    [queue, handler, freshMs, requires ? JSON.stringify(requires) : null],
   );
   return rows[0]?.ok ?? false;
 }

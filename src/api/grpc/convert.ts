@@ -111,6 +111,7 @@ export function submitInputOf(req: SubmitTaskRequest): SubmitTaskInput {
     ...(req.maxAttempts ? { max_attempts: req.maxAttempts } : {}),
     ...(req.timeoutMs ? { timeout_ms: req.timeoutMs } : {}),
     ...(req.idempotencyKey ? { idempotency_key: req.idempotencyKey } : {}),
+    ...(Object.keys(req.requires).length > 0 ? { requires: { ...req.requires } } : {}),
   };
 }
 

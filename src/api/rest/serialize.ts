@@ -29,6 +29,7 @@ export function taskToJson(
     workflow_id: t.workflowId,
     workflow_key: t.workflowKey,
     parent_task_id: t.parentId,
+    requires: t.requires,
     progress:
       t.progressPercent === null
         ? null

@@ -103,6 +103,18 @@ export const SubmitTaskBody = Type.Object(
           "Tasks sharing a key run at most the queue's key_concurrency_limit at a time (e.g. a customer id). The queue must have that limit.",
       }),
     ),
+    requires: Type.Optional(
+      Type.Record(
+        Type.String({ pattern: '^[A-Za-z0-9_.:/-]{1,64}$' }),
+        Type.String({ maxLength: 200 }),
+        {
+          maxProperties: 20,
+          additionalProperties: false,
+          description:
+            'Labels a worker must have to be handed this task ({"region": "eu", "gpu": "true"}). Until such a worker connects the task waits, and waiting_for says so.',
+        },
+      ),
+    ),
     idempotency_key: Type.Optional(
       Type.String({
         minLength: 1,
@@ -199,6 +211,7 @@ export const TaskJson = Type.Object({
   parent_task_id: Type.Union([Type.String(), Type.Null()], {
     description: 'The task that spawned it and waits for it (ctx.waitFor), or null.',
   }),
+  requires: Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()]),
   progress: Type.Union(
     [Type.Object({ percent: Type.Number(), message: Type.String() }), Type.Null()],
     {
@@ -264,6 +277,18 @@ export const ListTasksQuery = Type.Object(
     ),
     created_after: Type.Optional(timestamp('Tasks created at or after this instant:')),
     created_before: Type.Optional(timestamp('Tasks created before this instant:')),
+    requires: Type.Optional(
+      Type.Record(
+        Type.String({ pattern: '^[A-Za-z0-9_.:/-]{1,64}$' }),
+        Type.String({ maxLength: 200 }),
+        {
+          maxProperties: 20,
+          additionalProperties: false,
+          description:
+            'Labels a worker must have to be handed this task ({"region": "eu", "gpu": "true"}). Until such a worker connects the task waits, and waiting_for says so.',
+        },
+      ),
+    ),
     idempotency_key: Type.Optional(
       Type.String({
         minLength: 1,

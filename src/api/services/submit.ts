@@ -135,6 +135,7 @@ export function prepareTask(input: SubmitTaskInput): NewTask {
     backoffMaxMs,
     idempotencyKey: input.idempotency_key ?? null,
     concurrencyKey: input.concurrency_key ?? null,
+    requires: input.requires && Object.keys(input.requires).length > 0 ? input.requires : null,
   };
 }
 

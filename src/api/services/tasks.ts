@@ -365,10 +365,20 @@ export class TasksApi {
   private async waitingFor(task: Task): Promise<string | null> {
     if (task.status !== 'pending' || task.scheduledAt.getTime() > Date.now()) return null;
     if (await isQueuePaused(this.db, task.queue)) return `queue '${task.queue}' is paused`;
-    const capable = await hasCapableWorker(this.db, task.queue, task.handler, WORKER_FRESH_MS);
-    return capable
-      ? null
-      : `no connected worker handles '${task.handler}' on queue '${task.queue}'`;
+    const capable = await hasCapableWorker(
+      this.db,
+      task.queue,
+      task.handler,
+      WORKER_FRESH_MS,
+      task.requires,
+    );
+    if (capable) return null;
+    const labels = task.requires
+      ? ` with labels ${Object.entries(task.requires)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', ')}`
+      : '';
+    return `no connected worker handles '${task.handler}' on queue '${task.queue}'${labels}`;
   }
 
   private guard<T>(fn: () => Promise<T>): Promise<T> {
