@@ -16,7 +16,13 @@ import {
   type WatchEvent,
   type WorkerInfo,
 } from './types.js';
-import { watchTask, type WatchOptions } from './watch.js';
+import { watchTask, watchWorkflowGraph, type WatchOptions } from './watch.js';
+import type {
+  SubmitWorkflow,
+  Workflow,
+  WorkflowListOptions,
+  WorkflowPage,
+} from './workflow-types.js';
 
 /** Options for {@link TaskQueueClient}. */
 export interface ClientOptions {
@@ -49,8 +55,12 @@ export interface CallOptions {
 const path = (id: string): string => `/v1/tasks/${encodeURIComponent(id)}`;
 const queuePath = (name: string): string => `/v1/queues/${encodeURIComponent(name)}`;
 const schedulePath = (ref: string): string => `/v1/schedules/${encodeURIComponent(ref)}`;
+const workflowPath = (id: string): string => `/v1/workflows/${encodeURIComponent(id)}`;
 
-function toBody(task: SubmitTask): Omit<SubmitTask, 'run_at'> & { run_at?: string } {
+/** A submit's body: a Date run_at as RFC 3339 (tasks, workflow tasks and on_failure alike). */
+function toBody<T extends Pick<SubmitTask, 'run_at'>>(
+  task: T,
+): Omit<T, 'run_at'> & { run_at?: string } {
   const { run_at, ...rest } = task;
   if (run_at === undefined) return rest;
   return { ...rest, run_at: run_at instanceof Date ? run_at.toISOString() : run_at };
@@ -296,6 +306,55 @@ export class TaskQueueClient {
    */
   watch(id: string, opts: WatchOptions = {}): AsyncGenerator<WatchEvent, Task> {
     return watchTask(this.http, id, opts);
+  }
+
+  /**
+   * Submits a workflow: tasks that wait for the tasks they depend on. The graph is checked
+   * (unknown keys, cycles, repeated keys, size) and stored in one transaction. With a known
+   * idempotency key, returns the existing workflow and stores nothing.
+   * @throws ApiError 400 naming the field (`tasks.3.depends_on.0`)
+   */
+  submitWorkflow(workflow: SubmitWorkflow, opts: CallOptions = {}): Promise<Workflow> {
+    const { tasks, on_failure, ...rest } = workflow;
+    return this.call<Workflow>('POST', '/v1/workflows', opts, {
+      ...rest,
+      tasks: tasks.map(toBody),
+      ...(on_failure ? { on_failure: toBody(on_failure) } : {}),
+    });
+  }
+
+  /** One workflow: its status and its graph (`tasks`). @throws ApiError 404 when unknown */
+  getWorkflow(id: string, opts: CallOptions = {}): Promise<Workflow> {
+    return this.call<Workflow>('GET', workflowPath(id), opts);
+  }
+
+  /** One page of workflows, newest first, each with how many of its tasks are in each status. */
+  listWorkflows(page: WorkflowListOptions = {}, opts: CallOptions = {}): Promise<WorkflowPage> {
+    const q = new URLSearchParams();
+    if (page.limit !== undefined) q.set('limit', String(page.limit));
+    if (page.cursor) q.set('cursor', page.cursor);
+    const qs = q.toString();
+    return this.call<WorkflowPage>('GET', `/v1/workflows${qs ? `?${qs}` : ''}`, opts);
+  }
+
+  /**
+   * Cancels every task of a workflow that has not ended (running handlers get their
+   * AbortSignal); its on_failure task does not run. Returns the workflow.
+   * @throws ApiError 404 when unknown
+   */
+  cancelWorkflow(id: string, opts: CallOptions = {}): Promise<Workflow> {
+    return this.call<Workflow>('POST', `${workflowPath(id)}/cancel`, opts, {});
+  }
+
+  /**
+   * Follows a workflow live over Server-Sent Events: yields the whole workflow, graph
+   * included, on open and after every change of one of its tasks, and ends once it is no
+   * longer running (returning it). A dropped stream is reopened, and its first event is the
+   * whole graph again, so no change is missed.
+   * @throws ApiError 404 for an unknown workflow; ConnectionError when reconnects run out
+   */
+  watchWorkflow(id: string, opts: WatchOptions = {}): AsyncGenerator<Workflow, Workflow> {
+    return watchWorkflowGraph(this.http, id, opts);
   }
 
   /**

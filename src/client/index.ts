@@ -11,6 +11,15 @@
  *   else console.log(e.task.status);
  * }
  * const done = await tq.waitFor(task.id);
+ *
+ * const wf = await tq.submitWorkflow({
+ *   name: 'publish photo-42',
+ *   tasks: [
+ *     { key: 'fetch', command: 'fetch photo-42.jpg' },
+ *     { key: 'resize', command: 'resize', depends_on: ['fetch'] },
+ *   ],
+ * });
+ * for await (const w of tq.watchWorkflow(wf.id)) console.log(w.status, w.counts);
  * ```
  */
 export { TaskQueueClient, type CallOptions, type ClientOptions } from './client.js';
@@ -38,3 +47,12 @@ export {
   type WorkerInfo,
 } from './types.js';
 export type { WatchOptions } from './watch.js';
+export type {
+  SubmitWorkflow,
+  SubmitWorkflowTask,
+  Workflow,
+  WorkflowListOptions,
+  WorkflowPage,
+  WorkflowStatus,
+  WorkflowTask,
+} from './workflow-types.js';

@@ -1,9 +1,10 @@
 import { ApiError, ConnectionError } from './errors.js';
 import { sleep, type Transport } from './http.js';
-import { readSse } from './sse.js';
+import { readSse, type SseMessage } from './sse.js';
 import { isTerminal, type Task, type TaskProgress, type WatchEvent } from './types.js';
+import type { Workflow } from './workflow-types.js';
 
-/** Options for {@link TaskQueueClient.watch}. */
+/** Options for {@link TaskQueueClient.watch} and {@link TaskQueueClient.watchWorkflow}. */
 export interface WatchOptions {
   /** Stops the watch: the iterator then throws the signal's reason. */
   signal?: AbortSignal;
@@ -26,21 +27,29 @@ export interface WatchOptions {
 /** Longest wait between reconnects. */
 const MAX_RECONNECT_DELAY_MS = 5_000;
 
+/** What a stream's reader makes of one message; undefined for a message it ignores. */
+interface Step<E, R> {
+  /** Yielded to the caller. */
+  event: E;
+  /** Set on the last message: the watch returns it after yielding `event`. */
+  end?: R;
+  /** Resume from this message's id after a reconnect (Last-Event-ID). */
+  resumable?: boolean;
+}
+
 /**
- * Follows one task over `GET /v1/tasks/:id/events` until it is terminal, reconnecting with
- * Last-Event-ID when the stream drops. The first event is always the task's current state.
+ * Follows one event stream, reconnecting (with Last-Event-ID, when the stream gives ids)
+ * when it drops or goes silent, until `read` marks a message as the last.
  */
-export async function* watchTask(
+async function* follow<E, R>(
   transport: Transport,
-  id: string,
-  opts: WatchOptions = {},
-): AsyncGenerator<WatchEvent, Task> {
+  path: string,
+  opts: WatchOptions,
+  read: (m: SseMessage) => Step<E, R> | undefined,
+): AsyncGenerator<E, R> {
   const maxReconnects = opts.maxReconnects ?? 10;
   const idleTimeoutMs = opts.idleTimeoutMs ?? 45_000;
-  const path = `/v1/tasks/${encodeURIComponent(id)}/events`;
-  // Resume from the last *task* event, not the last progress event: progress ids come from a
-  // different clock reading than updated_at, and resuming past a status change would lose it.
-  let lastTaskEventId: string | undefined;
+  let resumeId: string | undefined;
   let retryMs = 1_000;
   let failures = 0;
   let connected = false;
@@ -60,7 +69,7 @@ export async function* watchTask(
         path,
         headers: {
           accept: 'text/event-stream',
-          ...(lastTaskEventId ? { 'last-event-id': lastTaskEventId } : {}),
+          ...(resumeId ? { 'last-event-id': resumeId } : {}),
         },
         signal,
         stream: true,
@@ -73,16 +82,12 @@ export async function* watchTask(
         onRetry: (ms) => (retryMs = ms),
       });
       for await (const m of messages) {
-        if (m.event === 'task') {
-          const task = JSON.parse(m.data) as Task;
-          if (m.id) lastTaskEventId = m.id;
-          failures = 0;
-          yield { type: 'task', task };
-          if (isTerminal(task.status)) return task;
-        } else if (m.event === 'progress') {
-          failures = 0;
-          yield { type: 'progress', ...(JSON.parse(m.data) as TaskProgress) };
-        }
+        const step = read(m);
+        if (!step) continue;
+        if (step.resumable && m.id) resumeId = m.id;
+        failures = 0;
+        yield step.event;
+        if (step.end !== undefined) return step.end;
       }
       lastError = new ConnectionError(transport.options.baseUrl, 'the event stream ended');
     } catch (err) {
@@ -104,4 +109,56 @@ export async function* watchTask(
       opts.signal,
     );
   }
+}
+
+/**
+ * Follows one task over `GET /v1/tasks/:id/events` until it is terminal, reconnecting with
+ * Last-Event-ID when the stream drops. The first event is always the task's current state.
+ */
+export function watchTask(
+  transport: Transport,
+  id: string,
+  opts: WatchOptions = {},
+): AsyncGenerator<WatchEvent, Task> {
+  return follow<WatchEvent, Task>(
+    transport,
+    `/v1/tasks/${encodeURIComponent(id)}/events`,
+    opts,
+    (m) => {
+      if (m.event === 'task') {
+        const task = JSON.parse(m.data) as Task;
+        // Resume from the last *task* event, not the last progress event: progress ids come
+        // from a different clock reading than updated_at, and resuming past a status change
+        // would lose it.
+        return { event: { type: 'task', task }, resumable: true, end: endedTask(task) };
+      }
+      if (m.event === 'progress')
+        return { event: { type: 'progress', ...(JSON.parse(m.data) as TaskProgress) } };
+      return undefined;
+    },
+  );
+}
+
+const endedTask = (task: Task): Task | undefined => (isTerminal(task.status) ? task : undefined);
+
+/**
+ * Follows one workflow over `GET /v1/workflows/:id/events`: every event is the whole graph,
+ * the first its state on open. Ends with the workflow once it is no longer `running`. Events
+ * carry no ids: after a reconnect the first event is the whole graph again, so nothing is lost.
+ */
+export function watchWorkflowGraph(
+  transport: Transport,
+  id: string,
+  opts: WatchOptions = {},
+): AsyncGenerator<Workflow, Workflow> {
+  return follow<Workflow, Workflow>(
+    transport,
+    `/v1/workflows/${encodeURIComponent(id)}/events`,
+    opts,
+    (m) => {
+      if (m.event !== 'workflow') return undefined;
+      const workflow = JSON.parse(m.data) as Workflow;
+      return { event: workflow, end: workflow.status === 'running' ? undefined : workflow };
+    },
+  );
 }
