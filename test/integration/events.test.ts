@@ -30,12 +30,18 @@ describe('live status over SSE', () => {
         return 'ok';
       }),
     );
+    // Due in an hour, so the stream surely sees it pending; then run now, from the stream.
     const { task } = await api.submit({
       command: 'report',
       queue: 'sse',
-      run_at: new Date(Date.now() + 300).toISOString(),
+      run_at: new Date(Date.now() + 3_600_000).toISOString(),
     });
+    let ran = false;
     const res = await readSse(`${base}/v1/tasks/${task.id}/events`, (evs) => {
+      if (!ran && evs.some((e) => e.event === 'task' && e.data.status === 'pending')) {
+        ran = true;
+        void api.runNow(task.id);
+      }
       // The handler waits for the first progress report to be seen: a second report in
       // the same turn would replace it on the way (only the latest is kept).
       if (evs.some((e) => e.event === 'progress' && e.data.percent === 40)) release();

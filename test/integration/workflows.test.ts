@@ -49,7 +49,8 @@ describe('workflows', () => {
     const id = submitted.body.id as string;
     const byKey = (nodes: Node[]) => Object.fromEntries(nodes.map((n) => [n.key, n.status]));
     expect(byKey(submitted.body.tasks)).toMatchObject({
-      a: 'pending',
+      // a may already be claimed by the time the answer is read.
+      a: expect.stringMatching(/^(pending|running|succeeded)$/),
       b: 'blocked',
       c: 'blocked',
       d: 'blocked',
