@@ -199,7 +199,8 @@ describe('live', () => {
             ? { children: ctx.children.length }
             : ctx.waitFor(
                 Array.from({ length: p.n }, (_, i) => ({
-                  command: 'echo',
+                  // Long enough that the stream surely sees the parent waiting.
+                  command: 'sleep 400',
                   queue: 'wf-live',
                   key: `kid${i}`,
                 })),
