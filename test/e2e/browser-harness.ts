@@ -167,3 +167,13 @@ console.log(JSON.stringify({ msg: 'connected', workerId: w.id }));
   const connected = await proc.waitForMsg('connected');
   return { proc, workerId: connected.workerId as string };
 }
+
+/**
+ * Writes a handlers module for `taskq worker --handlers` (repeatable, so it adds to the test
+ * fixture's `stamp`, `fail` and `hold`) and returns its path. `source` is the module's text.
+ */
+export function handlersModule(source: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'taskq-handlers-')), 'handlers.mjs');
+  writeFileSync(file, source);
+  return file;
+}

@@ -10,16 +10,22 @@ import { ScheduleDetail } from './pages/ScheduleDetail';
 import { Schedules } from './pages/Schedules';
 import { TaskDetail } from './pages/TaskDetail';
 import { Tasks } from './pages/Tasks';
+import { WorkflowDetail } from './pages/WorkflowDetail';
+import { Workflows } from './pages/Workflows';
 import { Workers } from './pages/Workers';
 import { Empty } from './ui';
 
 const NAV = [
   { to: '', label: 'Overview' },
   { to: 'tasks', label: 'Tasks' },
+  { to: 'workflows', label: 'Workflows' },
   { to: 'queues', label: 'Queues' },
   { to: 'workers', label: 'Workers' },
   { to: 'schedules', label: 'Schedules' },
 ] as const;
+
+/** What one item of a section is called, in the window's title. */
+const DETAIL_TITLES: Record<string, string> = { schedules: 'Schedule', workflows: 'Workflow' };
 
 export function App(): ReactNode {
   const route = useRoute();
@@ -31,7 +37,7 @@ export function App(): ReactNode {
 
   useEffect(() => {
     const name = NAV.find((n) => n.to === section)?.label ?? 'Not found';
-    const detail = section === 'schedules' ? 'Schedule' : 'Task';
+    const detail = DETAIL_TITLES[section] ?? 'Task';
     document.title = `${route.segments[1] ? detail : name} · Task Queue`;
   }, [section, route.segments]);
 
@@ -90,6 +96,8 @@ function Page(props: { route: ReturnType<typeof useRoute> }): ReactNode {
       return <Overview />;
     case 'tasks':
       return b ? <TaskDetail key={b} id={b} /> : <Tasks />;
+    case 'workflows':
+      return b ? <WorkflowDetail key={b} id={b} /> : <Workflows />;
     case 'queues':
       return <Queues />;
     case 'workers':

@@ -3,6 +3,7 @@
  * so text keeps its proportions. Every mark has a <title>, the browser's own tooltip.
  */
 import { clockTime } from './format';
+import type { TaskStatus } from './types';
 import { useLayoutEffect, useRef, useState, type ReactNode, type RefObject } from 'react';
 
 /** The width of a chart's box in CSS pixels, so the SVG is drawn 1:1 and text keeps its size. */
@@ -275,3 +276,17 @@ export const COLORS = {
   p95: '#339af0',
   p99: '#1864ab',
 } as const;
+
+/**
+ * The colour of each task status where it is drawn: workflow graph nodes, their legend and the
+ * stacked bars of counts. The badges (styles/data.css) use tints of the same hues.
+ */
+export const STATUS_COLORS: Readonly<Record<TaskStatus, string>> = {
+  blocked: '#f59f00',
+  waiting: '#1098ad',
+  pending: COLORS.scheduled,
+  running: COLORS.running,
+  succeeded: COLORS.succeeded,
+  dead: COLORS.failed,
+  cancelled: '#868e96',
+};

@@ -136,3 +136,38 @@ export function useDebounced(fn: () => void, ms: number): () => void {
     }, ms);
   }, [ms]);
 }
+
+/** Where a list paged by cursor is: the cursor of the page shown, and how to move. */
+export interface CursorPages {
+  /** The cursor of the page shown; null on the first (newest) page. */
+  cursor: string | null;
+  /** 1 on the first page. */
+  page: number;
+  /** Goes to the page after this one: `next` is the API's `next_cursor`. */
+  older: (next: string) => void;
+  /** Goes back one page. */
+  newer: () => void;
+}
+
+/** Cursor paging, back to the first page whenever `resetKey` (the filters) changes. */
+export function useCursorPages(resetKey: string): CursorPages {
+  // Cursors of the pages before the current one; [] on the first page.
+  const [before, setBefore] = useState<string[]>([]);
+  const [cursor, setCursor] = useState<string | null>(null);
+  useEffect(() => {
+    setBefore([]);
+    setCursor(null);
+  }, [resetKey]);
+  return {
+    cursor,
+    page: before.length + 1,
+    older: (next) => {
+      setBefore([...before, cursor ?? '']);
+      setCursor(next);
+    },
+    newer: () => {
+      setCursor(before.at(-1) || null);
+      setBefore(before.slice(0, -1));
+    },
+  };
+}

@@ -1,6 +1,6 @@
 /**
  * Server-Sent Events. One shared stream of /v1/events for the whole page (tables subscribe to
- * it), and one stream per open task detail. Streams reopen after an error, resuming from the
+ * it), and one stream per open task or workflow page. Streams reopen after an error, resuming from the
  * last event id, and reopen with the new token after a login.
  */
 import {
@@ -10,7 +10,7 @@ import {
   reportReachable,
   subscribeConnection,
 } from './api';
-import type { ProgressEvent, StatusEvent, Task } from './types';
+import type { ProgressEvent, StatusEvent, Task, Workflow } from './types';
 
 type Handlers = Record<string, (data: unknown) => void>;
 
@@ -141,6 +141,17 @@ export function isLiveOpen(): boolean {
   return sharedOpen;
 }
 
+/** One page's own stream, open until the returned function is called. */
+function pageStream(
+  path: string,
+  handlers: Handlers,
+  resync: () => void,
+  onState: (open: boolean) => void,
+): () => void {
+  const s = new LiveStream(path, {}, handlers, resync, onState);
+  return () => s.close();
+}
+
 /** Streams one task: `task` events carry the whole task, `progress` its handler's progress. */
 export function watchTask(
   id: string,
@@ -149,12 +160,28 @@ export function watchTask(
   resync: () => void,
   onState: (open: boolean) => void,
 ): () => void {
-  const s = new LiveStream(
+  return pageStream(
     `/v1/tasks/${encodeURIComponent(id)}/events`,
-    {},
     { task: (d) => onTask(d as Task), progress: (d) => onProgress(d as ProgressEvent) },
     resync,
     onState,
   );
-  return () => s.close();
+}
+
+/**
+ * Streams one workflow: every `workflow` event carries the whole graph. The server ends the
+ * stream once the workflow has ended; close it then, or the browser would reopen it for ever.
+ */
+export function watchWorkflow(
+  id: string,
+  onWorkflow: (w: Workflow) => void,
+  resync: () => void,
+  onState: (open: boolean) => void,
+): () => void {
+  return pageStream(
+    `/v1/workflows/${encodeURIComponent(id)}/events`,
+    { workflow: (d) => onWorkflow(d as Workflow) },
+    resync,
+    onState,
+  );
 }

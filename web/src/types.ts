@@ -3,15 +3,18 @@
 import type { TaskStatus } from '../../src/client/types.js';
 
 export type { TaskStatus };
+/** True for `succeeded`, `dead` and `cancelled`. */
+export { isTerminal } from '../../src/client/types.js';
 
+/** Every task status, in the order of a task's life: for filters, legends and stacked bars. */
 export const TASK_STATUSES: readonly TaskStatus[] = [
+  'blocked',
+  'waiting',
   'pending',
   'running',
   'succeeded',
   'dead',
   'cancelled',
-  'blocked',
-  'waiting',
 ];
 
 // The API's shapes are the client SDK's; only what the SDK does not cover is declared here.
@@ -25,6 +28,12 @@ export type {
   WorkerInfo as Worker,
   WorkerState,
 } from '../../src/client/types.js';
+export type {
+  Workflow,
+  WorkflowPage,
+  WorkflowStatus,
+  WorkflowTask,
+} from '../../src/client/workflow-types.js';
 
 export interface Percentiles {
   p50: number | null;

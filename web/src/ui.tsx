@@ -2,6 +2,7 @@
 import { useEffect, useId, useRef, useState, type ReactNode } from 'react';
 import { ApiError, errorMessage } from './api';
 import { relative, timeTitle, timestamp } from './format';
+import type { CursorPages } from './hooks';
 
 export function StatusBadge(props: { status: string; title?: string }): ReactNode {
   return (
@@ -285,5 +286,36 @@ export function ConfirmDialog<R>(props: {
         )}
       </div>
     </Dialog>
+  );
+}
+
+/** **← Newer** and **Older →** under a list paged by cursor; nothing when it has one page. */
+export function Pager(props: {
+  pages: CursorPages;
+  /** The API's `next_cursor`: null on the last page. */
+  next: string | null;
+  /** How many pages there are, when known ("3", "200+"). */
+  of?: string | null;
+}): ReactNode {
+  const { pages, next } = props;
+  if (pages.page === 1 && !next) return null;
+  return (
+    <nav className="pager">
+      <button type="button" className="btn plain" disabled={pages.page === 1} onClick={pages.newer}>
+        ← Newer
+      </button>
+      <span>
+        Page {pages.page}
+        {props.of ? ` of ${props.of}` : ''}
+      </span>
+      <button
+        type="button"
+        className="btn plain"
+        disabled={!next}
+        onClick={() => next && pages.older(next)}
+      >
+        Older →
+      </button>
+    </nav>
   );
 }

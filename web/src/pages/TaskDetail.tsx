@@ -20,6 +20,7 @@ import {
   StatusBadge,
   Time,
 } from '../ui';
+import { WorkflowOfTask } from './tasks/workflow-link';
 
 /** "Run now" for a pending task while its run_at is ahead; re-renders alone, each second. */
 function RunNow(props: { runAt: string; run: () => Promise<void> }): ReactNode {
@@ -103,6 +104,7 @@ export function TaskDetail(props: { id: string }): ReactNode {
           {task.id}
         </span>
       </div>
+      <WorkflowOfTask task={task} />
       {task.waiting_for ? <div className="callout">Waiting: {task.waiting_for}</div> : null}
       {task.status === 'running' || shownProgress ? (
         <ProgressBar

@@ -7,10 +7,17 @@
 import { useEffect, useRef, useState, type ReactNode } from 'react';
 import { ApiError, api } from '../api';
 import { count, shortId } from '../format';
-import { useDebounced, useLiveEvents, useLiveOpen, useNow, usePoll } from '../hooks';
+import {
+  useCursorPages,
+  useDebounced,
+  useLiveEvents,
+  useLiveOpen,
+  useNow,
+  usePoll,
+} from '../hooks';
 import { Link } from '../router';
 import type { Queue, Task, TaskPage, Worker } from '../types';
-import { Empty, ErrorNote, Loading, PageHeader, StatusBadge, Time } from '../ui';
+import { Empty, ErrorNote, Loading, PageHeader, Pager, StatusBadge, Time } from '../ui';
 import { BulkBar } from './tasks/bulk';
 import { FilterBar, filterKey, filterParams, isFiltered, useTaskFilters } from './tasks/filters';
 import { IdSearch } from './tasks/search';
@@ -34,15 +41,10 @@ export function Tasks(): ReactNode {
   const now = useNow(5000);
   const [submitting, setSubmitting] = useState(false);
 
-  // Cursors of the pages before the current one; [] on the first page.
-  const [cursors, setCursors] = useState<string[]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
+  const pages = useCursorPages(key);
+  const { cursor } = pages;
   const [selected, setSelected] = useState<Set<string>>(new Set());
-  useEffect(() => {
-    setCursors([]);
-    setCursor(null);
-    setSelected(new Set());
-  }, [key]);
+  useEffect(() => setSelected(new Set()), [key]);
 
   // Live events keep the page current; without them (a proxy that drops the stream) it polls.
   const liveOpen = useLiveOpen();
@@ -110,7 +112,7 @@ export function Tasks(): ReactNode {
       changed.current.add(d.task_id);
       flush();
     } else if (
-      cursors.length === 0 &&
+      pages.page === 1 &&
       (!filters.queue || d.queue === filters.queue) &&
       (!filters.status || d.status === filters.status)
     ) {
@@ -262,37 +264,16 @@ export function Tasks(): ReactNode {
           </table>
         </div>
       )}
-      {page.data && (cursors.length > 0 || page.data.next_cursor) ? (
-        <nav className="pager">
-          <button
-            type="button"
-            className="btn plain"
-            disabled={cursors.length === 0}
-            onClick={() => {
-              setCursor(cursors.at(-1) || null);
-              setCursors(cursors.slice(0, -1));
-            }}
-          >
-            ← Newer
-          </button>
-          <span>
-            Page {cursors.length + 1}
-            {page.data.total !== null
-              ? ` of ${Math.max(1, Math.ceil(page.data.total / PAGE_SIZE))}${page.data.total_capped ? '+' : ''}`
-              : ''}
-          </span>
-          <button
-            type="button"
-            className="btn plain"
-            disabled={!page.data.next_cursor}
-            onClick={() => {
-              setCursors([...cursors, cursor ?? '']);
-              setCursor(page.data?.next_cursor ?? null);
-            }}
-          >
-            Older →
-          </button>
-        </nav>
+      {page.data ? (
+        <Pager
+          pages={pages}
+          next={page.data.next_cursor}
+          of={
+            page.data.total !== null
+              ? `${Math.max(1, Math.ceil(page.data.total / PAGE_SIZE))}${page.data.total_capped ? '+' : ''}`
+              : null
+          }
+        />
       ) : null}
     </>
   );

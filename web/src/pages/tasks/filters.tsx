@@ -98,10 +98,15 @@ export function FilterBar(props: {
     <form className="filters" onSubmit={(e) => e.preventDefault()}>
       <label>
         Status
-        <select value={f.status} onChange={(e) => setFilters({ status: e.target.value })}>
+        <select
+          name="status"
+          className={f.status ? `status-select status-${f.status}` : ''}
+          value={f.status}
+          onChange={(e) => setFilters({ status: e.target.value })}
+        >
           <option value="">all</option>
           {TASK_STATUSES.map((s) => (
-            <option key={s} value={s}>
+            <option key={s} value={s} className={`status-${s}`}>
               {s}
             </option>
           ))}
