@@ -50,13 +50,16 @@ export function WorkflowDetail(props: { id: string }): ReactNode {
   const [streaming, setStreaming] = useState(false);
   const [streamed, setStreamed] = useState<Workflow | null>(null);
   const [cancelling, setCancelling] = useState(false);
+  // Whether the workflow had ended at the last render: the poll's pace depends on it.
+  const [wasOver, setWasOver] = useState(false);
   const loaded = usePoll(
     () => api<Workflow>('GET', `/v1/workflows/${encodeURIComponent(id)}`),
-    streaming ? 0 : ended(streamed) ? POLL_ENDED_MS : POLL_RUNNING_MS,
+    streaming ? 0 : wasOver ? POLL_ENDED_MS : POLL_RUNNING_MS,
     [id],
   );
   const workflow = newer(loaded.data, streamed);
   const over = ended(workflow);
+  useEffect(() => setWasOver(over), [over]);
 
   useEffect(() => {
     // The server ends the stream with the workflow; a retried task makes it run again, which
