@@ -113,17 +113,20 @@ describe('a workflow from submit to the end', () => {
   });
 
   it('shows children a handler spawned, under the task that waits for them', async () => {
-    await inProcessWorker<{ fan: { n: number } }>(
+    await inProcessWorker<{ fan: { n: number }; nap: unknown }>(
       coordinator,
       { queues: ['sdk-fan'], concurrency: 4 },
-      (w) =>
+      (w) => {
         w.handle('fan', (p, ctx) => {
           if (ctx.children) return { children: ctx.children.length };
           for (let i = 0; i < p.n; i++)
-            ctx.spawn([{ command: 'echo', queue: 'sdk-fan', key: `kid${i}` }]);
+            ctx.spawn([{ command: 'nap', queue: 'sdk-fan', key: `kid${i}` }]);
           // Waits for every child this attempt spawned.
           return ctx.waitFor();
-        }),
+        });
+        // Long enough for the stream to show the parent waiting, however busy the machine.
+        w.handle('nap', () => new Promise((r) => setTimeout(() => r({ napped: true }), 300)));
+      },
     );
     const wf = await tq.submitWorkflow({
       tasks: [{ key: 'fan', command: 'fan', queue: 'sdk-fan', payload: { n: 3 } }],
