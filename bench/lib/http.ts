@@ -39,7 +39,7 @@ export class JsonClient {
             try {
               resolve(JSON.parse(text) as T);
             } catch (err) {
-              reject(err as Error);
+              reject(err instanceof Error ? err : new Error(String(err)));
             }
           });
         },

@@ -77,7 +77,7 @@ async function* follow<E, R>(
       if (!res.body) throw new ConnectionError(transport.options.baseUrl, 'empty event stream');
       connected = true;
       touch();
-      const messages = readSse(res.body as unknown as AsyncIterable<Uint8Array>, {
+      const messages = readSse(res.body, {
         onActivity: touch,
         onRetry: (ms) => (retryMs = ms),
       });

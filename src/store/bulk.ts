@@ -133,7 +133,7 @@ async function bulkAction(
   run: (client: pg.PoolClient, wanted: string, values: unknown[]) => Promise<ChangedRow[]>,
 ): Promise<BulkOutcome> {
   const ids = 'ids' in selection ? [...new Set(selection.ids)] : null;
-  let rows: ChangedRow[] = [];
+  let rows: ChangedRow[];
   for (let attempt = 1; ; attempt++) {
     try {
       rows = await withTransaction(db, (client) => {

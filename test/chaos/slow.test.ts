@@ -201,7 +201,7 @@ describe('chaos (slow)', () => {
     const submitter = async (): Promise<void> => {
       while (!stop) {
         const t0 = Date.now();
-        let status = 0;
+        let status: number;
         try {
           const res = await fetch(`${base}/v1/tasks`, {
             method: 'POST',

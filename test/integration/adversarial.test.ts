@@ -39,7 +39,7 @@ async function send(method: string, path: string, body?: string, contentType = '
     ...(body === undefined ? {} : { body }),
   });
   const text = await res.text();
-  let parsed: unknown = null;
+  let parsed: unknown;
   try {
     parsed = text ? JSON.parse(text) : null;
   } catch {

@@ -52,9 +52,7 @@ describe('with no token configured', () => {
       origin: 'https://evil.example',
     });
     expect(csrf.status).toBe(403);
-    expect(csrf.body.error.message).toMatch(
-      /request from origin https:\/\/evil.example refused/,
-    );
+    expect(csrf.body.error.message).toMatch(/request from origin https:\/\/evil.example refused/);
     const rebinding = await rawGet(port, '/v1/queues', { host: `evil.example:${port}` });
     expect(rebinding.status).toBe(403);
     expect(rebinding.body.error.message).toMatch(/Host 'evil.example:\d+' refused/);

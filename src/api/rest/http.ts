@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifySchema } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifySchema, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { Db } from '../../store/db.js';
 import { answerBadUrl, formatSchemaErrors, installErrorHandler } from './errors.js';
@@ -75,8 +75,8 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
   const bodyLimit = options.bodyLimit ?? 1048576;
   const app = Fastify({
     ...(options.tls ? { https: options.tls } : {}),
-    loggerInstance: options.logger.child({ component: 'http' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    loggerInstance: options.logger.child({ component: 'http' }),
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
     schemaErrorFormatter: formatSchemaErrors,
     clientErrorHandler: answerUnreadableRequest,

@@ -15,7 +15,7 @@ const compiled = new WeakMap<TSchema, TypeCheck<TSchema>>();
 export function checkSchema<S extends TSchema>(schema: S, value: unknown): Static<S> {
   let check = compiled.get(schema);
   if (!check) compiled.set(schema, (check = TypeCompiler.Compile(schema)));
-  if (check.Check(value)) return value as Static<S>;
+  if (check.Check(value)) return value;
   const first = check.Errors(value).First();
   const field = first?.path.replace(/^\//, '').replace(/\//g, '.') ?? '';
   const message = first ? describe(first) : 'is invalid';

@@ -2,7 +2,11 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { CANCELLABLE_STATUSES, RETRYABLE_STATUSES } from '../../store/actions.js';
 import { TASK_LIMITS } from '../../lib/limits.js';
 import { TASK_STATUSES, type TaskStatus } from '../../store/types.js';
-import { QUEUE_NAME_MAX_LENGTH, QUEUE_NAME_PATTERN, QUEUE_NAME_RULE } from '../../lib/queue-name.js';
+import {
+  QUEUE_NAME_MAX_LENGTH,
+  QUEUE_NAME_PATTERN,
+  QUEUE_NAME_RULE,
+} from '../../lib/queue-name.js';
 
 /**
  * TypeBox schemas: one definition gives request validation, TypeScript types and the
