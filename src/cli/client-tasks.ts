@@ -316,7 +316,7 @@ export function registerTaskCommands(program: Command): void {
 
   const cancel = program
     .command('cancel')
-    .description('cancel a pending or running task (a running handler is aborted)')
+    .description('cancel a task that has not ended (a running handler is aborted)')
     .argument('<id>', 'task id (the short form from `taskq ls` works too)');
   clientOptions(usageErrors(cancel)).action(async (typed: string, _o, cmd: Command) => {
     const f = flagsOf<ClientFlags>(cmd);

@@ -172,7 +172,11 @@ export class TaskQueueClient {
     } while (cursor);
   }
 
-  /** Cancels a pending or running task. @throws ApiError 409 when it already finished */
+  /**
+   * Cancels a task that has not ended (blocked, waiting, pending or running). A waiting
+   * task's children that have not ended go with it.
+   * @throws ApiError 409 when it already ended
+   */
   cancel(id: string, opts: CallOptions = {}): Promise<Task> {
     return this.call<Task>('POST', `${path(id)}/cancel`, opts, {});
   }
@@ -214,7 +218,7 @@ export class TaskQueueClient {
   }
 
   /**
-   * Cancels many pending or running tasks (running handlers are aborted): by ids, or a
+   * Cancels many tasks that have not ended (running handlers are aborted): by ids, or a
    * filter such as `{queue: 'emails', status: 'pending'}`. Finished tasks are skipped, each
    * with the reason.
    * @throws ApiError 400 naming the field

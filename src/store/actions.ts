@@ -1,14 +1,22 @@
 import type pg from 'pg';
 import type { Db } from './db.js';
 import { TASK_DEFAULTS } from './insert.js';
-import { withTransaction } from './db.js';
-import { eventLine, eventsChannel } from './events.js';
+import { withDeadlockRetry, withTransaction } from './db.js';
+import { eventLine, eventsChannel, notifyChangesCte } from './events.js';
 import { cancelChannel, cancelPayload, wakeChannel, wakePayload } from './channels.js';
 import { TASK_COLUMNS, toTask, type TaskRow } from './rows.js';
 import type { Task, TaskStatus } from './types.js';
 
-/** The statuses a cancel applies to; any other is left as it is. */
-export const CANCELLABLE_STATUSES: readonly TaskStatus[] = ['pending', 'running'];
+/**
+ * The statuses a cancel applies to: every task that has not ended, the workflow states
+ * included (a `blocked` node, a `waiting` parent). Any other is left as it is.
+ */
+export const CANCELLABLE_STATUSES: readonly TaskStatus[] = [
+  'blocked',
+  'waiting',
+  'pending',
+  'running',
+];
 
 /** The statuses a retry (redrive) applies to; any other is left as it is. */
 export const RETRYABLE_STATUSES: readonly TaskStatus[] = ['dead', 'cancelled'];
@@ -24,6 +32,39 @@ export const CANCEL_SET_SQL = `status = 'cancelled', cancelled_at = now(), lease
 
 /** How the attempt a cancel ends is recorded in task_attempts (outcome, error). */
 export const CANCELLED_ATTEMPT_SQL = `'cancelled', 'cancelled by request'`;
+
+/**
+ * The CTE `history` of a cancel statement: records the attempt of each row of `source` (with
+ * id, attempt, worker_id, picked_at, started_at and `previous`, its status before) that was
+ * running as ended by the cancel. The statement must read from `history`'s sibling CTEs only;
+ * PostgreSQL runs a data-modifying CTE whether or not it is read.
+ */
+export function cancelledAttemptsCte(db: Db, source: string): string {
+  return `history AS (
+    INSERT INTO ${db.s}.task_attempts
+      (task_id, attempt, worker_id, picked_at, started_at, finished_at, outcome, error)
+    SELECT id, attempt, worker_id, picked_at, started_at, now(), ${CANCELLED_ATTEMPT_SQL}
+    FROM ${source} WHERE previous = 'running'
+    ON CONFLICT DO NOTHING
+  )`;
+}
+
+/**
+ * Tells coordinators on the cancel channel that these attempts, running until now, were
+ * cancelled, so their handlers' AbortSignals fire (delivered at commit). One payload per
+ * attempt, written by channels.ts, where the coordinators parse it.
+ */
+export async function announceCancelledAttempts(
+  client: pg.PoolClient,
+  db: Db,
+  attempts: Array<{ id: string; attempt: number }>,
+): Promise<void> {
+  if (attempts.length === 0) return;
+  await client.query(`SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, [
+    cancelChannel(db),
+    attempts.map((r) => cancelPayload(r.id, r.attempt)),
+  ]);
+}
 
 /**
  * The SET list of a retry of the row aliased `t`: pending, due now, with a fresh set of
@@ -43,14 +84,20 @@ export interface ActionOutcome {
 }
 
 /**
- * Cancels a pending or running task. A running attempt is ended here, and coordinators are
+ * Cancels a task that has not ended. A running attempt is ended here, and coordinators are
  * told on the cancel channel so the worker's handler gets its AbortSignal; the worker's
- * late result is then fenced out because the task is no longer running.
+ * late result is then fenced out because the task is no longer running. A waiting parent's
+ * children that have not ended are cancelled with it ({@link cancelSpawnedBelow}); a
+ * workflow node's dependents are the task_ended trigger's (0013_workflows.sql): its blocked
+ * descendants are cancelled and the workflow's on_failure task runs.
+ *
+ * Retried on a deadlock: this locks a parent, then its children, and a child's completion
+ * locks the child, then the parent it counts down.
  *
  * @returns the task after the change, and the status it had before; null when no such task.
  */
 export async function cancelTask(db: Db, id: string): Promise<ActionOutcome | null> {
-  return withTransaction(db, async (client) => {
+  return withDeadlockRetry(db, async (client) => {
     const locked = await lockTask(client, db, id);
     if (!locked) return null;
     const previous = locked.task.status;
@@ -74,8 +121,54 @@ export async function cancelTask(db: Db, id: string): Promise<ActionOutcome | nu
         cancelPayload(task.id, task.attempt),
       ]);
     }
+    if (previous === 'waiting') await cancelSpawnedBelow(client, db, [task.id]);
     return { task, previous };
   });
+}
+
+/**
+ * Cancels what the given tasks, just cancelled, were waiting for: the children they spawned
+ * (ctx.waitFor) that have not ended, and theirs in turn, down every waiting child. Nothing
+ * else waits for those children, so they could only run for nothing. Running ones are ended
+ * as any cancel ends them: the attempt is recorded, and the handler told on the cancel
+ * channel. Each cancelled child counts down its parent (the task_ended trigger), which stays
+ * cancelled. Rows are locked in id order, as bulk actions lock them.
+ *
+ * @returns how many tasks it cancelled.
+ */
+export async function cancelSpawnedBelow(
+  client: pg.PoolClient,
+  db: Db,
+  parentIds: string[],
+): Promise<number> {
+  if (parentIds.length === 0) return 0;
+  const open = (column: string): string => statusInSql(column, CANCELLABLE_STATUSES);
+  // Params: $1 the cancelled parents' ids, $2 the events channel
+  const { rows } = await client.query<{ id: string; attempt: number; previous: TaskStatus }>(
+    `WITH RECURSIVE below(id) AS (
+       SELECT c.id FROM ${db.s}.tasks c WHERE c.parent_id = ANY ($1::uuid[]) AND ${open('c.status')}
+       UNION
+       SELECT c.id FROM ${db.s}.tasks c JOIN below b ON c.parent_id = b.id WHERE ${open('c.status')}
+     ), locked AS (
+       SELECT t.id, t.status AS previous FROM ${db.s}.tasks t JOIN below USING (id)
+       WHERE ${open('t.status')}
+       ORDER BY t.id FOR UPDATE OF t
+     ), upd AS (
+       UPDATE ${db.s}.tasks t SET ${CANCEL_SET_SQL},
+         error = coalesce(t.error, 'cancelled with the task that waited for it')
+       FROM locked l WHERE t.id = l.id
+       RETURNING t.id, t.status, t.attempt, t.updated_at, t.queue, t.worker_id, t.picked_at,
+         t.started_at, l.previous
+     ), ${cancelledAttemptsCte(db, 'upd')}, ${notifyChangesCte(db, 'upd', '$2')}
+     SELECT upd.id, upd.attempt, upd.previous FROM upd, (SELECT count(*) FROM notified) AS n`,
+    [parentIds, eventsChannel(db)],
+  );
+  await announceCancelledAttempts(
+    client,
+    db,
+    rows.filter((r) => r.previous === 'running'),
+  );
+  return rows.length;
 }
 
 /**

@@ -1,14 +1,16 @@
 import type pg from 'pg';
 import {
   CANCELLABLE_STATUSES,
-  CANCELLED_ATTEMPT_SQL,
   CANCEL_SET_SQL,
+  announceCancelledAttempts,
+  cancelSpawnedBelow,
+  cancelledAttemptsCte,
   RETRYABLE_STATUSES,
   retrySetSql,
   statusInSql,
 } from './actions.js';
-import { cancelChannel, cancelPayload, wakeChannel, wakePayloadSql } from './channels.js';
-import { withTransaction, type Db } from './db.js';
+import { wakeChannel, wakePayloadSql } from './channels.js';
+import { withDeadlockRetry, type Db } from './db.js';
 import { eventsChannel, notifyChangesCte } from './events.js';
 import { countTasks, type CappedCount } from './read.js';
 import type { TaskStatus } from './types.js';
@@ -40,9 +42,6 @@ export interface BulkOutcome {
 /** A bulk action's remaining count is exact up to this many (like the task list's total). */
 export const BULK_REMAINING_CAP = 10_000;
 
-/** Deadlocks with a concurrent batch (completions, claims) are retried this many times. */
-const DEADLOCK_RETRIES = 3;
-
 interface ChangedRow {
   id: string;
   previous: TaskStatus;
@@ -51,9 +50,10 @@ interface ChangedRow {
 }
 
 /**
- * Cancels pending and running tasks. A running attempt is ended (recorded as cancelled in
+ * Cancels tasks that have not ended. A running attempt is ended (recorded as cancelled in
  * task_attempts) and its handler told on the cancel channel; its late result is fenced out
- * because the task is no longer running.
+ * because the task is no longer running. The children of a waiting parent go with it, as in
+ * the one-task cancel (cancelSpawnedBelow).
  */
 export async function bulkCancel(db: Db, selection: BulkSelection): Promise<BulkOutcome> {
   return bulkAction(db, selection, CANCELLABLE_STATUSES, async (client, wanted, values) => {
@@ -66,25 +66,22 @@ export async function bulkCancel(db: Db, selection: BulkSelection): Promise<Bulk
          FROM wanted w WHERE t.id = w.id AND ${statusInSql('w.previous', CANCELLABLE_STATUSES)}
          RETURNING t.id, t.status, t.attempt, t.updated_at, t.queue, t.worker_id, t.picked_at,
            t.started_at, w.previous
-       ), history AS (
-         INSERT INTO ${db.s}.task_attempts
-           (task_id, attempt, worker_id, picked_at, started_at, finished_at, outcome, error)
-         SELECT id, attempt, worker_id, picked_at, started_at, now(), ${CANCELLED_ATTEMPT_SQL}
-         FROM upd WHERE previous = 'running'
-         ON CONFLICT DO NOTHING
-       ), ${notifyChangesCte(db, 'upd', events)}
+       ), ${cancelledAttemptsCte(db, 'upd')}, ${notifyChangesCte(db, 'upd', events)}
        SELECT w.id, w.previous, upd.id IS NOT NULL AS changed, coalesce(upd.attempt, 0) AS attempt
        FROM wanted w LEFT JOIN upd USING (id), (SELECT count(*) FROM notified) AS n`,
       values,
     );
-    const aborted = rows.filter((r) => r.changed && r.previous === 'running');
-    if (aborted.length > 0) {
-      // One payload per attempt, written by channels.ts (the coordinators parse it there).
-      await client.query(`SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, [
-        cancelChannel(db),
-        aborted.map((r) => cancelPayload(r.id, r.attempt)),
-      ]);
-    }
+    const changed = rows.filter((r) => r.changed);
+    await announceCancelledAttempts(
+      client,
+      db,
+      changed.filter((r) => r.previous === 'running'),
+    );
+    await cancelSpawnedBelow(
+      client,
+      db,
+      changed.filter((r) => r.previous === 'waiting').map((r) => r.id),
+    );
     return rows;
   });
 }
@@ -133,18 +130,10 @@ async function bulkAction(
   run: (client: pg.PoolClient, wanted: string, values: unknown[]) => Promise<ChangedRow[]>,
 ): Promise<BulkOutcome> {
   const ids = 'ids' in selection ? [...new Set(selection.ids)] : null;
-  let rows: ChangedRow[];
-  for (let attempt = 1; ; attempt++) {
-    try {
-      rows = await withTransaction(db, (client) => {
-        const values: unknown[] = [];
-        return run(client, wantedCte(db, selection, ids, applies, values), values);
-      });
-      break;
-    } catch (err) {
-      if (attempt >= DEADLOCK_RETRIES || !isDeadlock(err)) throw err;
-    }
-  }
+  const rows = await withDeadlockRetry(db, (client) => {
+    const values: unknown[] = [];
+    return run(client, wantedCte(db, selection, ids, applies, values), values);
+  });
   const changed = rows.filter((r) => r.changed).map((r) => ({ id: r.id, previous: r.previous }));
   const found = new Map(rows.map((r) => [r.id, r]));
   const skipped = (ids ?? [])
@@ -195,9 +184,4 @@ function wantedCte(
     WHERE queue = $1 AND status = $2 ${indexHint}
     ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED
   )`;
-}
-
-/** PostgreSQL aborted the transaction to break a deadlock (SQLSTATE 40P01). */
-function isDeadlock(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '40P01';
 }

@@ -71,6 +71,32 @@ export function createDb(options: DbOptions): Db {
   return { pool, schema, s: `"${schema}"`, url: options.url };
 }
 
+/** Deadlocks with a concurrent batch (completions, claims) are retried this many times. */
+const DEADLOCK_RETRIES = 3;
+
+/** PostgreSQL aborted the transaction to break a deadlock (SQLSTATE 40P01). */
+function isDeadlock(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '40P01';
+}
+
+/**
+ * Runs `fn` in a transaction (see {@link withTransaction}), and again, from the start, when
+ * PostgreSQL ends it to break a deadlock: for statements that lock rows in an order a
+ * concurrent completion may lock the other way (a parent and its children).
+ */
+export async function withDeadlockRetry<T>(
+  db: Db,
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await withTransaction(db, fn);
+    } catch (err) {
+      if (attempt >= DEADLOCK_RETRIES || !isDeadlock(err)) throw err;
+    }
+  }
+}
+
 /** Runs `fn` inside a transaction on one client, rolling back if it throws. */
 export async function withTransaction<T>(
   db: Db,

@@ -139,9 +139,9 @@ export function registerTaskRoutes(
     {
       schema: {
         tags: ['tasks'],
-        summary: 'Cancel many pending or running tasks',
+        summary: 'Cancel many tasks that have not ended',
         description:
-          'By ids (up to 1000) or by a filter ({queue, status: pending|running}, up to limit tasks a call; remaining says how many are left). Each task as POST /v1/tasks/:id/cancel does: running handlers are aborted. Finished tasks are skipped and listed with the reason.',
+          "By ids (up to 1000) or by a filter ({queue, status: blocked|waiting|pending|running}, up to limit tasks a call; remaining says how many are left). Each task as POST /v1/tasks/:id/cancel does: running handlers are aborted, a waiting task's children are cancelled. Finished tasks are skipped and listed with the reason.",
         body: BulkCancelBody,
         response: { 200: BulkResultJson, ...errors },
       },
@@ -170,9 +170,9 @@ export function registerTaskRoutes(
     {
       schema: {
         tags: ['tasks'],
-        summary: 'Cancel a pending or running task',
+        summary: 'Cancel a task that has not ended (blocked, waiting, pending or running)',
         description:
-          'A running handler gets its AbortSignal; its late result is discarded. 409 if the task already finished.',
+          "A running handler gets its AbortSignal; its late result is discarded. A waiting task's children that have not ended are cancelled with it; a workflow task's blocked dependents are cancelled and the workflow's on_failure runs. 409 if the task already ended.",
         params: TaskIdParams,
         response: { 200: TaskJson, ...errors },
       },

@@ -8,7 +8,7 @@ import { duration, json, relative } from '../format';
 import { useNow, usePoll } from '../hooks';
 import { watchTask } from '../live';
 import { Link } from '../router';
-import type { Attempt, Task, Worker } from '../types';
+import type { Attempt, Task, TaskStatus, Worker } from '../types';
 import {
   ActionButton,
   Card,
@@ -21,6 +21,9 @@ import {
   Time,
 } from '../ui';
 import { WorkflowOfTask } from './tasks/workflow-link';
+
+/** What a cancel applies to (as the API has it): every task that has not ended. */
+const CANCELLABLE: readonly TaskStatus[] = ['blocked', 'waiting', 'pending', 'running'];
 
 /** "Run now" for a pending task while its run_at is ahead; re-renders alone, each second. */
 function RunNow(props: { runAt: string; run: () => Promise<void> }): ReactNode {
@@ -89,7 +92,7 @@ export function TaskDetail(props: { id: string }): ReactNode {
   return (
     <>
       <PageHeader title="Task">
-        {task.status === 'pending' || task.status === 'running' ? (
+        {CANCELLABLE.includes(task.status) ? (
           <ActionButton label="Cancel" kind="danger" run={act('cancel')} />
         ) : null}
         {task.status === 'pending' ? <RunNow runAt={task.run_at} run={act('run-now')} /> : null}

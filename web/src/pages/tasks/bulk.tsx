@@ -14,7 +14,11 @@ import type { TaskFilters } from './filters';
 /** The two actions, with the statuses each applies to (as the API has them). */
 const ACTIONS = {
   retry: { verb: 'Retry', done: 'Retried', applies: ['dead', 'cancelled'] as TaskStatus[] },
-  cancel: { verb: 'Cancel', done: 'Cancelled', applies: ['pending', 'running'] as TaskStatus[] },
+  cancel: {
+    verb: 'Cancel',
+    done: 'Cancelled',
+    applies: ['blocked', 'waiting', 'pending', 'running'] as TaskStatus[],
+  },
 } as const;
 type ActionName = keyof typeof ACTIONS;
 
