@@ -95,13 +95,15 @@ describe('with tokens', () => {
       fetch(`${base}/v1/queues`, { headers: { authorization: `Bearer ${token}` } });
     await until(async () => (await get('tq_wrong')).status !== 200, 10_000, 'authentication');
     expect((await get(admin)).status).toBe(200);
-    const statuses: number[] = [];
-    for (let i = 0; i < 80; i++) statuses.push((await get(`tq_guess_${i}`)).status);
-    expect(statuses.slice(0, 10).every((x) => x === 401)).toBe(true);
-    expect(statuses).toContain(429);
-    const limited = await get('tq_guess_again');
-    expect(limited.status).toBe(429);
-    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    // The guesses arrive together, as a guesser's would: one after another on a loaded machine,
+    // they can come slowly enough for the bucket (20 a second) to refill between them.
+    const answers = await Promise.all(Array.from({ length: 80 }, (_, i) => get(`tq_guess_${i}`)));
+    const statuses = answers.map((r) => r.status);
+    expect(statuses.filter((x) => x === 401).length).toBeGreaterThanOrEqual(10);
+    expect(statuses.every((x) => x === 401 || x === 429)).toBe(true);
+    const limited = answers.find((r) => r.status === 429);
+    expect(limited).toBeDefined();
+    expect(Number(limited?.headers.get('retry-after'))).toBeGreaterThan(0);
     // A token this process already knows to be good is not shut out with the guessers.
     expect((await get(admin)).status).toBe(200);
 
@@ -115,18 +117,21 @@ describe('with tokens', () => {
     );
     const codes: Code[] = [];
     try {
-      for (let i = 0; i < 80; i++) {
-        await client
-          .getTask(
-            { id: '01a2269b-c6c5-72c6-893d-79460a368f1b' },
-            { headers: { authorization: `Bearer tq_guess_${i}` } },
-          )
-          .catch((err: unknown) => codes.push(ConnectError.from(err).code));
-      }
+      await Promise.all(
+        Array.from({ length: 80 }, (_, i) =>
+          client
+            .getTask(
+              { id: '01a2269b-c6c5-72c6-893d-79460a368f1b' },
+              { headers: { authorization: `Bearer tq_guess_${i}` } },
+            )
+            .catch((err: unknown) => void codes.push(ConnectError.from(err).code)),
+        ),
+      );
     } finally {
       sessions.abort();
     }
-    expect(codes[0]).toBe(Code.Unauthenticated);
+    expect(codes).toHaveLength(80);
+    expect(codes).toContain(Code.Unauthenticated);
     expect(codes).toContain(Code.ResourceExhausted);
   });
 
