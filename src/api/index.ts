@@ -54,13 +54,14 @@ export function createApiServices(db: Db, o: ApiServicesOptions): ApiServices {
     ...(o.rateLimit !== null ? { failureRate: o.rateLimit } : {}),
     logger: o.logger,
   });
+  const workflows = new WorkflowsApi(db);
   return {
     tasks,
     bulk: new BulkActionsApi(db),
-    schedules: new SchedulesApi(db, tasks),
+    schedules: new SchedulesApi(db, tasks, workflows),
     queues: new QueuesApi(db),
     stats: new StatsApi(db),
-    workflows: new WorkflowsApi(db),
+    workflows,
     events,
     auth,
     start: () => events.start(),

@@ -145,7 +145,10 @@ function describe(
 ): { message: string; code: number } {
   if (err instanceof UsageError) return { message: err.message, code: 2 };
   if (err instanceof ApiError) {
-    const flag = err.field ? fields[err.field] : undefined;
+    // A field inside a document the user gave (workflow.tasks.3.command) names its flag too.
+    const flag = err.field
+      ? (fields[err.field] ?? fields[err.field.split('.')[0] ?? ''])
+      : undefined;
     const named = flag && !err.message.includes(flag) ? ` (${flag})` : '';
     if (err.status === 401)
       return {

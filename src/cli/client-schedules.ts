@@ -1,5 +1,11 @@
 import type { Command } from 'commander';
-import type { CreateSchedule, MisfirePolicy, Schedule } from '../client/index.js';
+import {
+  isWorkflow,
+  type CreateSchedule,
+  type MisfirePolicy,
+  type Schedule,
+  type ScheduleWorkflow,
+} from '../client/index.js';
 import {
   UsageError,
   clientFor,
@@ -12,11 +18,13 @@ import {
   type ClientFlags,
 } from './client-options.js';
 import { paint, relativeTime, table, useColor } from './format.js';
+import { readJsonInput } from './json-input.js';
 
 const FIELDS = {
   name: '<name>',
   cron: '<cron>',
   command: '<command>',
+  workflow: '--workflow',
   timezone: '--timezone',
   payload: '--payload',
   queue: '--queue',
@@ -30,6 +38,12 @@ const MISFIRE: readonly MisfirePolicy[] = ['skip', 'run_once', 'run_all'];
 const out = (text: string): boolean => process.stdout.write(text);
 const printJson = (value: unknown): boolean => out(`${JSON.stringify(value, null, 2)}\n`);
 
+/** What a workflow schedule starts, in a few words: `nightly-etl (4 tasks)`. */
+function workflowText(w: ScheduleWorkflow): string {
+  const n = `${w.tasks.length} task${w.tasks.length === 1 ? '' : 's'}`;
+  return w.name ? `${w.name} (${n})` : n;
+}
+
 function schedulesTable(items: Schedule[]): string {
   const color = useColor(process.stdout);
   const rows = items.map((s) => [
@@ -38,10 +52,11 @@ function schedulesTable(items: Schedule[]): string {
     `${s.cron}${s.timezone === 'UTC' ? '' : ` (${s.timezone})`}`,
     s.next_run_at ? `${s.next_run_at} (${relativeTime(s.next_run_at)})` : '-',
     s.last_run_at ? relativeTime(s.last_run_at) : 'never',
-    s.queue,
-    s.command,
+    s.kind,
+    s.queue ?? '-',
+    s.workflow ? workflowText(s.workflow) : (s.command ?? ''),
   ]);
-  return table(['name', 'state', 'cron', 'next run', 'last run', 'queue', 'command'], rows, {
+  return table(['name', 'state', 'cron', 'next run', 'last run', 'kind', 'queue', 'starts'], rows, {
     color,
     ...(process.stdout.isTTY ? { maxWidth: process.stdout.columns || 80 } : {}),
   });
@@ -49,7 +64,10 @@ function schedulesTable(items: Schedule[]): string {
 
 function scheduleLine(s: Schedule): string {
   const next = s.next_runs.slice(0, 3).join(', ');
-  return `schedule ${s.name}: ${s.paused ? 'paused' : 'active'}, "${s.cron}" in ${s.timezone}, runs \`${s.command}\` on ${s.queue}${next ? `; next: ${next}` : ''}\n`;
+  const starts = s.workflow
+    ? `starts workflow ${workflowText(s.workflow)}`
+    : `runs \`${s.command}\` on ${s.queue}`;
+  return `schedule ${s.name}: ${s.paused ? 'paused' : 'active'}, "${s.cron}" in ${s.timezone}, ${starts}${next ? `; next: ${next}` : ''}\n`;
 }
 
 /** `taskq schedules` (list) with add, rm, pause, resume and trigger. */
@@ -80,14 +98,18 @@ export function registerScheduleCommands(program: Command): void {
   const add = schedules
     .command('add')
     .description(
-      'add a cron schedule, e.g. taskq schedules add nightly "30 2 * * *" report daily --timezone Europe/Paris',
+      'add a cron schedule, e.g. taskq schedules add nightly "30 2 * * *" report daily --timezone Europe/Paris; or one that starts a workflow: taskq schedules add etl "0 3 * * *" --workflow etl.json',
     )
     .argument('<name>', 'unique name')
     .argument(
       '<cron>',
       '5 fields (minute hour day month weekday), or 6 with seconds first; quote it',
     )
-    .argument('<command...>', 'the command of every task it creates')
+    .argument('[command...]', 'the command of every task it creates (or give --workflow)')
+    .option(
+      '--workflow <file>',
+      'start a workflow at each tick instead of a task: a JSON file (- for stdin) with the body of POST /v1/workflows',
+    )
     .option('--timezone <zone>', 'IANA time zone (default UTC)')
     .option('--payload <json>', 'JSON payload for every task (or @file.json)')
     .option('--queue <name>', 'queue (default: default)')
@@ -99,6 +121,7 @@ export function registerScheduleCommands(program: Command): void {
     async (name: string, cron: string, words: string[], _o, cmd: Command) => {
       const f = flagsOf<
         ClientFlags & {
+          workflow?: string;
           timezone?: string;
           payload?: string;
           queue?: string;
@@ -114,7 +137,16 @@ export function registerScheduleCommands(program: Command): void {
             `--misfire must be one of ${MISFIRE.join(', ')} (got "${f.misfire}")`,
           );
         }
-        const body: CreateSchedule = { name, cron, command: words.join(' ') };
+        if (words.length > 0 === (f.workflow !== undefined))
+          throw new UsageError(
+            words.length > 0
+              ? 'give a command or --workflow <file>, not both: each tick starts a task or a workflow'
+              : 'give the command each tick runs, or --workflow <file> for a workflow (see taskq schedules add --help)',
+          );
+        const body: CreateSchedule = { name, cron };
+        if (f.workflow !== undefined)
+          body.workflow = readJsonInput(f.workflow, 'the workflow') as ScheduleWorkflow;
+        else body.command = words.join(' ');
         if (f.timezone) body.timezone = f.timezone;
         if (f.payload !== undefined) body.payload = jsonFlag(f.payload, '--payload');
         if (f.queue) body.queue = f.queue;
@@ -135,7 +167,7 @@ export function registerScheduleCommands(program: Command): void {
 
   const rm = schedules
     .command('rm')
-    .description('delete a schedule (tasks it created stay)')
+    .description('delete a schedule (the tasks and workflows it started stay)')
     .argument('<name>', 'schedule name or id');
   clientOptions(usageErrors(rm)).action(async (ref: string, _o, cmd: Command) => {
     const f = flagsOf<ClientFlags>(cmd);
@@ -156,7 +188,7 @@ export function registerScheduleCommands(program: Command): void {
           ? 'pause a schedule'
           : action === 'resume'
             ? 'resume a schedule (ticks missed while paused are skipped)'
-            : "run a schedule's command now, as a one-off task",
+            : 'run a schedule now, once: prints the id of the task (or workflow) it started',
       )
       .argument('<name>', 'schedule name or id');
     clientOptions(usageErrors(sub)).action(async (ref: string, _o, cmd: Command) => {
@@ -164,9 +196,12 @@ export function registerScheduleCommands(program: Command): void {
       try {
         const client = clientFor(f);
         if (action === 'trigger') {
-          const task = await client.triggerSchedule(ref);
-          if (f.json) printJson(task);
-          else out(`${task.id}\n`);
+          const run = await client.triggerSchedule(ref);
+          if (f.json) printJson(run);
+          // A bare id, for scripts; a workflow's is on stdout as a task's is.
+          else out(`${run.id}\n`);
+          if (!f.json && isWorkflow(run))
+            process.stderr.write(`(a workflow: taskq workflow watch ${run.id})\n`);
           return;
         }
         const s = await (action === 'pause'

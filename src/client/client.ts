@@ -5,9 +5,7 @@ import {
   type BatchResult,
   type BulkActionResult,
   type BulkTarget,
-  type CreateSchedule,
   type Queue,
-  type Schedule,
   type QueueSettings,
   type SubmitTask,
   type Task,
@@ -16,6 +14,7 @@ import {
   type WatchEvent,
   type WorkerInfo,
 } from './types.js';
+import type { CreateSchedule, Schedule } from './schedule-types.js';
 import { watchTask, watchWorkflowGraph, type WatchOptions } from './watch.js';
 import type {
   SubmitWorkflow,
@@ -262,7 +261,12 @@ export class TaskQueueClient {
     return this.call<Schedule>('GET', schedulePath(ref), opts);
   }
 
-  /** Creates a cron schedule. @throws ApiError 400 for a bad cron or time zone, 409 for a taken name */
+  /**
+   * Creates a cron schedule that starts a task (`command`) or a workflow (`workflow`) at each
+   * tick.
+   * @throws ApiError 400 naming the field (a bad cron or time zone, both or neither of command
+   *   and workflow, a workflow that does not pass a submit's checks), 409 for a taken name
+   */
   createSchedule(schedule: CreateSchedule, opts: CallOptions = {}): Promise<Schedule> {
     return this.call<Schedule>('POST', '/v1/schedules', opts, schedule);
   }
@@ -291,9 +295,13 @@ export class TaskQueueClient {
     return this.call<Schedule>('POST', `${schedulePath(ref)}/resume`, opts);
   }
 
-  /** Runs a schedule's command now, as a one-off task, and returns that task. */
-  triggerSchedule(ref: string, opts: CallOptions = {}): Promise<Task> {
-    return this.call<Task>('POST', `${schedulePath(ref)}/trigger`, opts);
+  /**
+   * Runs a schedule now, once, and returns what it started: a task schedule's task, or a
+   * workflow schedule's workflow (tell them apart with `isWorkflow`). The next cron run is
+   * unchanged.
+   */
+  triggerSchedule(ref: string, opts: CallOptions = {}): Promise<Task | Workflow> {
+    return this.call<Task | Workflow>('POST', `${schedulePath(ref)}/trigger`, opts);
   }
 
   /** Workers seen in the last hour, live ones first. */

@@ -31,11 +31,8 @@ export {
   type BatchResult,
   type BulkActionResult,
   type BulkTarget,
-  type CreateSchedule,
-  type MisfirePolicy,
   type Queue,
   type QueueSettings,
-  type Schedule,
   type SubmitTask,
   type Task,
   type TaskAttempt,
@@ -46,13 +43,20 @@ export {
   type WatchEvent,
   type WorkerInfo,
 } from './types.js';
-export type { WatchOptions } from './watch.js';
 export type {
-  SubmitWorkflow,
-  SubmitWorkflowTask,
-  Workflow,
-  WorkflowListOptions,
-  WorkflowPage,
-  WorkflowStatus,
-  WorkflowTask,
+  CreateSchedule,
+  MisfirePolicy,
+  Schedule,
+  ScheduleWorkflow,
+} from './schedule-types.js';
+export type { WatchOptions } from './watch.js';
+export {
+  isWorkflow,
+  type SubmitWorkflow,
+  type SubmitWorkflowTask,
+  type Workflow,
+  type WorkflowListOptions,
+  type WorkflowPage,
+  type WorkflowStatus,
+  type WorkflowTask,
 } from './workflow-types.js';

@@ -2,7 +2,7 @@
  * The shapes of the /v1/workflows routes, as the client sends and receives them
  * (docs/workflows.md). Field names are the API's own (snake_case); times are RFC 3339 in UTC.
  */
-import type { SubmitTask, TaskStatus } from './types.js';
+import type { SubmitTask, Task, TaskStatus } from './types.js';
 
 /**
  * Derived from a workflow's tasks: `running` while any has not ended, then `succeeded`, or
@@ -88,4 +88,11 @@ export interface SubmitWorkflow {
   on_failure?: Omit<SubmitTask, 'idempotency_key'>;
   /** Submitting the same key again returns the existing workflow and stores nothing. */
   idempotency_key?: string;
+}
+
+/**
+ * Whether an answer that may be a task or a workflow (a schedule's trigger) is the workflow.
+ */
+export function isWorkflow(run: Task | Workflow): run is Workflow {
+  return 'counts' in run;
 }

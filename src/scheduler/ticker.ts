@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import type { SubmitWorkflowInput } from '../api/schemas/workflows.js';
+import { buildWorkflow } from '../api/services/workflow-graph.js';
 import { parseCron, ticksToFire } from '../lib/cron.js';
 import { describeError } from '../lib/errors.js';
 import { Periodic } from '../lib/periodic.js';
@@ -9,6 +11,7 @@ import {
   nextScheduleRun,
   type FirePlan,
   type Schedule,
+  type ScheduleFiring,
 } from '../store/schedules.js';
 
 /** Options for {@link CronTicker}. */
@@ -25,7 +28,8 @@ export interface CronTickerOptions extends ServiceOptions {
 }
 
 /**
- * Fires cron schedules. Every scheduler process runs one; a tick fires exactly once however
+ * Fires cron schedules: each tick starts the schedule's task, or its workflow, built as a
+ * submit builds one. Every scheduler process runs one; a tick fires exactly once however
  * many do, because each is claimed by its (schedule, tick) key. It sleeps until the next
  * due schedule (at most a second, so new and changed schedules are seen quickly). Ticks are
  * wall-clock instants; the sleep until the next one is armed on the monotonic clock.
@@ -33,6 +37,7 @@ export interface CronTickerOptions extends ServiceOptions {
 export class CronTicker extends Service {
   private readonly loop: Periodic;
   private readonly now: () => Date;
+  private readonly firing: ScheduleFiring;
 
   constructor(
     private readonly db: Db,
@@ -41,6 +46,16 @@ export class CronTicker extends Service {
     super(options);
     this.now = options.now ?? (() => new Date(this.clock.now()));
     this.loop = new Periodic(options.maxSleepMs ?? 1000, () => this.pass(), { clock: this.clock });
+    this.firing = {
+      plan: planFiring,
+      workflow: (s, run) => buildWorkflow(s.workflow as SubmitWorkflowInput, run),
+      // The API checked the body when it was stored; a release with stricter checks may refuse it.
+      onSkipped: (s, tick, err) =>
+        options.logger.warn(
+          { schedule: s.name, tick: tick.toISOString(), err: describeError(err) },
+          "cron tick skipped: the schedule's workflow does not pass the checks; change it (PATCH /v1/schedules/:ref)",
+        ),
+    };
   }
 
   protected override onStart(): void {
@@ -51,16 +66,16 @@ export class CronTicker extends Service {
     return this.loop.stop(how);
   }
 
-  /** One pass: fires what is due at the ticker's clock. Returns the tasks created. */
+  /** One pass: fires what is due at the ticker's clock. Returns the runs started. */
   tick(): Promise<number> {
-    return fireDueSchedules(this.db, this.now(), planFiring);
+    return fireDueSchedules(this.db, this.now(), this.firing);
   }
 
   private async pass(): Promise<number> {
     const max = this.options.maxSleepMs ?? 1000;
     try {
       const created = await this.tick();
-      if (created > 0) this.options.logger.info({ tasks: created }, 'cron schedules fired');
+      if (created > 0) this.options.logger.info({ runs: created }, 'cron schedules fired');
       const next = await nextScheduleRun(this.db);
       if (!next) return max;
       return Math.max(10, Math.min(max, next.getTime() - this.now().getTime()));

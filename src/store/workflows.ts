@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import type { Db } from './db.js';
 import { withTransaction } from './db.js';
 import { cancelPayload, cancelChannel } from './channels.js';
@@ -58,39 +59,51 @@ const WORKFLOW_COLUMNS = `id, name, idempotency_key AS "idempotencyKey",
 /**
  * Stores a workflow in one transaction: all of it or nothing. Nodes with parents start
  * blocked; the others are due at their run_at. With an idempotency key already used, nothing
- * is stored and the existing workflow's id is returned.
+ * is stored and the existing workflow's id is returned. Every workflow is stored here, whether
+ * a client submitted it or a cron schedule fired it.
+ *
+ * @param client a transaction already open, to store the workflow in (a schedule's firing);
+ *   by default one of its own.
  */
 export async function insertWorkflow(
   db: Db,
   wf: NewWorkflow,
+  client?: pg.PoolClient,
 ): Promise<{ id: string; created: boolean }> {
-  return withTransaction(db, async (client) => {
-    // Params: $1 id, $2 name, $3 idempotency key, $4 on_failure task id
-    const { rows } = await client.query<{ id: string }>(
-      `INSERT INTO ${db.s}.workflows (id, name, idempotency_key, on_failure_task_id)
-       VALUES ($1, $2, $3, $4)
-       ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-       RETURNING id`,
-      [wf.id, wf.name, wf.idempotencyKey, wf.onFailure?.id ?? null],
+  if (client) return storeWorkflow(db, wf, client);
+  return withTransaction(db, (own) => storeWorkflow(db, wf, own));
+}
+
+async function storeWorkflow(
+  db: Db,
+  wf: NewWorkflow,
+  client: pg.PoolClient,
+): Promise<{ id: string; created: boolean }> {
+  // Params: $1 id, $2 name, $3 idempotency key, $4 on_failure task id
+  const { rows } = await client.query<{ id: string }>(
+    `INSERT INTO ${db.s}.workflows (id, name, idempotency_key, on_failure_task_id)
+     VALUES ($1, $2, $3, $4)
+     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+     RETURNING id`,
+    [wf.id, wf.name, wf.idempotencyKey, wf.onFailure?.id ?? null],
+  );
+  if (rows.length === 0) {
+    const existing = await client.query<{ id: string }>(
+      `SELECT id FROM ${db.s}.workflows WHERE idempotency_key = $1`,
+      [wf.idempotencyKey],
     );
-    if (rows.length === 0) {
-      const existing = await client.query<{ id: string }>(
-        `SELECT id FROM ${db.s}.workflows WHERE idempotency_key = $1`,
-        [wf.idempotencyKey],
-      );
-      return { id: existing.rows[0]?.id as string, created: false };
-    }
-    await insertTasks(db, wf.onFailure ? [...wf.nodes, wf.onFailure] : wf.nodes, client);
-    if (wf.edges.length > 0) {
-      // Params: $1 parent ids, $2 child ids
-      await client.query(
-        `INSERT INTO ${db.s}.task_edges (parent_id, child_id)
-         SELECT * FROM unnest($1::uuid[], $2::uuid[])`,
-        [wf.edges.map((e) => e.parentId), wf.edges.map((e) => e.childId)],
-      );
-    }
-    return { id: wf.id, created: true };
-  });
+    return { id: existing.rows[0]?.id as string, created: false };
+  }
+  await insertTasks(db, wf.onFailure ? [...wf.nodes, wf.onFailure] : wf.nodes, client);
+  if (wf.edges.length > 0) {
+    // Params: $1 parent ids, $2 child ids
+    await client.query(
+      `INSERT INTO ${db.s}.task_edges (parent_id, child_id)
+       SELECT * FROM unnest($1::uuid[], $2::uuid[])`,
+      [wf.edges.map((e) => e.parentId), wf.edges.map((e) => e.childId)],
+    );
+  }
+  return { id: wf.id, created: true };
 }
 
 /** A workflow's row, or null. */
@@ -107,7 +120,9 @@ export async function listWorkflowNodes(db: Db, workflowId: string): Promise<Wor
   const { rows } = await db.pool.query<WorkflowNode>(
     `SELECT t.id AS "taskId", t.workflow_key AS key, t.status, t.attempt, t.command, t.queue,
             t.error, t.parent_id AS "parentId", t.created_at AS "createdAt",
-            t.updated_at AS "updatedAt", t.id = w.on_failure_task_id AS "onFailure",
+            t.updated_at AS "updatedAt",
+            -- coalesce: a workflow without an on_failure task has a null id to compare with
+            coalesce(t.id = w.on_failure_task_id, false) AS "onFailure",
             coalesce((SELECT array_agg(p.workflow_key ORDER BY p.workflow_key)
                       FROM ${db.s}.task_edges e JOIN ${db.s}.tasks p ON p.id = e.parent_id
                       WHERE e.child_id = t.id), '{}') AS "dependsOn"

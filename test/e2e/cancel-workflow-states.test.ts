@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCoordinator, startWorker } from '../helpers/cluster.js';
 import { useSchema } from '../helpers/db.js';
+import { restCall } from '../helpers/rest.js';
 import { until } from '../helpers/wait.js';
 
 /**
@@ -60,14 +61,7 @@ beforeAll(async () => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function call(method: string, path: string, body?: object) {
-  const res = await fetch(api + path, {
-    method,
-    headers: body ? { 'content-type': 'application/json' } : {},
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, body: (await res.json()) as any };
-}
+const call = (method: string, path: string, body?: object) => restCall(api, method, path, body);
 
 interface Node {
   key: string | null;

@@ -5,6 +5,7 @@ import type { TaskStatus } from '../../src/client/types.js';
 export type { TaskStatus };
 /** True for `succeeded`, `dead` and `cancelled`. */
 export { isTerminal } from '../../src/client/types.js';
+export { isWorkflow } from '../../src/client/workflow-types.js';
 
 /** Every task status, in the order of a task's life: for filters, legends and stacked bars. */
 export const TASK_STATUSES: readonly TaskStatus[] = [
@@ -21,13 +22,13 @@ export const TASK_STATUSES: readonly TaskStatus[] = [
 export type {
   BulkActionResult,
   Queue,
-  Schedule,
   Task,
   TaskAttempt as Attempt,
   TaskPage,
   WorkerInfo as Worker,
   WorkerState,
 } from '../../src/client/types.js';
+export type { Schedule, ScheduleWorkflow } from '../../src/client/schedule-types.js';
 export type {
   Workflow,
   WorkflowPage,

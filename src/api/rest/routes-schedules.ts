@@ -1,15 +1,17 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ErrorJson, TaskJson } from '../schemas/tasks.js';
+import { ScheduleRefParams } from '../schemas/admin.js';
 import {
   CreateScheduleBody,
   ScheduleJson,
-  ScheduleRefParams,
   UpdateScheduleBody,
   type CreateScheduleInput,
   type UpdateScheduleInput,
-} from '../schemas/admin.js';
+} from '../schemas/schedules.js';
+import { WorkflowJson } from '../schemas/workflows.js';
 import { SchedulesApi, scheduleToJson } from '../services/schedules.js';
+import { workflowToJson } from './routes-workflows.js';
 import { taskToJson } from './serialize.js';
 
 const errors = {
@@ -22,7 +24,10 @@ const errors = {
   503: ErrorJson,
 };
 
-/** /v1/schedules: cron schedules. Triggers submit through `tasks`, with its checks and limits. */
+/**
+ * /v1/schedules: cron schedules, each starting a task or a workflow. Triggers submit as
+ * POST /v1/tasks or POST /v1/workflows does, with their checks and limits.
+ */
 export function registerScheduleRoutes(app: FastifyInstance, api: SchedulesApi): void {
   type Ref = { Params: { ref: string } };
 
@@ -32,7 +37,7 @@ export function registerScheduleRoutes(app: FastifyInstance, api: SchedulesApi):
       config: { action: 'admin' },
       schema: {
         tags: ['schedules'],
-        summary: 'Create a cron schedule',
+        summary: 'Create a cron schedule: each tick starts a task (command) or a workflow',
         body: CreateScheduleBody,
         response: { 201: ScheduleJson, ...errors },
       },
@@ -76,7 +81,7 @@ export function registerScheduleRoutes(app: FastifyInstance, api: SchedulesApi):
         tags: ['schedules'],
         summary: 'Change a schedule',
         description:
-          'Fields left out keep their value. A new cron or time zone recomputes the next run from now.',
+          'Fields left out keep their value. A new cron or time zone recomputes the next run from now. command turns a workflow schedule into a task schedule; workflow, the other way round.',
         params: ScheduleRefParams,
         body: UpdateScheduleBody,
         response: { 200: ScheduleJson, ...errors },
@@ -127,13 +132,18 @@ export function registerScheduleRoutes(app: FastifyInstance, api: SchedulesApi):
     {
       schema: {
         tags: ['schedules'],
-        summary: "Run a schedule's command now, as a one-off task",
+        summary: 'Run a schedule now, once: its task, or its workflow',
         description:
-          'Submitted like POST /v1/tasks, so a queue at --max-queue-depth answers 429 with Retry-After.',
+          'A task schedule submits its task like POST /v1/tasks (so a queue at --max-queue-depth answers 429 with Retry-After) and answers with the task; a workflow schedule submits its workflow like POST /v1/workflows and answers with the workflow.',
         params: ScheduleRefParams,
-        response: { 201: TaskJson, ...errors },
+        response: { 201: Type.Union([TaskJson, WorkflowJson]), ...errors },
       },
     },
-    async (req, reply) => reply.code(201).send(taskToJson(await api.trigger(req.params.ref))),
+    async (req, reply) => {
+      const run = await api.trigger(req.params.ref);
+      return reply
+        .code(201)
+        .send(run.kind === 'task' ? taskToJson(run.task) : workflowToJson(run.workflow));
+    },
   );
 }

@@ -1,6 +1,7 @@
 /**
- * One schedule (GET /v1/schedules/:ref): its settings, next runs in its own time zone and the
- * browser's, the tasks its recent runs created, and edit (PATCH) and delete (DELETE).
+ * One schedule (GET /v1/schedules/:ref): what it starts (a task or a workflow), its settings,
+ * next runs in its own time zone and the browser's, the tasks or workflows its recent runs
+ * started, and edit (PATCH) and delete (DELETE).
  */
 import { useState, type ReactNode } from 'react';
 import { ApiError, api } from '../api';
@@ -21,6 +22,7 @@ import {
 } from '../ui';
 import { ScheduleForm } from './schedules/form';
 import { NextRuns } from './schedules/runs';
+import { ScheduleStarts, runPath } from './schedules/starts';
 
 export function ScheduleDetail(props: { scheduleRef: string }): ReactNode {
   const path = `/v1/schedules/${encodeURIComponent(props.scheduleRef)}`;
@@ -64,7 +66,11 @@ export function ScheduleDetail(props: { scheduleRef: string }): ReactNode {
         ) : (
           <ActionButton label="Pause" run={act('pause')} />
         )}
-        <ActionButton label="Trigger" run={act('trigger')} title="Run the command once now" />
+        <ActionButton
+          label="Trigger"
+          run={act('trigger')}
+          title={s.workflow ? 'Start the workflow once now' : 'Run the command once now'}
+        />
         <button type="button" className="btn plain" onClick={() => setEditing(editing ? null : s)}>
           {editing ? 'Stop editing' : 'Edit'}
         </button>
@@ -78,13 +84,18 @@ export function ScheduleDetail(props: { scheduleRef: string }): ReactNode {
           title="Delete schedule"
           message={
             <>
-              Delete <strong>{s.name}</strong>? It will not run again. The tasks it created stay.
+              Delete <strong>{s.name}</strong>? It will not run again. The{' '}
+              {s.workflow ? 'workflows' : 'tasks'} it started stay.
             </>
           }
           confirmLabel="Delete"
           kind="danger"
           run={() => api<undefined>('DELETE', `/v1/schedules/${encodeURIComponent(s.id)}`)}
-          outcome={() => <p>Deleted {s.name}. The tasks it created stay.</p>}
+          outcome={() => (
+            <p>
+              Deleted {s.name}. The {s.workflow ? 'workflows' : 'tasks'} it started stay.
+            </p>
+          )}
           onClose={(deleted) => {
             setDeleting(false);
             if (deleted) navigate('schedules');
@@ -110,14 +121,18 @@ export function ScheduleDetail(props: { scheduleRef: string }): ReactNode {
               <code>{s.cron}</code>
             </Field>
             <Field label="Time zone">{s.timezone}</Field>
-            <Field label="Command">
-              <code>{s.command}</code>
+            <Field label="Starts">
+              <ScheduleStarts schedule={s} />
             </Field>
-            <Field label="Queue">
-              <Link to={`tasks?queue=${encodeURIComponent(s.queue)}`}>{s.queue}</Link>
-            </Field>
-            <Field label="Priority">{s.priority}</Field>
-            <Field label="Max attempts">{s.max_attempts ?? "the queue's"}</Field>
+            {s.queue !== null ? (
+              <>
+                <Field label="Queue">
+                  <Link to={`tasks?queue=${encodeURIComponent(s.queue)}`}>{s.queue}</Link>
+                </Field>
+                <Field label="Priority">{s.priority}</Field>
+                <Field label="Max attempts">{s.max_attempts ?? "the queue's"}</Field>
+              </>
+            ) : null}
             <Field label="Misfire">{s.misfire}</Field>
             <Field label="State">{s.paused ? 'paused' : 'active'}</Field>
             <Field label="Created">
@@ -137,20 +152,29 @@ export function ScheduleDetail(props: { scheduleRef: string }): ReactNode {
             </div>
           )}
         </Card>
-        <Card title="Payload">
-          <pre className="json">{s.payload === null ? 'null' : json(s.payload)}</pre>
-        </Card>
+        {s.workflow ? (
+          <Card title="Workflow" aside="what each tick submits, as POST /v1/workflows">
+            <pre className="json schedule-workflow">{json(s.workflow)}</pre>
+          </Card>
+        ) : (
+          <Card title="Payload">
+            <pre className="json">{s.payload === null ? 'null' : json(s.payload)}</pre>
+          </Card>
+        )}
         <Card title="Recent runs">
           {(s.recent_runs ?? []).length === 0 ? (
             <Empty title="No runs yet" />
           ) : (
             <ul className="recent-runs">
               {(s.recent_runs ?? []).map((r) => (
-                <li key={`${r.tick}-${r.task_id}`}>
-                  <Link to={`tasks/${r.task_id}`}>
+                <li key={`${r.tick}-${r.task_id ?? r.workflow_id}`}>
+                  <Link to={runPath(r)}>
                     <Time at={r.tick} />
                   </Link>{' '}
-                  <span className="muted">{r.trigger === 'manual' ? 'triggered' : 'cron'}</span>
+                  <span className="muted">
+                    {r.workflow_id ? 'workflow, ' : ''}
+                    {r.trigger === 'manual' ? 'triggered' : 'cron'}
+                  </span>
                 </li>
               ))}
             </ul>

@@ -1,20 +1,22 @@
 /**
- * Schedules: the list with next runs (in each schedule's zone and the browser's), pause,
- * resume and trigger, and a create form. Each name opens the schedule's page.
+ * Schedules: the list with what each starts (a task or a workflow), next runs (in each
+ * schedule's zone and the browser's), pause, resume and trigger, and a create form. Each name
+ * opens the schedule's page; the last run links to the task or workflow it started.
  */
 import { useState, type ReactNode } from 'react';
 import { api } from '../api';
 import { useNow, usePoll } from '../hooks';
 import { Link } from '../router';
-import type { Schedule, Task } from '../types';
+import { isWorkflow, type Schedule, type Task, type Workflow } from '../types';
 import { ActionButton, Card, Empty, ErrorNote, Loading, PageHeader, Time } from '../ui';
 import { ScheduleForm } from './schedules/form';
 import { NextRuns } from './schedules/runs';
+import { ScheduleStarts, lastRunPath } from './schedules/starts';
 
 export function Schedules(): ReactNode {
   const schedules = usePoll(() => api<{ items: Schedule[] }>('GET', '/v1/schedules'), 5000, []);
   const now = useNow(1000);
-  const [triggered, setTriggered] = useState<{ name: string; task: Task } | null>(null);
+  const [triggered, setTriggered] = useState<{ name: string; run: Task | Workflow } | null>(null);
   const items = schedules.data?.items ?? [];
 
   const act = (s: Schedule, verb: 'pause' | 'resume') => async (): Promise<void> => {
@@ -22,8 +24,11 @@ export function Schedules(): ReactNode {
     schedules.reload();
   };
   const trigger = (s: Schedule) => async (): Promise<void> => {
-    const task = await api<Task>('POST', `/v1/schedules/${encodeURIComponent(s.id)}/trigger`);
-    setTriggered({ name: s.name, task });
+    const run = await api<Task | Workflow>(
+      'POST',
+      `/v1/schedules/${encodeURIComponent(s.id)}/trigger`,
+    );
+    setTriggered({ name: s.name, run });
     schedules.reload();
   };
 
@@ -33,8 +38,16 @@ export function Schedules(): ReactNode {
       <ErrorNote error={schedules.error} what="Could not load the schedules" />
       {triggered ? (
         <div className="callout ok" role="status">
-          Triggered <strong>{triggered.name}</strong>: task{' '}
-          <Link to={`tasks/${triggered.task.id}`}>{triggered.task.id}</Link>
+          Triggered <strong>{triggered.name}</strong>:{' '}
+          {isWorkflow(triggered.run) ? (
+            <>
+              workflow <Link to={`workflows/${triggered.run.id}`}>{triggered.run.id}</Link>
+            </>
+          ) : (
+            <>
+              task <Link to={`tasks/${triggered.run.id}`}>{triggered.run.id}</Link>
+            </>
+          )}
         </div>
       ) : null}
       {!schedules.data ? (
@@ -43,7 +56,8 @@ export function Schedules(): ReactNode {
         ) : null
       ) : items.length === 0 ? (
         <Empty title="No schedules yet">
-          Create one below: a name, a cron expression and the command each tick submits.
+          Create one below: a name, a cron expression and what each tick starts, a task or a
+          workflow.
         </Empty>
       ) : (
         <div className="table-wrap">
@@ -52,7 +66,7 @@ export function Schedules(): ReactNode {
               <tr>
                 <th>Name</th>
                 <th>Cron</th>
-                <th>Command</th>
+                <th>Starts</th>
                 <th>Queue</th>
                 <th>Next runs</th>
                 <th>Last run</th>
@@ -72,10 +86,10 @@ export function Schedules(): ReactNode {
                     <code>{s.cron}</code>
                     <div className="muted">{s.timezone}</div>
                   </td>
-                  <td className="command" title={s.command}>
-                    <code>{s.command}</code>
+                  <td className="command" data-col="starts">
+                    <ScheduleStarts schedule={s} />
                   </td>
-                  <td>{s.queue}</td>
+                  <td>{s.queue ?? <span className="muted">per task</span>}</td>
                   <td>
                     {s.paused || !s.next_run_at ? (
                       <span className="muted">paused</span>
@@ -85,8 +99,8 @@ export function Schedules(): ReactNode {
                   </td>
                   <td>
                     {s.last_run_at ? (
-                      s.last_task_id ? (
-                        <Link to={`tasks/${s.last_task_id}`}>
+                      lastRunPath(s) ? (
+                        <Link to={lastRunPath(s) as string}>
                           <Time at={s.last_run_at} now={now} />
                         </Link>
                       ) : (
@@ -106,7 +120,9 @@ export function Schedules(): ReactNode {
                       <ActionButton
                         label="Trigger"
                         run={trigger(s)}
-                        title="Run the command once now"
+                        title={
+                          s.workflow ? 'Start the workflow once now' : 'Run the command once now'
+                        }
                       />
                     </div>
                   </td>
