@@ -59,6 +59,10 @@ export interface Task {
   idempotency_key: string | null;
   /** Tasks sharing a key run at most the queue's `key_concurrency_limit` at a time. */
   concurrency_key: string | null;
+  /** Tasks sharing a key start at most the queue's `key_rate_limit` per period. */
+  rate_key?: string | null;
+  /** The group it shares its queue with others by, round robin. */
+  group?: string | null;
   /** The workflow it is a task of (getWorkflow), and its key there; null on its own. */
   workflow_id?: string | null;
   workflow_key?: string | null;
@@ -114,6 +118,16 @@ export interface SubmitTask {
   concurrency_key?: string;
   /** Labels a worker must have to be handed the task. */
   requires?: Record<string, string>;
+  /**
+   * Tasks sharing a key (an API account, say) start at most the queue's `key_rate_limit`
+   * per period.
+   */
+  rate_key?: string;
+  /**
+   * The group (a tenant, a customer) it shares its queue with others by: groups are claimed
+   * round robin, weighted by the queue's `group_weights`.
+   */
+  group?: string;
 }
 
 /** Filters for listing tasks. They combine with AND and run on the server. */

@@ -3,12 +3,15 @@ import { ClockOffset, MAX_TIMER_MS, type Timer } from '../lib/clock.js';
 import { describeError } from '../lib/errors.js';
 import { Periodic } from '../lib/periodic.js';
 import { Service, type ServiceOptions, type StopContext } from '../lib/service.js';
-import { claimDue, limitedQueues, nextDueAt } from '../store/claim.js';
+import { claimDue, limitedQueues, nextDueAt, type ClaimNotice } from '../store/claim.js';
 import { releaseClaims } from '../store/leases.js';
 import type { Db } from '../store/db.js';
 import type { ClaimedTask } from '../store/types.js';
 import { startSpan, traceparentOf } from '../lib/trace.js';
 import type { Registry, WorkerSession } from './registry.js';
+
+/** The least delay before claiming again for tasks a rate limit held back. */
+const HELD_RETRY_MIN_MS = 1;
 
 /** The statements the dispatcher runs; unit tests replace them. */
 export const dispatcherStore = { claimDue, limitedQueues, nextDueAt, releaseClaims };
@@ -69,8 +72,13 @@ export class Dispatcher extends Service {
   /** Database clock minus ours, measured on each next-due query. */
   private readonly dbClock = new ClockOffset();
   private queueRotation = 0;
-  /** Queues with concurrency limits, refreshed on every poll. */
+  /** Queues with concurrency or rate limits, refreshed on every poll. */
   private limited = new Set<string>();
+  /**
+   * Queues whose last claim found tasks with a group or a rate key: claimed on the
+   * serialised path too, until a claim finds none.
+   */
+  private readonly laned = new Set<string>();
   private idle: Promise<void> = Promise.resolve();
   private readonly refreshes = new Set<Promise<void>>();
   private readonly store: typeof dispatcherStore;
@@ -111,12 +119,33 @@ export class Dispatcher extends Service {
   }
 
   /**
-   * Tasks finished. A limited queue's last claim may have stopped at its limit rather than
-   * at its end, so a finished task of one is a reason to look again.
+   * Tasks finished. A limited or laned queue's last claim may have stopped at a limit or a
+   * group's share rather than at its end, so a finished task of one is a reason to look again.
    */
   finished(queues: Iterable<string>): void {
     for (const q of queues) {
-      if (this.limited.has(q)) return this.wake();
+      if (this.serialised(q)) return this.wake();
+    }
+  }
+
+  /** Whether `queue` is claimed on the serialised path (limits, groups, rate keys). */
+  private serialised(queue: string): boolean {
+    return this.limited.has(queue) || this.laned.has(queue);
+  }
+
+  /** What a claim of `queue` learnt: whether it has lanes, and when a rate limit frees. */
+  private noticed(queue: string, notice: ClaimNotice): void {
+    if (notice.lanes) this.laned.add(queue);
+    else this.laned.delete(queue);
+    if (notice.heldUntil) {
+      // Never sooner than a millisecond from now: the claim could not take the task yet, and
+      // an error in the measured clock offset must not turn that into a busy loop.
+      this.arm(
+        Math.max(
+          notice.heldUntil.getTime() - this.dbClock.ms,
+          this.clock.now() + HELD_RETRY_MIN_MS,
+        ),
+      );
     }
   }
 
@@ -222,7 +251,8 @@ export class Dispatcher extends Service {
           labels: group.labels,
           slots,
           leaseMs: this.options.leaseMs,
-          limited: this.limited.has(queue),
+          limited: this.serialised(queue),
+          onNotice: (n) => this.noticed(queue, n),
         });
         await this.deliver(claimed);
         if (claimed.length === slots.length) exhausted = false;

@@ -1,6 +1,22 @@
+import type pg from 'pg';
 import { withTransaction, type Db } from './db.js';
+import { QUEUE_LIMITS_COLUMNS, rateLedgerCte, type QueueLimitsRow } from './queues.js';
 import { eventsChannel, notifyChangesCte } from './events.js';
 import type { ClaimedTask } from './types.js';
+
+/** What a claim learnt besides the tasks it took, for the dispatcher. */
+export interface ClaimNotice {
+  /**
+   * The queue has pending tasks with a group or a rate key. They are claimed only on the
+   * serialised path, so the dispatcher should claim this queue that way from now on.
+   */
+  lanes: boolean;
+  /**
+   * A rate limit held tasks back: the earliest instant (database clock) one of them may be
+   * claimed. Null when no limit is used up.
+   */
+  heldUntil: Date | null;
+}
 
 /** What {@link claimDue} needs. */
 export interface ClaimArgs {
@@ -10,13 +26,18 @@ export interface ClaimArgs {
   /** One worker id per free slot; the n-th claimed task goes to slots[n]. */
   slots: string[];
   leaseMs: number;
-  /** The queue has a concurrency limit or per-key limits: take the serialised path. @default false */
+  /**
+   * Take the serialised path: the queue has limits (concurrency, rate) or tasks with a group
+   * or a rate key. @default false
+   */
   limited?: boolean;
   /**
    * The labels every claiming worker has: only tasks that require none, or a subset of these,
    * are claimed. @default {}
    */
   labels?: Record<string, string>;
+  /** Told what the claim learnt about the queue (not called for a paused queue). */
+  onNotice?: (notice: ClaimNotice) => void;
 }
 
 interface ClaimRow {
@@ -34,36 +55,72 @@ interface ClaimRow {
   inputs: string | null;
 }
 
-// The row update and announcement shared by both claim paths. `chosen` must yield (id, n).
-// Params: $3 worker id per slot, $4 lease ms, $5 events channel
-const claimChosen = (db: Db): string => `
+/** A statement's rows: the claimed tasks (id null when none), and what it learnt. */
+type NoticeRow = { [K in keyof ClaimRow]: ClaimRow[K] | null } & {
+  lanes: boolean | number;
+  held_until?: Date | null;
+};
+
+/**
+ * The row update and announcement shared by both claim paths. `chosen` must yield (id, n);
+ * `at` is the claim's time, stored as picked_at. With `byIds`, the rows are also looked up by
+ * an array of the chosen ids, which the planner takes for a handful of primary-key probes,
+ * where its estimate of `chosen` (after lanes, windows and limits) can be wild enough to
+ * make it hash the whole table instead.
+ * Params: $3 worker id per slot, $4 lease ms, $5 events channel
+ */
+const claimChosen = (db: Db, at = 'now()', byIds = false): string => `
   claimed AS (
     UPDATE ${db.s}.tasks t
     SET status = 'running', attempt = t.attempt + 1, worker_id = ($3::text[])[chosen.n],
-        picked_at = now(), started_at = NULL, progress_percent = NULL, progress_message = NULL,
+        picked_at = ${at}, started_at = NULL, progress_percent = NULL, progress_message = NULL,
         lease_expires_at = now() + $4 * interval '1 millisecond', updated_at = now()
     FROM chosen
-    WHERE t.id = chosen.id
+    WHERE t.id = chosen.id${byIds ? ' AND t.id = ANY (ARRAY(SELECT id FROM chosen))' : ''}
     RETURNING t.id, t.attempt, t.status, t.updated_at, t.worker_id, t.command,
       t.payload::text AS payload, t.queue, t.timeout_ms, t.max_attempts, t.scheduled_at,
-      greatest(t.scheduled_at, t.created_at) AS due_at, t.trace_context, t.inputs::text AS inputs
-  ), ${notifyChangesCte(db, 'claimed', '$5')}
-  SELECT claimed.* FROM claimed, (SELECT count(*) FROM notified) AS n`;
+      greatest(t.scheduled_at, t.created_at) AS due_at, t.trace_context, t.inputs::text AS inputs,
+      t.rate_key, t.group_key
+  ), ${notifyChangesCte(db, 'claimed', '$5')}`;
+
+/** The columns of {@link ClaimRow}, as the final SELECT of a claim returns them from `claimed`. */
+const CLAIM_ROW_COLUMNS = `c.id, c.attempt, c.worker_id, c.command, c.payload, c.queue, c.timeout_ms,
+  c.max_attempts, c.scheduled_at, c.due_at, c.trace_context, c.inputs`;
+
+/** Tasks with a group or a rate key: the ones in the lane index (migration 0016). */
+const LANED = `(group_key <> '' OR rate_key <> '')`;
+
+/**
+ * The settings that send a queue's claims down the serialised path; the common path refuses
+ * such a queue outright, so a limit set while claims run is never overshot by a coordinator
+ * that has not noticed it yet.
+ */
+const LIMITED_QUEUE = `(concurrency_limit IS NOT NULL OR key_concurrency_limit IS NOT NULL
+  OR rate_limit_count IS NOT NULL OR key_rate_limit_count IS NOT NULL)`;
 
 /**
  * Claims due tasks of one queue for a set of worker slots, in claim order (priority, then
- * due time, then id), so one statement serves every worker of the same capability.
+ * due time, then id; round robin across groups), so one statement serves every worker of the
+ * same capability.
  *
  * The common path takes no lock beyond the rows: SKIP LOCKED lets any number of coordinators
- * claim side by side, each skipping the rows another holds. It claims nothing from a paused
- * or limited queue. A limited queue (a concurrency limit, or per-key limits) takes the
+ * claim side by side, each skipping the rows another holds. It claims only plain tasks (no
+ * group, no rate key), and nothing from a paused or limited queue. Everything else takes the
  * serialised path: the queue's row is locked first, in its own statement, so the counts of
- * running tasks that the claim then reads (under a fresh snapshot) cannot be overtaken by
- * another coordinator. Claims on limited queues queue up behind each other; that is the
- * price of never overshooting a limit.
+ * running tasks and of recent starts that the claim then reads (under a fresh snapshot) cannot
+ * be overtaken by another coordinator. Claims on such a queue queue up behind each other;
+ * that is the price of never overshooting a limit. When the common path finds tasks with a
+ * group or a rate key in the queue, it claims nothing and the same call takes the serialised
+ * path, whose `onNotice` tells the caller to go there directly next time.
  */
 export async function claimDue(db: Db, args: ClaimArgs): Promise<ClaimedTask[]> {
-  const rows = args.limited ? await claimLimited(db, args) : await claimFast(db, args);
+  let rows: ClaimRow[];
+  if (args.limited) {
+    rows = await claimSerialised(db, args);
+  } else {
+    const fast = await claimFast(db, args);
+    rows = fast.lanes ? await claimSerialised(db, args) : fast.rows;
+  }
   return rows.map((r) => ({
     id: r.id,
     attempt: r.attempt,
@@ -80,31 +137,47 @@ export async function claimDue(db: Db, args: ClaimArgs): Promise<ClaimedTask[]> 
   }));
 }
 
-async function claimFast(db: Db, a: ClaimArgs): Promise<ClaimRow[]> {
+/** The claimed rows of a statement that always returns one row at least. */
+function claimedRows(rows: NoticeRow[]): ClaimRow[] {
+  return rows.filter((r): r is NoticeRow & ClaimRow => r.id !== null);
+}
+
+async function claimFast(db: Db, a: ClaimArgs): Promise<{ rows: ClaimRow[]; lanes: boolean }> {
   // Params: $1 queue, $2 handler names (null = any), $3 worker id per slot, $4 lease ms,
   // $5 events channel, $6 the claiming workers' labels (json)
-  const { rows } = await db.pool.query<ClaimRow>({
+  const { rows } = await db.pool.query<NoticeRow>({
     name: `taskq_claim_${db.schema}`,
     text: `
-      WITH locked AS (
+      WITH lanes AS (
+        -- Whether tasks wait in lanes: one probe of the lane index, which holds no entry of a
+        -- queue without groups or rate keys. Then the whole claim belongs to the serialised
+        -- path, lest plain tasks jump the round robin.
+        SELECT EXISTS (SELECT 1 FROM ${db.s}.tasks
+                       WHERE queue = $1 AND status = 'pending' AND ${LANED}) AS present
+      ), locked AS (
         SELECT id FROM ${db.s}.tasks
-        WHERE status = 'pending' AND queue = $1 AND scheduled_at <= now()
+        WHERE status = 'pending' AND queue = $1 AND group_key = '' AND rate_key = ''
+          AND scheduled_at <= now()
           AND ($2::text[] IS NULL OR handler = ANY ($2::text[]))
           AND (requires IS NULL OR requires <@ $6::jsonb)
-          -- Evaluated once per statement (it does not depend on the row).
+          -- Evaluated once per statement (they do not depend on the row).
           AND NOT EXISTS (
-            SELECT 1 FROM ${db.s}.queues WHERE name = $1
-              AND (paused OR concurrency_limit IS NOT NULL OR key_concurrency_limit IS NOT NULL))
+            SELECT 1 FROM ${db.s}.queues WHERE name = $1 AND (paused OR ${LIMITED_QUEUE}))
+          AND NOT (SELECT present FROM lanes)
         ORDER BY priority DESC, scheduled_at, id
         LIMIT cardinality($3::text[])
         FOR UPDATE SKIP LOCKED
       ), chosen AS (
         -- FOR UPDATE cannot sit beside a window function, hence the second step.
         SELECT id, row_number() OVER () AS n FROM locked
-      ), ${claimChosen(db)}`,
+      ), ${claimChosen(db)}
+      -- One row even when nothing was claimed, to say whether tasks wait in lanes.
+      SELECT ${CLAIM_ROW_COLUMNS}, x.lanes
+      FROM (SELECT (SELECT present FROM lanes) AS lanes, (SELECT count(*) FROM notified) AS n) x
+      LEFT JOIN claimed c ON true`,
     values: [a.queue, a.handlers, a.slots, a.leaseMs, eventsChannel(db), labelsJson(a)],
   });
-  return rows;
+  return { rows: claimedRows(rows), lanes: rows[0]?.lanes === true };
 }
 
 /** The claiming workers' labels as the claim compares them (`requires <@ labels`). */
@@ -112,72 +185,268 @@ function labelsJson(a: ClaimArgs): string {
   return JSON.stringify(a.labels ?? {});
 }
 
-/** How far past the slots the limited path looks, to find tasks whose key has room. */
+/**
+ * How far past the slots the serialised path looks in one lane when keys have concurrency
+ * limits, to find tasks whose key has room.
+ */
 const LIMITED_SCAN_FACTOR = 10;
 
-async function claimLimited(db: Db, a: ClaimArgs): Promise<ClaimRow[]> {
-  return withTransaction(db, async (client) => {
-    const q = await client.query<{
-      paused: boolean;
-      concurrency_limit: number | null;
-      key_concurrency_limit: number | null;
-    }>(
-      `SELECT paused, concurrency_limit, key_concurrency_limit FROM ${db.s}.queues WHERE name = $1 FOR UPDATE`,
-      [a.queue],
-    );
-    const limits = q.rows[0];
-    if (limits?.paused) return [];
-    // Params: $1 queue, $2 handler names, $3 worker id per slot, $4 lease ms, $5 events channel,
-    // $6 queue limit (null: none), $7 per-key limit (null: none), $8 candidates to scan,
-    // $9 the claiming workers' labels (json)
-    const { rows } = await client.query<ClaimRow>({
-      name: `taskq_claim_limited_${db.schema}`,
-      text: `
-        WITH running AS (
-          SELECT count(*)::int AS n FROM ${db.s}.tasks WHERE status = 'running' AND queue = $1
-        ), key_running AS (
-          SELECT concurrency_key, count(*)::int AS n FROM ${db.s}.tasks
-          WHERE status = 'running' AND queue = $1 AND concurrency_key IS NOT NULL
-          GROUP BY concurrency_key
-        ), candidates AS (
-          SELECT id, concurrency_key, priority, scheduled_at FROM ${db.s}.tasks
-          WHERE status = 'pending' AND queue = $1 AND scheduled_at <= now()
-            AND ($2::text[] IS NULL OR handler = ANY ($2::text[]))
-            AND (requires IS NULL OR requires <@ $9::jsonb)
-          ORDER BY priority DESC, scheduled_at, id
-          LIMIT $8
-          FOR UPDATE SKIP LOCKED
-        ), ranked AS (
-          SELECT c.*, row_number() OVER (PARTITION BY c.concurrency_key ORDER BY c.priority DESC, c.scheduled_at, c.id) AS key_rank
-          FROM candidates c
-        ), eligible AS (
-          SELECT r.id, row_number() OVER (ORDER BY r.priority DESC, r.scheduled_at, r.id) AS n
-          FROM ranked r LEFT JOIN key_running k ON k.concurrency_key = r.concurrency_key
-          WHERE r.concurrency_key IS NULL OR $7::int IS NULL OR coalesce(k.n, 0) + r.key_rank <= $7::int
-        ), chosen AS (
-          SELECT id, n FROM eligible
-          WHERE n <= least(cardinality($3::text[]), coalesce($6::int - (SELECT n FROM running), cardinality($3::text[])))
-        ), ${claimChosen(db)}`,
+/**
+ * Most lanes (distinct group and rate key pairs with pending tasks) one claim visits, at
+ * least. Each costs one probe of the lane index; the rotation (the queue's lane cursor)
+ * reaches the others in the following claims.
+ */
+const MIN_LANES_PER_CLAIM = 64;
+/** ...or this many times the free slots, when that is more. */
+const LANES_PER_SLOT = 4;
+
+/** A queue's row as the serialised claim reads it, under its lock. */
+type QueueLimits = QueueLimitsRow & {
+  paused: boolean;
+  lane_cursor_group: string | null;
+  lane_cursor_key: string | null;
+};
+
+/** Locks the queue's row, creating it when missing (it holds the lane cursor). */
+async function lockQueue(db: Db, client: pg.PoolClient, queue: string): Promise<QueueLimits> {
+  const select = `SELECT paused, ${QUEUE_LIMITS_COLUMNS}, lane_cursor_group, lane_cursor_key
+    FROM ${db.s}.queues WHERE name = $1 FOR UPDATE`;
+  const first = await client.query<QueueLimits>(select, [queue]);
+  if (first.rows[0]) return first.rows[0];
+  await client.query(
+    `INSERT INTO ${db.s}.queues (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`,
+    [queue],
+  );
+  const second = await client.query<QueueLimits>(select, [queue]);
+  return second.rows[0] as QueueLimits;
+}
+
+/**
+ * The serialised claim: limits, rate limits and lanes. Its time is `statement_timestamp()`
+ * of a statement that runs only once the queue's lock is held, so successive claims of a
+ * queue have increasing times; each claimed task's picked_at is that time, and its start can
+ * never be recorded earlier (started_at is clamped to picked_at).
+ */
+async function claimSerialised(db: Db, a: ClaimArgs): Promise<ClaimRow[]> {
+  const { rows, notice } = await withTransaction(db, async (client) => {
+    const q = await lockQueue(db, client, a.queue);
+    if (q.paused) return { rows: [], notice: null };
+    const lanesPerClaim = Math.max(MIN_LANES_PER_CLAIM, a.slots.length * LANES_PER_SLOT);
+    const { rows } = await client.query<NoticeRow>({
+      name: `taskq_claim_serialised_${db.schema}`,
+      text: serialisedClaimSql(db),
       values: [
         a.queue,
         a.handlers,
         a.slots,
         a.leaseMs,
         eventsChannel(db),
-        limits?.concurrency_limit ?? null,
-        limits?.key_concurrency_limit ?? null,
-        a.slots.length * LIMITED_SCAN_FACTOR,
         labelsJson(a),
+        q.concurrency_limit,
+        q.key_concurrency_limit,
+        q.rate_limit_count,
+        q.rate_limit_period_ms,
+        q.key_rate_limit_count,
+        q.key_rate_limit_period_ms,
+        JSON.stringify(q.group_weights ?? {}),
+        // No cursor yet: start below every lane.
+        q.lane_cursor_group ?? '',
+        q.lane_cursor_key ?? '',
+        lanesPerClaim,
+        a.slots.length * LIMITED_SCAN_FACTOR,
       ],
     });
-    return rows;
+    const first = rows[0];
+    return {
+      rows: claimedRows(rows),
+      notice: { lanes: Number(first?.lanes ?? 0) > 0, heldUntil: first?.held_until ?? null },
+    };
   });
+  if (notice) a.onNotice?.(notice);
+  return rows;
 }
 
-/** Queues with a concurrency limit or per-key limits (they take the serialised claim). */
+/**
+ * The serialised claim statement (docs/architecture.md, "Rate limits and fair share").
+ * Params: $1 queue, $2 handler names, $3 worker id per slot, $4 lease ms, $5 events channel,
+ * $6 the claiming workers' labels (json), $7 queue concurrency limit, $8 per-key concurrency
+ * limit, $9 and $10 the queue's rate limit (count, period ms), $11 and $12 the per-rate-key
+ * limit, $13 group weights (json), $14 and $15 the lane cursor (group, rate key; ('', ''):
+ * from the start), $16 lanes to visit, $17 tasks to scan per lane when concurrency keys are
+ * limited. Null limits are no limits.
+ */
+function serialisedClaimSql(db: Db): string {
+  const at = 'statement_timestamp()';
+  const ms = (p: string) => `(${p})::int * interval '1 millisecond'`;
+  // One probe of the lane index: the next lane after (g, k).
+  const nextLane = (after: string) => `
+    SELECT group_key, rate_key FROM ${db.s}.tasks
+    WHERE queue = $1 AND status = 'pending' AND ${LANED} AND (group_key, rate_key) > ${after}
+    ORDER BY group_key, rate_key LIMIT 1`;
+  const upToCursor = (lane: string) =>
+    `(${lane}.group_key, ${lane}.rate_key) <= ($14::text, $15::text)`;
+  const servable = `t.scheduled_at <= ${at}
+      AND ($2::text[] IS NULL OR t.handler = ANY ($2::text[]))
+      AND (t.requires IS NULL OR t.requires <@ $6::jsonb)`;
+  // How many tasks to read from one lane: all the claim can take, or more when keys have
+  // concurrency limits (some may have to be passed over); nothing when the budget is spent.
+  const perLane = `CASE WHEN $8::int IS NULL THEN b.total ELSE least(b.total, 1) * $17::int END`;
+  return `
+    WITH RECURSIVE
+    -- The lanes (group, rate key) with pending tasks, one index probe each (a loose index
+    -- scan): those after the cursor first, then from the start, so successive claims rotate.
+    -- No condition here may OR a parameter with the row comparison: a generic plan could
+    -- then no longer seek with it, and would walk the whole lane index (a big group's
+    -- backlog) to the cursor.
+    after_cursor AS (
+      (${nextLane('($14::text, $15::text)')})
+      UNION ALL
+      SELECT n.* FROM after_cursor p CROSS JOIN LATERAL (${nextLane('(p.group_key, p.rate_key)')}) n
+    ), from_start AS (
+      -- The bound goes outside each probe's LIMIT 1: as an index condition, a row comparison
+      -- from above stops the scan only on its first column, so a big lane that shares the
+      -- cursor's group would be walked to its end.
+      (SELECT * FROM (SELECT group_key, rate_key FROM ${db.s}.tasks
+                      WHERE queue = $1 AND status = 'pending' AND ${LANED}
+                      ORDER BY group_key, rate_key LIMIT 1) f
+       WHERE ${upToCursor('f')})
+      UNION ALL
+      SELECT n.* FROM from_start p CROSS JOIN LATERAL (${nextLane('(p.group_key, p.rate_key)')}) n
+      WHERE ${upToCursor('n')}
+    ), lanes AS (
+      SELECT group_key, rate_key, part,
+        row_number() OVER (ORDER BY part, group_key, rate_key)::numeric AS pos
+      FROM ((SELECT 0 AS part, * FROM after_cursor LIMIT $16)
+            UNION ALL (SELECT 1 AS part, * FROM from_start LIMIT $16)) l
+      ORDER BY pos LIMIT $16
+    ),
+    ${rateLedgerCte(db, '$1', at)},
+    expired AS (
+      -- Entries that can no longer count: never started, or started before every window.
+      DELETE FROM ${db.s}.rate_claims r USING ledger g
+      WHERE r.task_id = g.task_id AND r.attempt = g.attempt
+        AND (g.at IS NULL OR g.at < ${at} - ${ms('greatest(coalesce($10::int, 0), coalesce($12::int, 0))')})
+    ), queue_rate AS (
+      SELECT $9::int - count(*)::int AS "left", min(at) AS oldest FROM ledger
+      WHERE $9::int IS NOT NULL AND at >= ${at} - ${ms('$10')}
+    ), key_rate AS (
+      SELECT rate_key, $11::int - count(*)::int AS "left", min(at) AS oldest FROM ledger
+      WHERE $11::int IS NOT NULL AND rate_key <> '' AND at >= ${at} - ${ms('$12')}
+      GROUP BY rate_key
+    ), running AS (
+      SELECT count(*)::int AS n FROM ${db.s}.tasks WHERE status = 'running' AND queue = $1
+    ), key_running AS (
+      SELECT concurrency_key, count(*)::int AS n FROM ${db.s}.tasks
+      WHERE status = 'running' AND queue = $1 AND concurrency_key IS NOT NULL
+      GROUP BY concurrency_key
+    ), budget AS (
+      -- least() skips nulls: a limit that is not set limits nothing.
+      SELECT greatest(0, least(cardinality($3::text[]), $7::int - (SELECT n FROM running),
+                               (SELECT "left" FROM queue_rate)))::int AS total
+    ), lane_candidates AS (
+      SELECT c.*, l.pos FROM lanes l CROSS JOIN budget b
+      LEFT JOIN key_rate k ON k.rate_key = l.rate_key
+      CROSS JOIN LATERAL (
+        SELECT t.id, t.group_key, t.rate_key, t.concurrency_key, t.priority, t.scheduled_at
+        FROM ${db.s}.tasks t
+        WHERE t.queue = $1 AND t.status = 'pending' AND (t.group_key <> '' OR t.rate_key <> '')
+          AND t.group_key = l.group_key AND t.rate_key = l.rate_key AND ${servable}
+        ORDER BY t.priority DESC, t.scheduled_at, t.id
+        -- A rate-limited key's lane gives no more than its key has left.
+        LIMIT greatest(0, least(${perLane},
+          CASE WHEN l.rate_key <> '' THEN coalesce(k."left", $11::int) END))
+      ) c
+    ), plain_candidates AS (
+      -- Tasks with neither group nor rate key: one more lane, in the plain claim index. In
+      -- the rotation it sits where ('', '') does, below every other lane: it comes right
+      -- after the lanes past the cursor.
+      SELECT t.id, t.group_key, t.rate_key, t.concurrency_key, t.priority, t.scheduled_at,
+        (SELECT count(*) FROM lanes WHERE part = 0) + 0.5 AS pos
+      FROM ${db.s}.tasks t
+      WHERE t.queue = $1 AND t.status = 'pending' AND t.group_key = '' AND t.rate_key = ''
+        AND ${servable}
+      ORDER BY t.priority DESC, t.scheduled_at, t.id
+      LIMIT (SELECT ${perLane} FROM budget b)
+    ), ordered AS (
+      -- Round robin across groups (no group is a group too): a group's n-th task, in
+      -- priority order, comes in round ceil(n / weight); within a round, groups take their
+      -- turns in rotation order. Without groups this is plain priority order.
+      SELECT c.*, row_number() OVER (ORDER BY c.round, c.group_pos, c.priority DESC, c.scheduled_at, c.id) AS ord
+      FROM (
+        SELECT c.*,
+          ceil(row_number() OVER (PARTITION BY c.group_key ORDER BY c.priority DESC, c.scheduled_at, c.id)::numeric
+               / coalesce(($13::jsonb ->> c.group_key)::int, 1)) AS round,
+          min(c.pos) OVER (PARTITION BY c.group_key) AS group_pos
+        FROM (SELECT * FROM lane_candidates UNION ALL SELECT * FROM plain_candidates) c
+      ) c
+    ), eligible AS (
+      -- Each key takes what it has room for, in claim order.
+      SELECT o.id, o.group_key, o.rate_key, o.pos, row_number() OVER (ORDER BY o.ord) AS n
+      FROM (
+        SELECT o.*,
+          row_number() OVER (PARTITION BY o.rate_key ORDER BY o.ord) AS rate_rank,
+          row_number() OVER (PARTITION BY o.concurrency_key ORDER BY o.ord) AS key_rank
+        FROM ordered o
+      ) o
+      LEFT JOIN key_rate k ON k.rate_key = o.rate_key
+      LEFT JOIN key_running r ON r.concurrency_key = o.concurrency_key
+      WHERE (o.rate_key = '' OR $11::int IS NULL OR o.rate_rank <= coalesce(k."left", $11::int))
+        AND (o.concurrency_key IS NULL OR $8::int IS NULL OR coalesce(r.n, 0) + o.key_rank <= $8::int)
+    ), picked AS (
+      SELECT id, n FROM eligible WHERE n <= (SELECT total FROM budget)
+    ), locked AS (
+      -- Only the picked rows are locked. SKIP LOCKED passes over one a cancel holds, and the
+      -- status is checked again on the row as it is now. (An array, for primary-key probes:
+      -- see claimChosen.)
+      SELECT t.id FROM ${db.s}.tasks t
+      WHERE t.id = ANY (ARRAY(SELECT id FROM picked)) AND t.status = 'pending'
+      FOR UPDATE SKIP LOCKED
+    ), chosen AS (
+      SELECT p.id, row_number() OVER (ORDER BY p.n) AS n FROM picked p JOIN locked l ON l.id = p.id
+    ), ${claimChosen(db, at, true)},
+    recorded AS (
+      -- The queue's limit counts every claim; a key's limit counts the claims with a rate key.
+      INSERT INTO ${db.s}.rate_claims (queue, rate_key, task_id, attempt)
+      SELECT queue, rate_key, id, attempt FROM claimed
+      WHERE $9::int IS NOT NULL OR ($11::int IS NOT NULL AND rate_key <> '')
+      ON CONFLICT DO NOTHING
+    ), moved AS (
+      -- The rotation goes on after the furthest lane that got a task; when nothing could be
+      -- claimed and there are more lanes than one claim visits, after the last one visited.
+      UPDATE ${db.s}.queues q SET lane_cursor_group = m.group_key, lane_cursor_key = m.rate_key
+      FROM (
+        SELECT group_key, rate_key FROM (
+          SELECT e.group_key, e.rate_key, e.pos FROM eligible e JOIN chosen c ON c.id = e.id
+          UNION ALL
+          SELECT group_key, rate_key, pos FROM lanes
+          WHERE NOT EXISTS (SELECT 1 FROM chosen) AND (SELECT count(*) FROM lanes) >= $16
+        ) x ORDER BY pos DESC LIMIT 1
+      ) m
+      WHERE q.name = $1
+        AND (q.lane_cursor_group, q.lane_cursor_key) IS DISTINCT FROM (m.group_key, m.rate_key)
+    ), held AS (
+      -- When a used-up limit frees again: as its oldest start leaves the window (a task
+      -- claimed now starts now at the earliest). A lower bound: a claim then looks again.
+      SELECT least(
+        CASE WHEN (SELECT "left" FROM queue_rate) - (SELECT count(*) FROM chosen) <= 0
+             THEN coalesce((SELECT oldest FROM queue_rate), ${at}) + ${ms('$10::int + 1')} END,
+        (SELECT min(coalesce(k.oldest, ${at}) + ${ms('$12::int + 1')})
+         FROM (SELECT DISTINCT rate_key FROM lanes WHERE rate_key <> '') l
+         LEFT JOIN key_rate k ON k.rate_key = l.rate_key
+         WHERE $11::int IS NOT NULL
+           AND coalesce(k."left", $11::int) <= (SELECT count(*) FROM eligible e JOIN chosen c
+                                                ON c.id = e.id WHERE e.rate_key = l.rate_key))
+      ) AS held_until
+    )
+    SELECT ${CLAIM_ROW_COLUMNS}, h.held_until, (SELECT count(*) FROM lanes)::int AS lanes
+    FROM held h CROSS JOIN (SELECT count(*) FROM notified) n
+    LEFT JOIN claimed c ON true`;
+}
+
+/** Queues with limits (concurrency or rate): they take the serialised claim. */
 export async function limitedQueues(db: Db): Promise<Set<string>> {
   const { rows } = await db.pool.query<{ name: string }>(
-    `SELECT name FROM ${db.s}.queues WHERE concurrency_limit IS NOT NULL OR key_concurrency_limit IS NOT NULL`,
+    `SELECT name FROM ${db.s}.queues WHERE ${LIMITED_QUEUE}`,
   );
   return new Set(rows.map((r) => r.name));
 }

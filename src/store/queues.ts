@@ -18,6 +18,15 @@ export interface QueueInfo {
   backoffMaxMs: number | null;
   concurrencyLimit: number | null;
   keyConcurrencyLimit: number | null;
+  rateLimit: RateLimit | null;
+  keyRateLimit: RateLimit | null;
+  groupWeights: Record<string, number> | null;
+}
+
+/** At most `count` task starts in any window of `periodMs`. */
+export interface RateLimit {
+  count: number;
+  periodMs: number;
 }
 
 /** Settings a queue can carry. Null clears a setting (back to the default). */
@@ -29,7 +38,28 @@ export interface QueueSettings {
   concurrencyLimit?: number | null;
   /** Most tasks with the same concurrency_key running at once. */
   keyConcurrencyLimit?: number | null;
+  /** Most starts of the queue's tasks per period, across all coordinators. */
+  rateLimit?: RateLimit | null;
+  /** Most starts of tasks with the same rate_key per period. */
+  keyRateLimit?: RateLimit | null;
+  /** Each group's weight in the round robin (absent: 1). */
+  groupWeights?: Record<string, number> | null;
 }
+
+/** The limit and fair-share columns of a queues row, as pg returns them. */
+export interface QueueLimitsRow {
+  concurrency_limit: number | null;
+  key_concurrency_limit: number | null;
+  rate_limit_count: number | null;
+  rate_limit_period_ms: number | null;
+  key_rate_limit_count: number | null;
+  key_rate_limit_period_ms: number | null;
+  group_weights: Record<string, number> | null;
+}
+
+/** The columns of {@link QueueLimitsRow}. */
+export const QUEUE_LIMITS_COLUMNS = `concurrency_limit, key_concurrency_limit, rate_limit_count,
+  rate_limit_period_ms, key_rate_limit_count, key_rate_limit_period_ms, group_weights`;
 
 /**
  * Every queue that has live work, dead tasks or settings, with its depth. Counts read the
@@ -37,20 +67,20 @@ export interface QueueSettings {
  * the finished history.
  */
 export async function listQueues(db: Db, name?: string): Promise<QueueInfo[]> {
-  const { rows } = await db.pool.query<{
-    name: string;
-    paused: boolean | null;
-    due: number;
-    scheduled: number;
-    running: number;
-    dead: number;
-    oldest_due_ms: number | null;
-    max_attempts: number | null;
-    backoff_base_ms: number | null;
-    backoff_max_ms: number | null;
-    concurrency_limit: number | null;
-    key_concurrency_limit: number | null;
-  }>(
+  const { rows } = await db.pool.query<
+    QueueLimitsRow & {
+      name: string;
+      paused: boolean | null;
+      due: number;
+      scheduled: number;
+      running: number;
+      dead: number;
+      oldest_due_ms: number | null;
+      max_attempts: number | null;
+      backoff_base_ms: number | null;
+      backoff_max_ms: number | null;
+    }
+  >(
     `WITH depth AS (
        SELECT queue,
          count(*) FILTER (WHERE status = 'pending' AND scheduled_at <= now())::int AS due,
@@ -65,7 +95,7 @@ export async function listQueues(db: Db, name?: string): Promise<QueueInfo[]> {
      SELECT coalesce(d.queue, q.name) AS name, q.paused, coalesce(d.due, 0) AS due,
        coalesce(d.scheduled, 0) AS scheduled, coalesce(d.running, 0) AS running,
        coalesce(d.dead, 0) AS dead, d.oldest_due_ms, q.max_attempts, q.backoff_base_ms, q.backoff_max_ms,
-       q.concurrency_limit, q.key_concurrency_limit
+       ${QUEUE_LIMITS_COLUMNS}
      FROM depth d FULL JOIN (SELECT * FROM ${db.s}.queues WHERE $1::text IS NULL OR name = $1) q ON q.name = d.queue
      ORDER BY 1`,
     [name ?? null],
@@ -83,7 +113,14 @@ export async function listQueues(db: Db, name?: string): Promise<QueueInfo[]> {
     backoffMaxMs: r.backoff_max_ms,
     concurrencyLimit: r.concurrency_limit,
     keyConcurrencyLimit: r.key_concurrency_limit,
+    rateLimit: rateLimitOf(r.rate_limit_count, r.rate_limit_period_ms),
+    keyRateLimit: rateLimitOf(r.key_rate_limit_count, r.key_rate_limit_period_ms),
+    groupWeights: r.group_weights,
   }));
+}
+
+function rateLimitOf(count: number | null, periodMs: number | null): RateLimit | null {
+  return count === null || periodMs === null ? null : { count, periodMs };
 }
 
 /** A queue's retry delay defaults, as they would be after an update (null: not set). */
@@ -111,6 +148,27 @@ export async function updateQueue(
     ['backoff_max_ms', s.backoffMaxMs],
     ['concurrency_limit', s.concurrencyLimit],
     ['key_concurrency_limit', s.keyConcurrencyLimit],
+    ['rate_limit_count', s.rateLimit === undefined ? undefined : (s.rateLimit?.count ?? null)],
+    [
+      'rate_limit_period_ms',
+      s.rateLimit === undefined ? undefined : (s.rateLimit?.periodMs ?? null),
+    ],
+    [
+      'key_rate_limit_count',
+      s.keyRateLimit === undefined ? undefined : (s.keyRateLimit?.count ?? null),
+    ],
+    [
+      'key_rate_limit_period_ms',
+      s.keyRateLimit === undefined ? undefined : (s.keyRateLimit?.periodMs ?? null),
+    ],
+    [
+      'group_weights',
+      s.groupWeights === undefined
+        ? undefined
+        : s.groupWeights === null
+          ? null
+          : JSON.stringify(s.groupWeights),
+    ],
   ].filter(([, v]) => v !== undefined) as Array<[string, unknown]>;
   const values: unknown[] = [name, s.paused ?? null, ...fields.map(([, v]) => v)];
   const cols = fields.map(([c]) => c);
@@ -167,15 +225,103 @@ export async function isQueuePaused(db: Db, queue: string): Promise<boolean> {
   return rows[0]?.paused ?? false;
 }
 
-/** Due pending tasks in `queue`, counted up to `cap` (so the cost is bounded). */
+/**
+ * Due pending tasks in `queue`, counted up to `cap` (so the cost is bounded). Plain tasks and
+ * those with a group or a rate key are in two claim indexes (migration 0016): each is read
+ * through its own.
+ */
 export async function countDue(db: Db, queue: string, cap: number): Promise<number> {
   const { rows } = await db.pool.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM (
-       SELECT 1 FROM ${db.s}.tasks WHERE status = 'pending' AND queue = $1 AND scheduled_at <= now() LIMIT $2
+       (SELECT 1 FROM ${db.s}.tasks WHERE status = 'pending' AND queue = $1
+          AND group_key = '' AND rate_key = '' AND scheduled_at <= now() LIMIT $2)
+       UNION ALL
+       (SELECT 1 FROM ${db.s}.tasks WHERE status = 'pending' AND queue = $1
+          AND (group_key <> '' OR rate_key <> '') AND scheduled_at <= now() LIMIT $2)
+       LIMIT $2
      ) due`,
     [queue, cap],
   );
   return rows[0]?.n ?? 0;
+}
+
+/**
+ * The rate ledger of the queue named by `queueParam`, as a CTE `ledger(task_id, attempt,
+ * rate_key, at)`: each attempt claimed while the queue had a rate limit, with the time it
+ * started. That is read from the task while the attempt is its current one, else from
+ * task_attempts; an attempt that is running but has not reported its start counts as
+ * starting at `at` (it cannot start earlier than its claim); null: it ended without starting,
+ * or the task is gone. The one place that says what counts against a rate limit, for the
+ * claim and for waiting_for alike.
+ */
+export function rateLedgerCte(db: Db, queueParam: string, at: string): string {
+  return `ledger AS (
+    SELECT l.task_id, l.attempt, l.rate_key,
+      CASE WHEN t.attempt = l.attempt AND t.status = 'running' AND t.started_at IS NULL THEN ${at}
+           WHEN t.attempt = l.attempt THEN t.started_at
+           ELSE a.started_at END AS at
+    FROM ${db.s}.rate_claims l
+    LEFT JOIN ${db.s}.tasks t ON t.id = l.task_id
+    LEFT JOIN ${db.s}.task_attempts a ON a.task_id = l.task_id AND a.attempt = l.attempt
+    WHERE l.queue = ${queueParam}
+  )`;
+}
+
+/** A rate limit that is used up, and when it frees. */
+export interface RateLimitHold {
+  /** `queue`: the queue's own limit; `key`: the limit of the task's rate key. */
+  scope: 'queue' | 'key';
+  limit: RateLimit;
+  /** The earliest instant (database clock) a task held back by it may start. */
+  until: Date;
+}
+
+/**
+ * Whether a task of `queue` with `rateKey` would be held back by a rate limit now, and until
+ * when: the limit frees once its N-th newest start leaves the window. When both limits are
+ * used up, the one that frees later.
+ */
+export async function rateLimitHold(
+  db: Db,
+  queue: string,
+  rateKey: string | null,
+): Promise<RateLimitHold | null> {
+  const at = 'statement_timestamp()';
+  // Params: $1 queue, $2 rate key ('' for none)
+  const { rows } = await db.pool.query<{
+    qn: number | null;
+    qp: number | null;
+    kn: number | null;
+    kp: number | null;
+    q_until: Date | null;
+    k_until: Date | null;
+  }>(
+    `WITH ${rateLedgerCte(db, '$1', at)},
+     q AS (
+       SELECT rate_limit_count AS qn, rate_limit_period_ms AS qp,
+              key_rate_limit_count AS kn, key_rate_limit_period_ms AS kp
+       FROM ${db.s}.queues WHERE name = $1
+     )
+     SELECT q.*,
+       (SELECT (array_agg(at ORDER BY at DESC))[q.qn] FROM ledger
+        WHERE q.qn IS NOT NULL AND at >= ${at} - q.qp * interval '1 millisecond')
+         + (q.qp + 1) * interval '1 millisecond' AS q_until,
+       (SELECT (array_agg(at ORDER BY at DESC))[q.kn] FROM ledger
+        WHERE q.kn IS NOT NULL AND $2 <> '' AND rate_key = $2
+          AND at >= ${at} - q.kp * interval '1 millisecond')
+         + (q.kp + 1) * interval '1 millisecond' AS k_until
+     FROM q`,
+    [queue, rateKey ?? ''],
+  );
+  const r = rows[0];
+  if (!r) return null;
+  const holds: RateLimitHold[] = [];
+  if (r.q_until && r.qn !== null && r.qp !== null)
+    holds.push({ scope: 'queue', limit: { count: r.qn, periodMs: r.qp }, until: r.q_until });
+  if (r.k_until && r.kn !== null && r.kp !== null)
+    holds.push({ scope: 'key', limit: { count: r.kn, periodMs: r.kp }, until: r.k_until });
+  holds.sort((a, b) => b.until.getTime() - a.until.getTime());
+  return holds[0] ?? null;
 }
 
 /** Tasks of one queue that finished recently. */

@@ -4,7 +4,7 @@ import type { Task, TaskStatus } from './types.js';
 export const TASK_COLUMNS = `id, queue, command, handler, payload, priority, status, scheduled_at, attempt,
   max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, worker_id, lease_expires_at,
   idempotency_key, result, error, executor, picked_at, started_at, completed_at, failed_at,
-  cancelled_at, created_at, updated_at, progress_percent, progress_message, concurrency_key, workflow_id, workflow_key, parent_id, requires`;
+  cancelled_at, created_at, updated_at, progress_percent, progress_message, concurrency_key, workflow_id, workflow_key, parent_id, requires, rate_key, group_key`;
 
 /** A tasks row as pg returns it. */
 export interface TaskRow {
@@ -41,6 +41,9 @@ export interface TaskRow {
   workflow_key: string | null;
   parent_id: string | null;
   requires: Record<string, string> | null;
+  /** '' for none (see migration 0016). */
+  rate_key: string;
+  group_key: string;
 }
 
 /** A row as the domain type. */
@@ -79,5 +82,7 @@ export function toTask(r: TaskRow): Task {
     workflowKey: r.workflow_key,
     parentId: r.parent_id,
     requires: r.requires,
+    rateKey: r.rate_key === '' ? null : r.rate_key,
+    group: r.group_key === '' ? null : r.group_key,
   };
 }

@@ -69,6 +69,10 @@ export interface Task {
   parentId: string | null;
   /** Labels a worker must have to be handed it; null: any worker. */
   requires: Record<string, string> | null;
+  /** Starts of tasks sharing it are limited by the queue's key rate limit; null: none. */
+  rateKey: string | null;
+  /** The group (a tenant, a customer) it shares the queue with others by; null: none. */
+  group: string | null;
 }
 
 /** A validated task to insert. */
@@ -106,6 +110,10 @@ export interface NewTask {
   hasDependents?: boolean;
   /** Labels a worker must have to be handed it. */
   requires?: Record<string, string> | null;
+  /** Counted against the queue's key rate limit. @default null */
+  rateKey?: string | null;
+  /** Claimed round robin with the queue's other groups. @default null */
+  group?: string | null;
 }
 
 /** What a claim hands to a worker. */

@@ -112,6 +112,8 @@ export function submitInputOf(req: SubmitTaskRequest): SubmitTaskInput {
     ...(req.timeoutMs ? { timeout_ms: req.timeoutMs } : {}),
     ...(req.idempotencyKey ? { idempotency_key: req.idempotencyKey } : {}),
     ...(Object.keys(req.requires).length > 0 ? { requires: { ...req.requires } } : {}),
+    ...(req.rateKey ? { rate_key: req.rateKey } : {}),
+    ...(req.group ? { group: req.group } : {}),
   };
 }
 

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import type { RateLimit } from '../../store/queues.js';
 import type { WorkerStatus } from '../../store/workers.js';
 import { ErrorJson } from '../schemas/tasks.js';
 import {
@@ -30,7 +31,18 @@ function queueToJson(q: QueueView) {
     backoff_max_ms: q.backoffMaxMs,
     concurrency_limit: q.concurrencyLimit,
     key_concurrency_limit: q.keyConcurrencyLimit,
+    rate_limit: rateLimitToJson(q.rateLimit),
+    key_rate_limit: rateLimitToJson(q.keyRateLimit),
+    group_weights: q.groupWeights,
   };
+}
+
+function rateLimitToJson(r: RateLimit | null) {
+  return r ? { count: r.count, period_ms: r.periodMs } : null;
+}
+
+function rateLimitOf(r: { count: number; period_ms: number } | null): RateLimit | null {
+  return r ? { count: r.count, periodMs: r.period_ms } : null;
 }
 
 function workerToJson(w: WorkerStatus) {
@@ -85,9 +97,9 @@ export function registerQueueRoutes(app: FastifyInstance, queues: QueuesApi): vo
       config: { action: 'admin' },
       schema: {
         tags: ['queues'],
-        summary: "Set a queue's retry defaults and concurrency limits",
+        summary: "Set a queue's retry defaults, concurrency and rate limits, and group weights",
         description:
-          'Applies to tasks submitted afterwards that set none themselves. Fields left out keep their value; null clears one.',
+          'Retry defaults apply to tasks submitted afterwards that set none themselves; limits and weights apply to every claim from now on. Fields left out keep their value; null clears one.',
         params: QueueNameParams,
         body: QueueSettingsBody,
         response: { 200: QueueJson, ...errors },
@@ -105,6 +117,11 @@ export function registerQueueRoutes(app: FastifyInstance, queues: QueuesApi): vo
           ...(b.key_concurrency_limit !== undefined
             ? { keyConcurrencyLimit: b.key_concurrency_limit }
             : {}),
+          ...(b.rate_limit !== undefined ? { rateLimit: rateLimitOf(b.rate_limit) } : {}),
+          ...(b.key_rate_limit !== undefined
+            ? { keyRateLimit: rateLimitOf(b.key_rate_limit) }
+            : {}),
+          ...(b.group_weights !== undefined ? { groupWeights: b.group_weights } : {}),
         },
         b.backoff_max_ms !== undefined ? 'backoff_max_ms' : 'backoff_ms',
       );

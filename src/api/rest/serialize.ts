@@ -26,6 +26,8 @@ export function taskToJson(
     worker_id: t.workerId,
     idempotency_key: t.idempotencyKey,
     concurrency_key: t.concurrencyKey,
+    rate_key: t.rateKey,
+    group: t.group,
     workflow_id: t.workflowId,
     workflow_key: t.workflowKey,
     parent_task_id: t.parentId,

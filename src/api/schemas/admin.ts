@@ -3,6 +3,27 @@ import { LIMITS, QueueName, SubmitTaskBody } from './tasks.js';
 
 /** Schemas of the queue, worker and schedule routes. Task schemas are in schemas.ts. */
 
+/** Longest period a rate limit may have: one day. */
+export const RATE_LIMIT_MAX_PERIOD_MS = 86_400_000;
+/** Heaviest weight a group may have in the round robin. */
+export const GROUP_WEIGHT_MAX = 1000;
+/** Most groups a queue's group_weights may name. */
+export const GROUP_WEIGHTS_MAX = 1000;
+
+/** A rate limit: at most `count` starts in any window of `period_ms`. */
+const RateLimitJson = () =>
+  Type.Object(
+    {
+      count: Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Starts allowed.' }),
+      period_ms: Type.Integer({
+        minimum: 1,
+        maximum: RATE_LIMIT_MAX_PERIOD_MS,
+        description: 'The window they are counted in, e.g. 1000 for "per second".',
+      }),
+    },
+    { additionalProperties: false },
+  );
+
 export const QueueJson = Type.Object({
   name: Type.String(),
   paused: Type.Boolean(),
@@ -36,6 +57,17 @@ export const QueueJson = Type.Object({
     description:
       'Most tasks with the same concurrency_key running at once; null: keys not allowed here.',
   }),
+  rate_limit: Type.Union([RateLimitJson(), Type.Null()], {
+    description:
+      'Most task starts of the queue in any window of period_ms, across all coordinators; null: no limit.',
+  }),
+  key_rate_limit: Type.Union([RateLimitJson(), Type.Null()], {
+    description:
+      'Most starts of tasks with the same rate_key in any window of period_ms; null: no limit.',
+  }),
+  group_weights: Type.Union([Type.Record(Type.String(), Type.Integer()), Type.Null()], {
+    description: 'Weights of groups in the round robin (a group not named has 1); null: all 1.',
+  }),
 });
 
 export const QueueNameParams = Type.Object({ name: QueueName() });
@@ -57,10 +89,38 @@ export const QueueSettingsBody = Type.Object(
     key_concurrency_limit: Type.Optional(
       Type.Union([Type.Integer({ minimum: 1, maximum: 1_000_000 }), Type.Null()]),
     ),
+    rate_limit: Type.Optional(
+      Type.Union([RateLimitJson(), Type.Null()], {
+        description: 'At most count task starts of the queue in any window of period_ms.',
+      }),
+    ),
+    key_rate_limit: Type.Optional(
+      Type.Union([RateLimitJson(), Type.Null()], {
+        description:
+          'At most count starts of tasks with the same rate_key in any window of period_ms.',
+      }),
+    ),
+    group_weights: Type.Optional(
+      Type.Union(
+        [
+          Type.Record(
+            Type.String({ minLength: 1, maxLength: LIMITS.idempotencyKeyLength }),
+            Type.Integer({ minimum: 1, maximum: GROUP_WEIGHT_MAX }),
+            { maxProperties: GROUP_WEIGHTS_MAX, additionalProperties: false },
+          ),
+          Type.Null(),
+        ],
+        {
+          description:
+            'A group of weight w takes w tasks per round of the round robin; groups not named weigh 1.',
+        },
+      ),
+    ),
   },
   {
     additionalProperties: false,
-    description: 'Defaults for tasks of this queue that set none. null clears a setting.',
+    description:
+      'Retry defaults for tasks of this queue that set none, limits and group weights. null clears a setting.',
   },
 );
 export type QueueSettingsInput = Static<typeof QueueSettingsBody>;

@@ -107,6 +107,22 @@ export const SubmitTaskBody = Type.Object(
           "Tasks sharing a key run at most the queue's key_concurrency_limit at a time (e.g. a customer id). The queue must have that limit.",
       }),
     ),
+    rate_key: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: LIMITS.idempotencyKeyLength,
+        description:
+          "Tasks sharing a key start at most the queue's key_rate_limit per period (e.g. an API account). Without that limit the key limits nothing.",
+      }),
+    ),
+    group: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: LIMITS.idempotencyKeyLength,
+        description:
+          "The group it shares its queue with others by (a tenant, a customer): groups are claimed round robin, weighted by the queue's group_weights, so one group's backlog does not hold up another's tasks.",
+      }),
+    ),
     requires: Type.Optional(
       Type.Record(
         Type.String({ pattern: '^[A-Za-z0-9_.:/-]{1,64}$' }),
@@ -208,6 +224,8 @@ export const TaskJson = Type.Object({
   worker_id: Type.Union([Type.String(), Type.Null()]),
   idempotency_key: Type.Union([Type.String(), Type.Null()]),
   concurrency_key: Type.Union([Type.String(), Type.Null()]),
+  rate_key: Type.Union([Type.String(), Type.Null()]),
+  group: Type.Union([Type.String(), Type.Null()]),
   workflow_id: Type.Union([Type.String(), Type.Null()], {
     description: 'The workflow it is a task of (GET /v1/workflows/:id), or null.',
   }),

@@ -45,6 +45,9 @@ function empty(name: string): QueueInfo {
     backoffMaxMs: null,
     concurrencyLimit: null,
     keyConcurrencyLimit: null,
+    rateLimit: null,
+    keyRateLimit: null,
+    groupWeights: null,
   };
 }
 

@@ -135,6 +135,8 @@ export function prepareTask(input: SubmitTaskInput): NewTask {
     backoffMaxMs,
     idempotencyKey: input.idempotency_key ?? null,
     concurrencyKey: input.concurrency_key ?? null,
+    rateKey: input.rate_key ?? null,
+    group: input.group ?? null,
     requires: input.requires && Object.keys(input.requires).length > 0 ? input.requires : null,
   };
 }

@@ -20,7 +20,7 @@ import {
 import { countTasks, getTask, listTasks, type CappedCount } from '../../store/read.js';
 import { parseTimestamp } from '../../lib/time.js';
 import type { Task, TaskStatus } from '../../store/types.js';
-import { countDue, isQueuePaused, keyConcurrencyLimit } from '../../store/queues.js';
+import { countDue, isQueuePaused, keyConcurrencyLimit, rateLimitHold } from '../../store/queues.js';
 import { hasCapableWorker, workerNames } from '../../store/workers.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { SpanKind, failSpan, startSpan, traceparentOf } from '../../lib/trace.js';
@@ -365,6 +365,11 @@ export class TasksApi {
   private async waitingFor(task: Task): Promise<string | null> {
     if (task.status !== 'pending' || task.scheduledAt.getTime() > Date.now()) return null;
     if (await isQueuePaused(this.db, task.queue)) return `queue '${task.queue}' is paused`;
+    const held = await rateLimitHold(this.db, task.queue, task.rateKey);
+    if (held) {
+      const what = held.scope === 'key' ? `key '${task.rateKey}'` : `queue '${task.queue}'`;
+      return `rate limit of ${held.limit.count} per ${formatPeriod(held.limit.periodMs)} for ${what}: may start at ${held.until.toISOString()}`;
+    }
     const capable = await hasCapableWorker(
       this.db,
       task.queue,
@@ -384,6 +389,14 @@ export class TasksApi {
   private guard<T>(fn: () => Promise<T>): Promise<T> {
     return guardDb(fn);
   }
+}
+
+/** A rate limit's period in words: "1 s", "1 min", "1 h", "250 ms". */
+function formatPeriod(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  if (ms % 1000 === 0) return `${ms / 1000} s`;
+  return `${ms} ms`;
 }
 
 function encodeCursor(id: string): string {
