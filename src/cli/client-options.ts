@@ -114,7 +114,16 @@ export function jsonFlag(value: string | undefined, flag: string): unknown {
   }
 }
 
-const STATUSES: TaskStatus[] = ['pending', 'running', 'succeeded', 'dead', 'cancelled'];
+/** The statuses `--status` takes: a plain task's, then the two workflow states. */
+const STATUSES: TaskStatus[] = [
+  'pending',
+  'running',
+  'succeeded',
+  'dead',
+  'cancelled',
+  'blocked',
+  'waiting',
+];
 
 /** A --status flag. */
 export function statusFlag(value: string | undefined): TaskStatus | undefined {

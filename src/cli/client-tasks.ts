@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { isTerminal, type SubmitTask, type Task, type TaskQueueClient } from '../client/index.js';
 import {
-  UsageError,
   clientFor,
   clientOptions,
   durationFlag,
@@ -17,10 +16,7 @@ import {
 } from './client-options.js';
 import { compactJson, details, paint, relativeTime, shortId, table, useColor } from './format.js';
 import { TaskProgressView, outcomeText } from './format-progress.js';
-
-const FULL_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** How far back a short id is looked for. */
-const SHORT_ID_SCAN = 2000;
+import { resolveShortId } from './short-ids.js';
 
 const SUBMIT_FIELDS: FieldFlags = {
   command: '<command>',
@@ -46,33 +42,15 @@ const LIST_FIELDS: FieldFlags = {
 const out = (text: string): boolean => process.stdout.write(text);
 const printJson = (value: unknown): boolean => out(`${JSON.stringify(value, null, 2)}\n`);
 
-/**
- * A task id as typed: the full id, or the short form tables show (`…1d703c4e`, or any
- * unique end or start of at least 6 characters), looked up among the newest tasks.
- */
-async function resolveId(client: TaskQueueClient, typed: string): Promise<string> {
-  if (FULL_ID.test(typed)) return typed;
-  const frag = typed
-    .replace(/^[….]+/, '')
-    .replace(/-/g, '')
-    .toLowerCase();
-  if (!/^[0-9a-f]{6,32}$/.test(frag))
-    throw new UsageError(
-      `<id> must be a task id such as 01a2192c-2896-76b4-a647-d82d631d703c (got "${typed}")`,
-    );
-  const found: string[] = [];
-  let seen = 0;
-  for await (const t of client.listAll({ limit: 500 })) {
-    const hex = t.id.replace(/-/g, '');
-    if (hex.endsWith(frag) || hex.startsWith(frag)) found.push(t.id);
-    if (++seen >= SHORT_ID_SCAN || found.length > 1) break;
-  }
-  if (found.length === 1) return found[0] as string;
-  if (found.length === 0)
-    throw new UsageError(
-      `no task among the newest ${SHORT_ID_SCAN} has an id matching "${typed}"; give the full id (taskq ls --json shows it)`,
-    );
-  throw new UsageError(`"${typed}" matches more than one task; give more of the id`);
+/** A task id as typed: the full id, or the short form `taskq ls` shows. */
+function resolveId(client: TaskQueueClient, typed: string): Promise<string> {
+  return resolveShortId(typed, {
+    noun: 'task',
+    listCommand: 'taskq ls --json',
+    ids: async function* () {
+      for await (const t of client.listAll({ limit: 500 })) yield t.id;
+    },
+  });
 }
 
 /**
@@ -249,7 +227,10 @@ export function registerTaskCommands(program: Command): void {
   const ls = program
     .command('ls')
     .description('list tasks, newest first')
-    .option('-s, --status <status>', 'only pending, running, succeeded, dead or cancelled')
+    .option(
+      '-s, --status <status>',
+      'only pending, running, succeeded, dead or cancelled (or blocked, waiting: workflow tasks)',
+    )
     .option('-q, --queue <name>', 'only this queue')
     .option('-c, --command <text>', 'one word: this handler; with spaces: this exact command')
     .option('-k, --key <idempotency key>', 'the task submitted with this idempotency key')

@@ -1,9 +1,10 @@
 import { isTerminal, type Task, type TaskProgress } from '../client/index.js';
 import { compactJson, formatDuration, paint, truncate, useColor } from './format.js';
 
-const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+/** The frames of the spinner of a live line, one every {@link SPINNER_FRAME_MS}. */
+export const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+export const SPINNER_FRAME_MS = 100;
 const BAR_WIDTH = 24;
-const FRAME_MS = 100;
 
 /** A bar of `width` cells, `percent` of them filled. */
 export function progressBar(percent: number, width = BAR_WIDTH): string {
@@ -78,7 +79,7 @@ export class TaskProgressView {
     this.timer ??= setInterval(() => {
       this.frame++;
       this.draw();
-    }, FRAME_MS);
+    }, SPINNER_FRAME_MS);
     this.draw();
   }
 
@@ -110,7 +111,7 @@ export class TaskProgressView {
 }
 
 /** Time so far, steady in width: 0.4s, 12.3s, then 2m5s. */
-function elapsed(ms: number): string {
+export function elapsed(ms: number): string {
   return ms < 60_000 ? `${(ms / 1000).toFixed(1)}s` : formatDuration(ms);
 }
 
@@ -119,7 +120,7 @@ function attemptText(t: Task): string {
 }
 
 /** Cuts a line that may hold colour codes: drops them first when it is too long. */
-function truncateVisible(line: string, width: number): string {
+export function truncateVisible(line: string, width: number): string {
   // eslint-disable-next-line no-control-regex
   const plain = line.replace(/\x1b\[[0-9;]*m/g, '');
   return [...plain].length <= width ? line : truncate(plain, width);

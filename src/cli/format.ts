@@ -14,6 +14,9 @@ const STATUS_COLOR: Record<string, number> = {
   pending: 33, // yellow
   dead: 31, // red
   cancelled: 35, // magenta
+  blocked: 33, // workflow states: waiting for parents (as pending), for children (as running)
+  waiting: 36,
+  failed: 31, // a workflow one of whose tasks ended dead or cancelled
   live: 32,
   silent: 33,
   disconnected: 31,

@@ -326,13 +326,31 @@ export class TaskQueueClient {
    * idempotency key, returns the existing workflow and stores nothing.
    * @throws ApiError 400 naming the field (`tasks.3.depends_on.0`)
    */
-  submitWorkflow(workflow: SubmitWorkflow, opts: CallOptions = {}): Promise<Workflow> {
+  async submitWorkflow(workflow: SubmitWorkflow, opts: CallOptions = {}): Promise<Workflow> {
+    return (await this.submitWorkflowDetailed(workflow, opts)).workflow;
+  }
+
+  /**
+   * Submits a workflow, and tells whether it is new or the existing one with the same
+   * idempotency key (which was returned as it is: nothing of this request was stored).
+   * @throws ApiError 400 naming the field (`tasks.3.depends_on.0`)
+   */
+  async submitWorkflowDetailed(
+    workflow: SubmitWorkflow,
+    opts: CallOptions = {},
+  ): Promise<{ workflow: Workflow; created: boolean }> {
     const { tasks, on_failure, ...rest } = workflow;
-    return this.call<Workflow>('POST', '/v1/workflows', opts, {
-      ...rest,
-      tasks: tasks.map(toBody),
-      ...(on_failure ? { on_failure: toBody(on_failure) } : {}),
+    const res = await this.http.json<Workflow>({
+      method: 'POST',
+      path: '/v1/workflows',
+      body: {
+        ...rest,
+        tasks: tasks.map(toBody),
+        ...(on_failure ? { on_failure: toBody(on_failure) } : {}),
+      },
+      signal: opts.signal,
     });
+    return { workflow: res.body, created: res.status === 201 };
   }
 
   /** One workflow: its status and its graph (`tasks`). @throws ApiError 404 when unknown */

@@ -1,4 +1,4 @@
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useSchema } from '../helpers/db.js';
 import { startCoordinator, startScheduler, startWorker } from '../helpers/cluster.js';
+import { hasScript, runCli, runOnTerminal, type CliRun } from '../helpers/cli.js';
 import { CLI } from '../helpers/processes.js';
 
 /**
@@ -53,25 +54,9 @@ beforeAll(async () => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `taskq <args>` against this file's cluster (TASKQ_URL) and waits for it to exit. */
-function taskq(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { env: { ...process.env, TASKQ_URL: api, NO_COLOR: '1', ...env }, timeout: 30_000 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+function taskq(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return runCli(api, args, { env });
 }
 
 /** Submits over REST, for tasks a test needs but does not submit through the CLI. */
@@ -368,28 +353,11 @@ describe('taskq when the server is away', () => {
   });
 });
 
-const hasScript = (() => {
-  try {
-    execFileSync('script', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
 describe('on a terminal', () => {
   it.skipIf(!hasScript)('draws a live progress bar in place', async () => {
-    const cmd = [process.execPath, CLI, 'submit', 'steps', '--queue', 'cli', '--wait', '--url', api]
-      .map((a) => `'${a}'`)
-      .join(' ');
-    // `script` runs the CLI on a pseudo-terminal, as a user's shell would.
-    const r = await new Promise<Run>((resolve) =>
-      execFile(
-        'script',
-        ['-qec', cmd, '/dev/null'],
-        { env: { ...process.env, COLUMNS: '100' }, timeout: 30_000 },
-        (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
-      ),
+    const r = await runOnTerminal(
+      ['submit', 'steps', '--queue', 'cli', '--wait', '--url', api],
+      100,
     );
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('\r\x1b[2K');
