@@ -10,8 +10,12 @@ import type { ClaimedTask } from '../store/types.js';
 import { startSpan, traceparentOf } from '../lib/trace.js';
 import type { Registry, WorkerSession } from './registry.js';
 
-/** The least delay before claiming again for tasks a rate limit held back. */
-const HELD_RETRY_MIN_MS = 1;
+/**
+ * The least delay before claiming again for tasks a rate limit held back: the time the claim
+ * gives is on the database's clock, and our estimate of its offset can be off by half a round
+ * trip, so a time that looks past may not be. This bounds the claims spent finding out.
+ */
+const HELD_RETRY_MIN_MS = 5;
 
 /** The statements the dispatcher runs; unit tests replace them. */
 export const dispatcherStore = { claimDue, limitedQueues, nextDueAt, releaseClaims };
@@ -138,8 +142,6 @@ export class Dispatcher extends Service {
     if (notice.lanes) this.laned.add(queue);
     else this.laned.delete(queue);
     if (notice.heldUntil) {
-      // Never sooner than a millisecond from now: the claim could not take the task yet, and
-      // an error in the measured clock offset must not turn that into a busy loop.
       this.arm(
         Math.max(
           notice.heldUntil.getTime() - this.dbClock.ms,
