@@ -32,8 +32,11 @@ import { ceiling } from './scenarios/ceiling.js';
 import type { RunContext } from './scenarios/context.js';
 import { drain } from './scenarios/drain.js';
 import { enqueueBulk, enqueueSingle } from './scenarios/enqueue.js';
+import { featureCost, type FeatureCostResult } from './scenarios/feature-cost.js';
 import { latency, scheduled } from './scenarios/latency.js';
 import { scale } from './scenarios/scale.js';
+import { dag, fanout, type WorkflowResult } from './scenarios/workflows.js';
+import { FEATURES, type FeatureScenario } from './systems/features.js';
 import { peerNodeBinary, peerVersion } from './systems/peer.js';
 import { peerNeeds, PEERS, type PeerName } from './systems/peers.js';
 import { TASKQ_SETUP } from './systems/taskq.js';
@@ -98,23 +101,41 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
         : waitForQuiet(0.25, 60_000);
   try {
     const environment = await describeEnvironment(db.pool);
+    const features: BenchResults['features'] = {};
     const each = async <T>(
       id: Exclude<ScenarioId, 'ceiling'>,
       fn: (ctx: RunContext, s: SystemName) => Promise<T>,
       describe: (r: T) => string,
+      feature?: FeatureScenario,
     ): Promise<void> => {
       if (!only.has(id)) return;
+      // A system without the feature is not run; the results say "not offered", and why.
+      let runs = systems;
+      if (feature) {
+        const support = FEATURES[feature];
+        features[feature] = Object.fromEntries(systems.map((s) => [s, support[s]]));
+        const lacking: Partial<Record<SystemName, string>> = {};
+        for (const s of systems) {
+          const f = support[s];
+          if (!f.offered) lacking[s] = f.why;
+        }
+        raw.notOffered[feature] = lacking;
+        runs = systems.filter((s) => support[s].offered);
+        if (runs.length < systems.length) {
+          progress(`${id}: not offered by ${systems.filter((s) => !runs.includes(s)).join(', ')}`);
+        }
+      }
       // Timed runs measure one system at a time. A smoke run times nothing, so it runs a
       // few systems at once to stay well inside CI's two minutes.
       // A failure ends the run once the systems in flight have finished, so that none of
       // them loses its database or processes under it.
       let failure: { err: unknown } | undefined;
       await runConcurrently(
-        systems.length,
+        runs.length,
         options.mode === 'smoke' ? SMOKE_PARALLEL : 1,
         async (k) => {
           if (failure) return;
-          const s = systems[k] as SystemName;
+          const s = runs[k] as SystemName;
           background[`${id}/${s}`] = await quiet();
           try {
             (raw[id] as Partial<Record<SystemName, T>>)[s] = await step(
@@ -159,6 +180,19 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
         `${fmt(r.small.backlog)}: ${fmt(r.small.tasksPerSec)}/s, ${fmt(r.large.backlog)}: ${fmt(r.large.tasksPerSec)}/s ` +
         `(×${r.ratio.toFixed(2)})${r.large.dispatcherRssMb === null ? '' : `, RSS ${fmt(r.large.dispatcherRssMb)} MB`}`,
     );
+    const joined = (r: WorkflowResult): string =>
+      `${fmt(r.size)} × ${r.rounds.length}: submit → done ${fmt(r.median.totalMs)} ms, ` +
+      `fan-in ${fmt(r.median.fanInMs, 1)} ms, ${fmt(r.median.perSec)}/s, ` +
+      `CPU ms/1k: own ${fmt(r.cpuMsPer1000.client ?? NaN)}, datastore ${fmt(r.cpuMsPer1000.datastore ?? NaN)}`;
+    await each('fanout', fanout, joined, 'fanout');
+    await each('dag', dag, joined, 'dag');
+    const priced = (r: FeatureCostResult): string =>
+      `plain ${fmt(r.plainTasksPerSec)}/s, ${r.variant} ${fmt(r.featureTasksPerSec)}/s ` +
+      `(×${r.ratio.toFixed(2)}; CPU ×${r.cpuRatio === null ? '?' : r.cpuRatio.toFixed(2)}), ` +
+      `lost ${[...r.plain, ...r.feature].reduce((n, d) => n + d.lost, 0)}`;
+    for (const id of ['routing', 'ratelimit', 'groups'] as const) {
+      await each(id, (c, s) => featureCost(c, s, id), priced, id);
+    }
     if (only.has('ceiling')) {
       background['ceiling'] = await quiet();
       raw.ceiling = await step(
@@ -175,6 +209,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
       setups: await describeSetups(systems),
       systems,
       skipped,
+      features,
       rows: buildRows(raw, systems),
       backgroundCpu: background,
       raw,

@@ -7,6 +7,8 @@ const TICK_MS = 10;
 interface ProcStat {
   ppid: number;
   cpuMs: number;
+  /** CPU of its children that have exited and been waited for. */
+  reapedChildrenMs: number;
 }
 
 function readStat(pid: number): ProcStat | null {
@@ -14,7 +16,11 @@ function readStat(pid: number): ProcStat | null {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name may hold spaces; fields are counted after its closing parenthesis.
     const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(f[1]), cpuMs: (Number(f[11]) + Number(f[12])) * TICK_MS };
+    return {
+      ppid: Number(f[1]),
+      cpuMs: (Number(f[11]) + Number(f[12])) * TICK_MS,
+      reapedChildrenMs: (Number(f[13]) + Number(f[14])) * TICK_MS,
+    };
   } catch {
     return null;
   }
@@ -46,9 +52,11 @@ export function processCpuMeter(pid: number | null): CpuMeter {
 
 /**
  * A meter of the PostgreSQL server's CPU time: the postmaster and every process it
- * started (backends, WAL writer, checkpointer…). Works only when the server runs on this
- * machine and /proc is readable; otherwise `read()` gives null. On a shared server it
- * counts everyone's queries, so it means something only on a server the bench has alone.
+ * started (backends, WAL writer, checkpointer…), those still running and those that have
+ * exited (a backend whose connection closed, an autovacuum worker), which the postmaster
+ * has reaped. Works only when the server runs on this machine and /proc is readable;
+ * otherwise `read()` gives null. On a shared server it counts everyone's queries, so it
+ * means something only on a server the bench has alone.
  */
 export async function postgresCpuMeter(pool: pg.Pool): Promise<CpuMeter> {
   let postmaster: number | null = null;
@@ -62,8 +70,11 @@ export async function postgresCpuMeter(pool: pg.Pool): Promise<CpuMeter> {
   return {
     read() {
       if (postmaster === null) return null;
-      let total = readStat(postmaster)?.cpuMs ?? null;
-      if (total === null) return null;
+      const own = readStat(postmaster);
+      if (own === null) return null;
+      // Without the reaped children, a backend that ends between two readings would take its
+      // CPU out of the total (figures came out negative).
+      let total = own.cpuMs + own.reapedChildrenMs;
       for (const entry of readdirSync('/proc')) {
         if (!/^\d+$/.test(entry)) continue;
         const s = readStat(Number(entry));

@@ -81,6 +81,23 @@ export function benchSchema(tag: string): string {
   return `bench_${clean}_${randomBytes(4).toString('hex')}`;
 }
 
+/**
+ * ANALYZEs every table of a schema, as autovacuum soon would after a burst of inserts, so
+ * that no statement is planned on an empty table's guesses.
+ */
+export async function analyzeSchema(pool: pg.Pool, schema: string): Promise<void> {
+  const { rows } = await pool.query<{ t: string }>(
+    `SELECT format('%I.%I', schemaname, tablename) AS t FROM pg_tables WHERE schemaname = $1`,
+    [schema],
+  );
+  for (const { t } of rows) await pool.query(`ANALYZE ${t}`);
+}
+
+/** SQL for a timestamp expression as ms since the epoch (float8). */
+export function epochMs(expr: string): string {
+  return `(extract(epoch FROM ${expr}) * 1000)::float8`;
+}
+
 /** Drops a schema and everything in it. */
 export async function dropSchema(pool: pg.Pool, schema: string): Promise<void> {
   await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);

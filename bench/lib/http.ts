@@ -16,13 +16,25 @@ export class JsonClient {
    * @throws Error carrying the status and body for any status other than `expect`.
    */
   post<T>(path: string, body: unknown, expect = 201): Promise<T> {
+    return this.send('POST', path, body, expect);
+  }
+
+  /**
+   * PUTs `body` as JSON and parses the answer.
+   * @throws Error carrying the status and body for any status other than `expect`.
+   */
+  put<T>(path: string, body: unknown, expect = 200): Promise<T> {
+    return this.send('PUT', path, body, expect);
+  }
+
+  private send<T>(method: string, path: string, body: unknown, expect: number): Promise<T> {
     const data = Buffer.from(JSON.stringify(body));
     const url = new URL(path, this.baseUrl);
     return new Promise((resolve, reject) => {
       const req = http.request(
         url,
         {
-          method: 'POST',
+          method,
           agent: this.agent,
           headers: { 'content-type': 'application/json', 'content-length': data.length },
         },
@@ -33,7 +45,7 @@ export class JsonClient {
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
             if (res.statusCode !== expect) {
-              reject(new Error(`POST ${path}: ${res.statusCode} ${text.slice(0, 300)}`));
+              reject(new Error(`${method} ${path}: ${res.statusCode} ${text.slice(0, 300)}`));
               return;
             }
             try {

@@ -32,6 +32,11 @@ export const SCENARIO_IDS = [
   'scheduled',
   'scale',
   'ceiling',
+  'fanout',
+  'dag',
+  'routing',
+  'ratelimit',
+  'groups',
 ] as const;
 
 /** One of {@link SCENARIO_IDS}. */
@@ -65,6 +70,18 @@ export interface BenchSizes {
   scaleWindow: [number, number];
   /** Tasks the raw SQL ceiling loop claims and completes. */
   ceilingTasks: number;
+  /** Children one parent spawns and waits for (ctx.spawn, ctx.waitFor). */
+  fanoutChildren: number;
+  /** Nodes between a DAG's root and its join (1 → N → 1). */
+  dagNodes: number;
+  /** Measured fan-outs and DAGs per system, one after the other, after an unmeasured small one. */
+  workflowRounds: number;
+  /**
+   * Plain drains and drains with a feature (routing, rate limit, fair share) per system, run
+   * in the order plain, feature, feature, plain, … so that drift in the machine's load falls
+   * on both alike. Each drain has `drainTasks` tasks.
+   */
+  featurePairs: number;
 }
 
 /** Sizes per mode. The full mode follows the benchmark issue; quick fits in two minutes. */
@@ -82,6 +99,10 @@ export const SIZES: Record<BenchMode, BenchSizes> = {
     scaleBacklogs: [100, 1000],
     scaleWindow: [0.1, 0.9],
     ceilingTasks: 200,
+    fanoutChildren: 20,
+    dagNodes: 10,
+    workflowRounds: 1,
+    featurePairs: 1,
   },
   quick: {
     bulkTasks: 20_000,
@@ -96,6 +117,10 @@ export const SIZES: Record<BenchMode, BenchSizes> = {
     scaleBacklogs: [10_000, 100_000],
     scaleWindow: [0.1, 0.5],
     ceilingTasks: 20_000,
+    fanoutChildren: 2000,
+    dagNodes: 1000,
+    workflowRounds: 3,
+    featurePairs: 2,
   },
   full: {
     bulkTasks: 100_000,
@@ -110,6 +135,12 @@ export const SIZES: Record<BenchMode, BenchSizes> = {
     scaleBacklogs: [10_000, 1_000_000],
     scaleWindow: [0.1, 0.9],
     ceilingTasks: 100_000,
+    fanoutChildren: 10_000,
+    // The largest 1 → N → 1 graph POST /v1/workflows takes: a task's depends_on holds at most
+    // 1,000 keys (src/api/schemas/workflows.ts), so the join can wait for at most 1,000 nodes.
+    dagNodes: 1000,
+    workflowRounds: 3,
+    featurePairs: 2,
   },
 };
 

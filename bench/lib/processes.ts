@@ -130,7 +130,8 @@ export class BenchProcess {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: (v) => resolve(v as T), reject });
-      this.child.send?.({ id, op, ...args });
+      // The request's own id and op win over any argument of the same name.
+      this.child.send?.({ ...args, id, op });
     });
   }
 

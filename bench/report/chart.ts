@@ -19,6 +19,8 @@ const THROUGHPUT_KEYS = [
   'scale.large',
 ];
 const LATENCY_KEYS = ['latency.p50', 'latency.p99', 'scheduled.p50', 'scheduled.p99'];
+const WORKFLOW_KEYS = ['fanout.total', 'fanout.fanin', 'dag.total', 'dag.fanin'];
+const FEATURE_KEYS = ['routing.ratio', 'ratelimit.ratio', 'groups.ratio'];
 
 const WIDTH = 860;
 const LABEL_W = 250;
@@ -39,9 +41,18 @@ interface Panel {
   note?: string;
 }
 
+/** Bar length in [0.005, 1] on a log axis from 10^logMin to 10^logMax. */
+function logScale(logMin: number, logMax: number): (v: number) => number {
+  return (v) => {
+    const x = (Math.log10(Math.max(v, 10 ** logMin)) - logMin) / (logMax - logMin);
+    return Math.min(1, Math.max(0.005, x));
+  };
+}
+
 /**
  * A hand-written SVG of the headline figures: throughput (bars scaled to the best system
- * of each row) and latency (one log axis from 0.1 ms to 10 s).
+ * of each row), latency (one log axis from 0.1 ms to 10 s), workflows (log axis, 1 ms to
+ * 100 s) and what a feature costs the drain (its rate ÷ the plain drain's).
  */
 export function toSvg(r: BenchResults): string {
   const systems = SYSTEMS.filter((s) => r.systems.includes(s));
@@ -51,8 +62,6 @@ export function toSvg(r: BenchResults): string {
       const row = byKey.get(k);
       return row ? [row] : [];
     });
-  const logMin = -1;
-  const logMax = 4;
   const panels: Panel[] = [
     {
       title: 'Throughput, tasks/s (bars relative to the best system in each row)',
@@ -70,9 +79,20 @@ export function toSvg(r: BenchResults): string {
     {
       title: 'Latency, ms (log scale, 0.1 ms to 10 s; lower is better)',
       rows: rows(LATENCY_KEYS),
-      scale: (v) => {
-        const x = (Math.log10(Math.max(v, 10 ** logMin)) - logMin) / (logMax - logMin);
-        return Math.min(1, Math.max(0.005, x));
+      scale: logScale(-1, 4),
+    },
+    {
+      title: 'Workflows, ms (log scale, 1 ms to 100 s; lower is better)',
+      rows: rows(WORKFLOW_KEYS),
+      scale: logScale(0, 5),
+    },
+    {
+      title:
+        'Feature cost: drain rate with the feature ÷ plain drain of the same run (1.00 = free)',
+      rows: rows(FEATURE_KEYS),
+      scale: (v, row) => {
+        const top = Math.max(1.25, ...Object.values(row.values).map((x) => x ?? 0));
+        return Math.max(0, v) / top;
       },
     },
   ];
@@ -105,6 +125,12 @@ export function toSvg(r: BenchResults): string {
       systems.forEach((s, i) => {
         const v = row.values[s];
         const by = y + i * BAR_H;
+        if ((v === null || v === undefined) && row.notOffered?.[s] !== undefined) {
+          parts.push(
+            `<text x="${LABEL_W + 2}" y="${by + BAR_H - 3}" font-size="10" fill="#888">not offered</text>`,
+          );
+          return;
+        }
         if (v === null || v === undefined) return;
         const w = Math.max(1, panel.scale(v, row) * PLOT_W);
         parts.push(

@@ -43,6 +43,13 @@ function ratioCell(row: ResultRow): string {
   return formatRatio(row.ratio);
 }
 
+/** A row's figure for one system: the value, or "not offered" where the system lacks the feature. */
+function valueCell(row: ResultRow, s: SystemName): string {
+  const v = row.values[s];
+  if ((v === null || v === undefined) && row.notOffered?.[s] !== undefined) return 'not offered';
+  return formatValue(v, row.unit);
+}
+
 function metCell(row: ResultRow): string {
   if (!row.target) return '';
   const mark = row.target.met === null ? '?' : row.target.met ? 'met' : '**missed**';
@@ -79,6 +86,25 @@ function perPeerRatios(r: BenchResults, systems: readonly SystemName[]): string[
   return lines;
 }
 
+/** How each system ran each feature scenario of the run, or why it did not. */
+function featureLines(r: BenchResults, systems: readonly SystemName[]): string[] {
+  const features = Object.entries(r.features ?? {});
+  if (features.length === 0) return [];
+  const lines = ['', '## Features', ''];
+  for (const [scenario, bySystem] of features) {
+    lines.push(`**${scenario}**`, '');
+    for (const s of systems) {
+      const f = bySystem[s];
+      if (!f) continue;
+      lines.push(
+        f.offered ? `- \`${s}\`: ${f.how} (${f.source})` : `- \`${s}\`: not offered: ${f.why}`,
+      );
+    }
+    lines.push('');
+  }
+  return lines;
+}
+
 /** The results as a markdown document: the table, then how the run was made. */
 export function toMarkdown(r: BenchResults): string {
   const systems = SYSTEMS.filter((s) => r.systems.includes(s));
@@ -101,7 +127,7 @@ export function toMarkdown(r: BenchResults): string {
     const cells = [
       row.label,
       `${row.unit} (${row.better === 'higher' ? '↑' : '↓'})`,
-      ...systems.map((s) => formatValue(row.values[s], row.unit)),
+      ...systems.map((s) => valueCell(row, s)),
       ratioCell(row),
       metCell(row),
     ];
@@ -111,6 +137,7 @@ export function toMarkdown(r: BenchResults): string {
     '',
     '↑ higher is better, ↓ lower is better. For ↓ rows a ratio below 1 means ours is better.',
     ...perPeerRatios(r, systems),
+    ...featureLines(r, systems),
     '',
     '## Sizes',
     '',

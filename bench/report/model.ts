@@ -3,7 +3,10 @@ import type { CeilingResult } from '../scenarios/ceiling.js';
 import type { DrainResult } from '../scenarios/drain.js';
 import type { EnqueueResult } from '../scenarios/enqueue.js';
 import type { LatencyResult, ScheduledResult } from '../scenarios/latency.js';
+import type { FeatureCostResult } from '../scenarios/feature-cost.js';
 import type { ScaleResult } from '../scenarios/scale.js';
+import type { WorkflowResult } from '../scenarios/workflows.js';
+import type { FeatureScenario, FeatureSupport } from '../systems/features.js';
 
 /** What each scenario measured, per system. */
 export interface RawResults {
@@ -14,6 +17,13 @@ export interface RawResults {
   scheduled: Partial<Record<SystemName, ScheduledResult>>;
   scale: Partial<Record<SystemName, ScaleResult>>;
   ceiling: CeilingResult | null;
+  fanout: Partial<Record<SystemName, WorkflowResult>>;
+  dag: Partial<Record<SystemName, WorkflowResult>>;
+  routing: Partial<Record<SystemName, FeatureCostResult>>;
+  ratelimit: Partial<Record<SystemName, FeatureCostResult>>;
+  groups: Partial<Record<SystemName, FeatureCostResult>>;
+  /** Systems that do not offer a scenario's feature, and why (bench/systems/features.ts). */
+  notOffered: Partial<Record<FeatureScenario, Partial<Record<SystemName, string>>>>;
 }
 
 /** One line of the results table. */
@@ -28,8 +38,13 @@ export interface ResultRow {
   /** Ours divided by the best peer's figure (the highest, or the lowest for `lower`). */
   ratio: number | null;
   target: { text: string; met: boolean | null } | null;
-  /** The scenario's headline: the smoke test requires a number from every system here. */
+  /**
+   * The scenario's headline: the smoke test requires a number here from every system that
+   * offers the scenario's feature.
+   */
   primary: boolean;
+  /** Systems without the feature this row measures, and why: "not offered" in the table. */
+  notOffered: Partial<Record<SystemName, string>>;
 }
 
 /** The machine and software a run measured. */
@@ -55,6 +70,8 @@ export interface BenchResults {
   systems: SystemName[];
   /** Requested systems that could not run here, and why (smoke runs only). */
   skipped: Partial<Record<SystemName, string>>;
+  /** For each feature scenario run: how each system ran it, or why it is not offered. */
+  features?: Partial<Record<FeatureScenario, Partial<Record<SystemName, FeatureSupport>>>>;
   rows: ResultRow[];
   /**
    * Share of all cores busy (0..1) just before each step while the bench idled: other
@@ -77,5 +94,11 @@ export function emptyRaw(): RawResults {
     scheduled: {},
     scale: {},
     ceiling: null,
+    fanout: {},
+    dag: {},
+    routing: {},
+    ratelimit: {},
+    groups: {},
+    notOffered: {},
   };
 }

@@ -1,4 +1,7 @@
 import type { ScenarioId, SystemName } from '../lib/options.js';
+import type { FeatureCostResult, FeatureCostScenario } from '../scenarios/feature-cost.js';
+import type { WorkflowResult } from '../scenarios/workflows.js';
+import { GROUPS, type FeatureScenario } from '../systems/features.js';
 import type { RawResults, ResultRow } from './model.js';
 
 type Values = Partial<Record<SystemName, number | null>>;
@@ -16,12 +19,13 @@ interface RowSpec {
 
 function pick<T>(
   systems: readonly SystemName[],
-  bySystem: Partial<Record<SystemName, T>>,
+  // Undefined in results written before the scenario existed (bench/tools/render.ts).
+  bySystem: Partial<Record<SystemName, T>> | undefined,
   f: (r: T) => number | null,
 ): Values {
   const out: Values = {};
   for (const s of systems) {
-    const r = bySystem[s];
+    const r = bySystem?.[s];
     out[s] = r === undefined ? null : f(r);
   }
   return out;
@@ -205,7 +209,13 @@ export function buildRows(raw: RawResults, systems: readonly SystemName[]): Resu
       ),
       target: { text: '≥ 50%', check: (v) => cmp(v.taskq, (x) => x >= 50) },
     },
+    ...workflowRows(systems, 'fanout', raw.fanout),
+    ...workflowRows(systems, 'dag', raw.dag),
+    ...featureCostRows(systems, 'routing', raw.routing),
+    ...featureCostRows(systems, 'ratelimit', raw.ratelimit),
+    ...featureCostRows(systems, 'groups', raw.groups),
   ];
+  const notOffered = raw.notOffered ?? {};
   return specs
     .filter((r) => Object.values(r.values).some((v) => v !== null))
     .map((r) => ({
@@ -218,7 +228,121 @@ export function buildRows(raw: RawResults, systems: readonly SystemName[]): Resu
       ratio: bestPeerRatio(r.values, r.better),
       target: r.target ? { text: r.target.text, met: r.target.check(r.values) } : null,
       primary: r.primary ?? false,
+      notOffered: notOffered[r.scenario as FeatureScenario] ?? {},
     }));
+}
+
+/** The fan-out's or the DAG's rows: whole time, fan-in, release, rate and CPU. */
+function workflowRows(
+  systems: readonly SystemName[],
+  scenario: 'fanout' | 'dag',
+  raw: Partial<Record<SystemName, WorkflowResult>> | undefined,
+): RowSpec[] {
+  const size = Object.values(raw ?? {})[0]?.size;
+  const n = size === undefined ? 'N' : size.toLocaleString('en-US');
+  const fanout = scenario === 'fanout';
+  const name = fanout ? `Fan-out (${n} children)` : `DAG (1 → ${n} → 1)`;
+  const what = fanout ? 'children' : 'nodes';
+  const row = (
+    key: string,
+    label: string,
+    unit: string,
+    better: 'higher' | 'lower',
+    f: (r: WorkflowResult) => number | null,
+    primary = false,
+  ): RowSpec => ({
+    scenario,
+    key: `${scenario}.${key}`,
+    label,
+    unit,
+    better,
+    primary,
+    values: pick(systems, raw, f),
+  });
+  return [
+    row(
+      'total',
+      `${name}, submit → ${fanout ? 'parent' : 'join'} done`,
+      'ms',
+      'lower',
+      (r) => r.median.totalMs,
+      true,
+    ),
+    row(
+      'fanin',
+      `${name}, fan-in: last ${fanout ? 'child' : 'node'} done → ${fanout ? 'parent resumed' : 'join started'}`,
+      'ms',
+      'lower',
+      (r) => r.median.fanInMs,
+      true,
+    ),
+    row(
+      'release',
+      fanout
+        ? `${name}, submit → children stored (parent's first run)`
+        : `${name}, root done → first node started`,
+      'ms',
+      'lower',
+      (r) => r.median.releaseMs,
+    ),
+    row('rate', `${name}, ${what}/s`, 'tasks/s', 'higher', (r) => r.median.perSec),
+    ...(['client', 'datastore'] as const).map((k) =>
+      row(
+        `cpu.${k}`,
+        `${name}, CPU per 1k ${what}, ${k === 'client' ? 'queue processes' : 'datastore server'}`,
+        'ms/1k tasks',
+        'lower',
+        (r) => r.cpuMsPer1000[k],
+      ),
+    ),
+  ];
+}
+
+/** Each feature-cost scenario's name in the table, and what its drain's tasks carry. */
+const FEATURE_COST_LABELS: Record<FeatureCostScenario, { name: string; feature: string }> = {
+  routing: { name: 'Routing', feature: 'every task requires a worker label' },
+  ratelimit: { name: 'Rate limit', feature: 'a rate limit far above its rate' },
+  groups: { name: 'Groups', feature: `tasks in ${GROUPS} groups, fair share` },
+};
+
+/** A feature's drain against the plain drain of the same run: both rates, and the ratios. */
+function featureCostRows(
+  systems: readonly SystemName[],
+  scenario: FeatureCostScenario,
+  raw: Partial<Record<SystemName, FeatureCostResult>> | undefined,
+): RowSpec[] {
+  const { name, feature } = FEATURE_COST_LABELS[scenario];
+  const base = { scenario, unit: 'tasks/s', better: 'higher' } as const;
+  return [
+    {
+      ...base,
+      key: `${scenario}.plain`,
+      label: `${name}: plain drain, same run`,
+      values: pick(systems, raw, (r) => r.plainTasksPerSec),
+    },
+    {
+      ...base,
+      key: `${scenario}.feature`,
+      label: `${name}: drain, ${feature}`,
+      values: pick(systems, raw, (r) => r.featureTasksPerSec),
+    },
+    {
+      ...base,
+      key: `${scenario}.ratio`,
+      label: `${name}: drain ÷ plain drain`,
+      unit: '×',
+      primary: true,
+      values: pick(systems, raw, (r) => r.ratio),
+    },
+    {
+      ...base,
+      key: `${scenario}.cpu`,
+      label: `${name}: CPU per task ÷ plain (processes + datastore)`,
+      unit: '×',
+      better: 'lower',
+      values: pick(systems, raw, (r) => r.cpuRatio),
+    },
+  ];
 }
 
 function bestPeerRatio(values: Values, better: 'higher' | 'lower'): number | null {

@@ -1,9 +1,9 @@
-import { postgresCpuMeter, processCpuMeter } from '../lib/cpu.js';
+import { postgresCpuMeter, processCpuMeter, type CpuMeter } from '../lib/cpu.js';
 import { redisPid } from '../lib/redis.js';
 import type { SystemName } from '../lib/options.js';
 import { perSecond } from '../lib/stats.js';
 import { sleep, waitUntil } from '../lib/timing.js';
-import type { QueueSession } from '../systems/types.js';
+import type { DrainVariant, QueueSession } from '../systems/types.js';
 import { withSession, type RunContext } from './context.js';
 
 /** How fast a system empties a backlog. */
@@ -58,29 +58,53 @@ export async function waitForDone(
   await waitUntil(`${target} tasks done`, async () => (await s.doneCount()) >= target, 30_000);
 }
 
+/** A meter of the session's datastore server: PostgreSQL, or Redis for BullMQ on Redis. */
+export async function datastoreMeter(ctx: RunContext, s: QueueSession): Promise<CpuMeter> {
+  return s.datastore === 'redis'
+    ? processCpuMeter(await redisPid())
+    : await postgresCpuMeter(ctx.pool);
+}
+
+/**
+ * CPU ms per 1000 of `n` tasks since `cpu0`, in the session's own processes and in its
+ * datastore's server; null where one cannot be read.
+ */
+function cpuPer1000(
+  cpu0: { client: number | null; datastore: number | null },
+  s: QueueSession,
+  meter: CpuMeter,
+  n: number,
+): { client: number | null; datastore: number | null } {
+  const per1000 = (a: number | null, b: number | null): number | null =>
+    a === null || b === null ? null : ((b - a) * 1000) / n;
+  return {
+    client: per1000(cpu0.client, s.clientCpuMs()),
+    datastore: per1000(cpu0.datastore, meter.read()),
+  };
+}
+
 /**
  * Scenario 3: N no-op tasks appear at once (one committed transaction) while every
- * system's workers are up and idle; measured to the last completion in the database.
+ * system's workers are up and idle; measured to the last completion in the database. A
+ * `variant` other than plain prices a feature (bench/scenarios/feature-cost.ts).
  */
-export function drain(ctx: RunContext, system: SystemName): Promise<DrainResult> {
+export function drain(
+  ctx: RunContext,
+  system: SystemName,
+  variant: DrainVariant = 'plain',
+): Promise<DrainResult> {
   const n = ctx.sizes.drainTasks;
-  return withSession(ctx, system, 'drain', { producer: false, workers: 'noop' }, async (s) => {
+  const tag = variant === 'plain' ? 'drain' : `drain_${variant}`;
+  const roles = { producer: false, workers: 'noop', variant } as const;
+  return withSession(ctx, system, tag, roles, async (s) => {
     await s.startWorkers();
     await sleep(SETTLE_MS);
-    const dsCpu =
-      s.datastore === 'redis'
-        ? processCpuMeter(await redisPid())
-        : await postgresCpuMeter(ctx.pool);
+    const dsCpu = await datastoreMeter(ctx, s);
     await s.loadBacklog(n);
     const t0 = Date.now();
     const cpu0 = { client: s.clientCpuMs(), datastore: dsCpu.read() };
     await waitForDone(s, n, 120_000 + n * 5);
-    const per1000 = (a: number | null, b: number | null): number | null =>
-      a === null || b === null ? null : ((b - a) * 1000) / n;
-    const cpuMsPer1000 = {
-      client: per1000(cpu0.client, s.clientCpuMs()),
-      datastore: per1000(cpu0.datastore, dsCpu.read()),
-    };
+    const cpuMsPer1000 = cpuPer1000(cpu0, s, dsCpu, n);
     const times = await s.completionTimes();
     const last = times[times.length - 1] ?? Date.now();
     const done = await s.doneCount();

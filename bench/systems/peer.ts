@@ -1,14 +1,15 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { dropSchema } from '../lib/database.js';
+import { analyzeSchema, dropSchema } from '../lib/database.js';
 import { PEER_NODE, PEERS_DIR, installedVersion, type PackageHome } from '../lib/peer-install.js';
 import { startPeerHost, totalCpuMs, type BenchProcess } from '../lib/processes.js';
 import { REDIS_URL } from '../lib/redis.js';
 import { sleep } from '../lib/timing.js';
 import { PEERS, type PeerName } from './peers.js';
-import type { HostConfig, WorkerStats } from './peer-host/protocol.js';
+import type { HostConfig, StoredJoin, WorkerStats } from './peer-host/protocol.js';
 import type {
   HandlerKind,
+  JoinTimeline,
   QueueSession,
   SessionContext,
   SessionFactory,
@@ -64,6 +65,8 @@ class PeerSession implements QueueSession {
       url: ctx.url,
       schema: ctx.schema,
       settings: spec.settings,
+      kind: roles.workers,
+      variant: roles.variant ?? 'plain',
       ...(spec.backend ? { backend: spec.backend } : {}),
       ...(spec.backend === 'redis' ? { redisUrl: REDIS_URL, ioredis: fromPeers('ioredis') } : {}),
     };
@@ -107,6 +110,11 @@ class PeerSession implements QueueSession {
 
   loadBacklog(n: number): Promise<void> {
     return this.host().request('loadBacklog', { n });
+  }
+
+  async analyze(): Promise<void> {
+    // BullMQ on Redis has no tables; its session's schema holds none.
+    if (this.datastore === 'postgres') await analyzeSchema(this.ctx.pool, this.ctx.schema);
   }
 
   private async workerStats(): Promise<WorkerStats[]> {
@@ -153,6 +161,60 @@ class PeerSession implements QueueSession {
 
   dispatcherRss(): number | null {
     return null;
+  }
+
+  submitFanout(children: number): Promise<string> {
+    return this.host().request('submitFanout', { children });
+  }
+
+  async fanoutTimeline(id: string): Promise<JoinTimeline | null> {
+    return this.joinTimeline(id, await this.host().request('fanoutTimeline', { ref: id }));
+  }
+
+  submitDag(nodes: number): Promise<string> {
+    return this.host().request('submitDag', { nodes });
+  }
+
+  async dagTimeline(id: string): Promise<JoinTimeline | null> {
+    return this.joinTimeline(id, await this.host().request('dagTimeline', { ref: id }));
+  }
+
+  /**
+   * Completes what the main process found stored with what the workers saw: the handlers'
+   * marks (`released:<id>`, `join:<id>`) and, for the last child's completion, the workers'
+   * completion events up to the join's success (rounds run one after the other).
+   * @throws Error when a time is known neither way.
+   */
+  private async joinTimeline(id: string, stored: StoredJoin | null): Promise<JoinTimeline | null> {
+    if (!stored) return null;
+    const stats = await this.workerStats();
+    const mark = (name: string): number | undefined =>
+      stats.map((s) => s.marks[name]).find((t) => t !== undefined);
+    const lastEvent = Math.max(
+      ...stats.flatMap((s) => s.completed).filter((t) => t <= stored.doneAt),
+    );
+    const releasedAt = stored.releasedAt ?? mark(`released:${id}`);
+    const joinStartedAt = stored.result?.startedAt ?? mark(`join:${id}`);
+    const lastDone = stored.lastDone ?? (Number.isFinite(lastEvent) ? lastEvent : undefined);
+    const done = stored.done ?? stored.result?.seen;
+    if (
+      releasedAt === undefined ||
+      joinStartedAt === undefined ||
+      lastDone === undefined ||
+      done === undefined
+    ) {
+      throw new Error(`${this.system}: join ${id} lacks a time (${JSON.stringify(stored)})`);
+    }
+    return {
+      releasedAt,
+      firstStart: stored.firstStart,
+      lastDone,
+      joinClaimedAt: stored.claimedAt,
+      joinStartedAt,
+      doneAt: stored.doneAt,
+      done,
+      resultsSeen: stored.result?.seen ?? null,
+    };
   }
 
   async close(): Promise<void> {

@@ -39,6 +39,11 @@ describe('bench --smoke', () => {
       'scheduled',
       'scale',
       'ceiling',
+      'fanout',
+      'dag',
+      'routing',
+      'ratelimit',
+      'groups',
     ]);
     for (const system of ALWAYS) expect(results.systems).toContain(system);
     // Every system either ran or was skipped with a reason.
@@ -46,11 +51,20 @@ describe('bench --smoke', () => {
       [...SYSTEMS].sort(),
     );
     for (const why of Object.values(results.skipped)) expect(why).toMatch(/\w/);
+    // A headline has a number from every system, except where the system does not offer
+    // the feature, which the results say, with a reason.
     for (const row of results.rows.filter((r) => r.primary)) {
       for (const system of results.systems) {
-        expect(Number.isFinite(row.values[system]), `${row.key} for ${system}`).toBe(true);
+        if (row.notOffered[system] !== undefined) {
+          expect(row.values[system], `${row.key} for ${system}`).toBeNull();
+          expect(row.notOffered[system]).toMatch(/\w/);
+        } else {
+          expect(Number.isFinite(row.values[system]), `${row.key} for ${system}`).toBe(true);
+        }
       }
     }
+    // Ours offers every feature the bench measures.
+    for (const row of results.rows) expect(row.notOffered.taskq).toBeUndefined();
     expect(results.raw.ceiling?.tasksPerSec).toBeGreaterThan(0);
   });
 
@@ -63,6 +77,41 @@ describe('bench --smoke', () => {
     }
   });
 
+  it('runs every fan-out and DAG to its join, with every result handed over', () => {
+    for (const [shape, size] of [
+      ['fanout', results.sizes.fanoutChildren],
+      ['dag', results.sizes.dagNodes],
+    ] as const) {
+      for (const [system, r] of Object.entries(results.raw[shape])) {
+        for (const round of r.rounds) {
+          expect(round.done, `${shape} ${system}`).toBe(size);
+          if (round.resultsSeen !== null) expect(round.resultsSeen).toBe(size);
+          // In order: released, the last child or node done, the join started, then done.
+          expect(round.lastDone).toBeGreaterThanOrEqual(round.releasedAt);
+          expect(round.doneAt).toBeGreaterThanOrEqual(round.joinStartedAt);
+        }
+      }
+    }
+    expect(results.raw.fanout.taskq?.rounds.length).toBeGreaterThan(0);
+    expect(results.raw.dag.taskq?.rounds.length).toBeGreaterThan(0);
+  });
+
+  it('prices routing, a rate limit and groups against plain drains that lose no task', () => {
+    for (const scenario of ['routing', 'ratelimit', 'groups'] as const) {
+      for (const [system, r] of Object.entries(results.raw[scenario])) {
+        for (const d of [...r.plain, ...r.feature]) {
+          expect(d.done, `${scenario} ${system}`).toBe(results.sizes.drainTasks);
+          expect(d.lost, `${scenario} ${system}`).toBe(0);
+        }
+        expect(r.ratio, `${scenario} ${system}`).toBeGreaterThan(0);
+      }
+      expect(results.raw[scenario].taskq, scenario).toBeDefined();
+    }
+    // BullMQ's own limiter runs; graphile-worker has none, and says why.
+    expect(results.raw.ratelimit['bullmq-postgres']).toBeDefined();
+    expect(results.raw.notOffered.ratelimit?.['graphile-worker-0.17']).toMatch(/\w/);
+  });
+
   it('starts no scheduled task early', () => {
     for (const system of results.systems) expect(results.raw.scheduled[system]?.early).toBe(0);
   });
@@ -72,6 +121,7 @@ describe('bench --smoke', () => {
     expect(json.mode).toBe('smoke');
     const md = readFileSync(join(out, 'latest.md'), 'utf8');
     expect(md).toContain('| Drain |');
+    expect(md).toContain('not offered');
     expect(md).toMatch(/graphile-worker 0\.17\.\d+ on|graphile-worker 0\.17\.\d+, Node 20/);
     expect(readFileSync(join(out, 'chart.svg'), 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*<\/svg>\n$/);
   });

@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
 import type * as BullMQ from 'bullmq';
+import { RATE_LIMIT } from '../features.js';
 import type { HandlerKind, TaskSpec } from '../types.js';
-import type { HostConfig, OpenAdapter, PeerAdapter, WorkerHooks } from './protocol.js';
+import type { HostConfig, OpenAdapter, PeerAdapter, StoredJoin, WorkerHooks } from './protocol.js';
 import { importLibrary } from './protocol.js';
 import { harnessPool } from './sql.js';
 
@@ -21,7 +22,13 @@ interface RedisClient {
 }
 type RedisClass = new (url: string, options: { maxRetriesPerRequest: null }) => RedisClient;
 
-const QUEUES: HandlerKind[] = ['noop', 'stamp'];
+const QUEUES: HandlerKind[] = ['noop', 'stamp', 'fanout'];
+
+/** A fan-out parent's data: how many children, and whether it already spawned them. */
+interface FanoutData {
+  n: number;
+  step?: 'waiting';
+}
 
 /**
  * BullMQ 6 on Redis or on PostgreSQL (its `createPostgresBackend`): the same Queue and Worker
@@ -131,20 +138,112 @@ class BullMQAdapter implements PeerAdapter {
   }
 
   async startWorkers(kind: HandlerKind, hooks: WorkerHooks): Promise<void> {
+    if (kind === 'dag') throw new Error('BullMQ flows are trees: no DAG here');
+    if (kind === 'fanout') {
+      // The children are no-op jobs of their own queue; the parents' completions are not
+      // counted as the children's. A child's completion counts at its stored finishedOn: the
+      // parent can be resumed before the last child's event reaches its worker.
+      await this.startWorker('noop', hooks, () => Promise.resolve(null), true);
+      await this.startWorker('fanout', null, (job, token) =>
+        this.fanoutParent(job as BullMQ.Job<FanoutData>, token, hooks),
+      );
+      return;
+    }
+    await this.startWorker(kind, hooks, (job: BullMQ.Job<{ i: number }>) => {
+      if (kind === 'stamp') hooks.started(job.data.i, Date.now());
+      hooks.handled(1);
+      return Promise.resolve(null);
+    });
+  }
+
+  private async startWorker(
+    queue: HandlerKind,
+    hooks: WorkerHooks | null,
+    processor: (job: BullMQ.Job, token?: string) => Promise<unknown>,
+    storedFinish = false,
+  ): Promise<void> {
     const worker = new this.lib.Worker(
-      kind,
-      (job: BullMQ.Job<{ i: number }>) => {
-        if (kind === 'stamp') hooks.started(job.data.i, Date.now());
-        hooks.handled(1);
-        return Promise.resolve(null);
-      },
-      { ...this.options(), concurrency: this.settings.concurrency },
+      queue,
+      processor,
+      { ...this.options(), concurrency: this.settings.concurrency, ...this.limiter() },
       this.backend(),
     );
-    worker.on('completed', () => hooks.completed());
+    if (hooks) {
+      worker.on('completed', (job) => hooks.completed(storedFinish ? job.finishedOn : undefined));
+    }
     worker.on('error', (err) => process.stderr.write(`worker error: ${String(err)}\n`));
     this.workers.push(worker);
     await worker.waitUntilReady();
+  }
+
+  /**
+   * A rate-limited drain's worker option (guide/rate-limiting): the limit is the queue's,
+   * shared by every worker that sets it.
+   */
+  private limiter(): { limiter?: BullMQ.RateLimiterOptions } {
+    if (this.config.variant !== 'ratelimited') return {};
+    return { limiter: { max: RATE_LIMIT.count, duration: RATE_LIMIT.periodMs } };
+  }
+
+  /**
+   * A parent that spawns no-op children and waits for them, as BullMQ's "Waiting Children"
+   * pattern does it (patterns/process-step-jobs): add the children with `parent`, remember the
+   * step in the job's data, move to waiting-children and throw WaitingChildrenError. Resumed
+   * once every child completed, it reads their values and says when it had them.
+   */
+  private async fanoutParent(
+    job: BullMQ.Job<FanoutData>,
+    token: string | undefined,
+    hooks: WorkerHooks,
+  ): Promise<{ startedAt: number; seen: number }> {
+    const resume = async (): Promise<{ startedAt: number; seen: number }> => {
+      const values = (await job.getChildrenValues()) ?? {};
+      return { startedAt: Date.now(), seen: Object.keys(values).length };
+    };
+    if (job.data.step === 'waiting') return resume();
+    const parent = { id: job.id ?? '', queue: job.queueQualifiedName };
+    await this.queue('noop').addBulk(
+      Array.from({ length: job.data.n }, (_, i) => ({
+        name: 'noop',
+        data: { i },
+        opts: { parent, removeOnComplete: this.settings.removeOnComplete },
+      })),
+    );
+    hooks.mark(`released:${job.id ?? ''}`, Date.now());
+    await job.updateData({ ...job.data, step: 'waiting' });
+    if (await job.moveToWaitingChildren(token ?? '')) throw new this.lib.WaitingChildrenError();
+    return resume();
+  }
+
+  async submitFanout(children: number): Promise<string> {
+    const job = await this.queue('fanout').add(
+      'fanout',
+      { n: children },
+      { removeOnComplete: this.settings.removeOnComplete },
+    );
+    if (!job.id) throw new Error('BullMQ gave the parent no id');
+    return job.id;
+  }
+
+  async fanoutTimeline(id: string): Promise<StoredJoin | null> {
+    const job = await this.lib.Job.fromId<FanoutData, { startedAt: number; seen: number }>(
+      this.queue('fanout'),
+      id,
+    );
+    if (!job) throw new Error(`no fan-out parent ${id}`);
+    const state = await job.getState();
+    if (state === 'failed') throw new Error(`fan-out parent ${id} failed: ${job.failedReason}`);
+    if (state !== 'completed' || job.finishedOn === undefined) return null;
+    return {
+      doneAt: job.finishedOn,
+      // The start of its last run: the resumed one.
+      claimedAt: job.processedOn ?? null,
+      releasedAt: null,
+      firstStart: null,
+      lastDone: null,
+      done: null,
+      result: job.returnvalue,
+    };
   }
 
   async doneCount(): Promise<number | null> {

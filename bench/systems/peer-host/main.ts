@@ -20,7 +20,7 @@ const ADAPTERS: Record<PeerAdapterName, () => Promise<{ open: OpenAdapter }>> = 
 };
 
 const config = JSON.parse(process.env.BENCH_PEER_CONFIG ?? '{}') as HostConfig;
-const stats: WorkerStats = { handled: 0, starts: [], completed: [] };
+const stats: WorkerStats = { handled: 0, starts: [], completed: [], marks: {} };
 
 // A library's stray promise must not end the process while the bench still counts on it;
 // report it, and let the bench's own checks in the database judge the run.
@@ -48,16 +48,37 @@ async function answer(adapter: PeerAdapter, req: HostRequest): Promise<unknown> 
       return adapter.completionTimes();
     case 'workerStats':
       return stats;
+    case 'submitFanout':
+      if (!adapter.submitFanout) throw notOffered(req.op);
+      return adapter.submitFanout(req.children);
+    case 'fanoutTimeline':
+      if (!adapter.fanoutTimeline) throw notOffered(req.op);
+      return adapter.fanoutTimeline(req.ref);
+    case 'submitDag':
+      if (!adapter.submitDag) throw notOffered(req.op);
+      return adapter.submitDag(req.nodes);
+    case 'dagTimeline':
+      if (!adapter.dagTimeline) throw notOffered(req.op);
+      return adapter.dagTimeline(req.ref);
     case 'close':
       return adapter.close();
   }
+}
+
+/**
+ * The error for an operation the adapter lacks: the bench asks only for what
+ * bench/systems/features.ts says the peer offers.
+ */
+function notOffered(op: string): Error {
+  return new Error(`${config.adapter} does not offer ${op}`);
 }
 
 function startWorkers(adapter: PeerAdapter, kind: HandlerKind): Promise<void> {
   return adapter.startWorkers(kind, {
     handled: (n) => (stats.handled += n),
     started: (i, at) => stats.starts.push([i, at]),
-    completed: () => stats.completed.push(Date.now()),
+    completed: (at) => stats.completed.push(at ?? Date.now()),
+    mark: (name, at) => (stats.marks[name] = at),
   });
 }
 

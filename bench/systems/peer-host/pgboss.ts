@@ -1,7 +1,8 @@
-import type { HandlerKind, TaskSpec } from '../types.js';
-import type { HostConfig, OpenAdapter, PeerAdapter, WorkerHooks } from './protocol.js';
+import { PGBOSS_FLOW_INTERVAL_SECONDS } from '../features.js';
+import type { HandlerKind, TaskSpec, TimelineColumns } from '../types.js';
+import type { HostConfig, OpenAdapter, PeerAdapter, StoredJoin, WorkerHooks } from './protocol.js';
 import { importLibrary } from './protocol.js';
-import { countOf, harnessPool, inTransaction } from './sql.js';
+import { countOf, epochMs as t, harnessPool, inTransaction } from './sql.js';
 
 /** The settings bench/systems/peers.ts gives pg-boss. */
 interface PgBossSettings {
@@ -27,16 +28,20 @@ interface PgBossInstance {
     options?: { db: { executeSql(text: string, values?: unknown[]): Promise<unknown> } },
   ): Promise<unknown>;
   send(name: string, data: object, options: { startAfter?: Date }): Promise<string | null>;
+  flow(
+    jobs: Array<{ ref: string; name: string; data?: object; dependsOn?: string[] }>,
+  ): Promise<Record<string, string>>;
   work(
     name: string,
     options: Record<string, unknown>,
-    handler: (jobs: Array<{ data: { i: number } }>) => Promise<void>,
+    handler: (jobs: Array<{ data: { i: number; dag?: string } }>) => Promise<void>,
   ): Promise<string>;
 }
 
 type PgBossClass = new (options: Record<string, unknown>) => PgBossInstance;
 
-const QUEUES: HandlerKind[] = ['noop', 'stamp'];
+/** Queues, by the handler their jobs run; a DAG's join has a queue of its own. */
+const QUEUES: Array<HandlerKind | 'join'> = ['noop', 'stamp', 'join'];
 
 /**
  * pg-boss 12. Queues are created (with `notify` on) by the main process; every process,
@@ -51,6 +56,8 @@ export const open: OpenAdapter = async (config) => {
     schema: config.schema,
     max: st.max,
     useListenNotify: st.useListenNotify,
+    // Dependents are unblocked by a background resolver, every flowIntervalSeconds.
+    ...(config.kind === 'dag' ? { flowIntervalSeconds: PGBOSS_FLOW_INTERVAL_SECONDS } : {}),
   });
   const adapter = new PgBossAdapter(boss, config, st);
   boss.on('error', (err) => adapter.recordError(err));
@@ -65,6 +72,8 @@ class PgBossAdapter implements PeerAdapter {
   private readonly pool;
   private readonly s: string;
   private lastError: Error | undefined;
+  /** Each DAG submitted, by the id the bench knows it by: its jobs' ids by ref. */
+  private readonly dags = new Map<string, Record<string, string>>();
 
   constructor(
     private readonly boss: PgBossInstance,
@@ -108,9 +117,16 @@ class PgBossAdapter implements PeerAdapter {
   }
 
   async startWorkers(kind: HandlerKind, hooks: WorkerHooks): Promise<void> {
+    if (kind === 'fanout') throw new Error('pg-boss jobs cannot wait for jobs they add');
+    for (const queue of kind === 'dag' ? (['noop', 'join'] as const) : [kind]) {
+      await this.work(queue, hooks);
+    }
+  }
+
+  private async work(queue: HandlerKind | 'join', hooks: WorkerHooks): Promise<void> {
     const st = this.settings;
     await this.boss.work(
-      kind,
+      queue,
       {
         batchSize: st.batchSize,
         localConcurrency: st.localConcurrency,
@@ -119,14 +135,61 @@ class PgBossAdapter implements PeerAdapter {
         notifyPollingIntervalSeconds: st.notifyPollingIntervalSeconds,
       },
       (jobs) => {
-        if (kind === 'stamp') {
-          const now = Date.now();
-          for (const j of jobs) hooks.started(j.data.i, now);
-        }
+        const now = Date.now();
+        if (queue === 'stamp') for (const j of jobs) hooks.started(j.data.i, now);
+        if (queue === 'join') for (const j of jobs) hooks.mark(`join:${j.data.dag ?? ''}`, now);
         hooks.handled(jobs.length);
         return Promise.resolve();
       },
     );
+  }
+
+  async submitDag(nodes: number): Promise<string> {
+    const dag = `dag${this.dags.size + 1}`;
+    const keys = Array.from({ length: nodes }, (_, i) => `n${i}`);
+    const ids = await this.boss.flow([
+      { ref: 'root', name: 'noop', data: { i: -1 } },
+      ...keys.map((ref, i) => ({ ref, name: 'noop', data: { i }, dependsOn: ['root'] })),
+      { ref: 'join', name: 'join', data: { i: -1, dag }, dependsOn: keys },
+    ]);
+    this.dags.set(dag, ids);
+    return dag;
+  }
+
+  async dagTimeline(dag: string): Promise<StoredJoin | null> {
+    const ids = this.dags.get(dag);
+    if (!ids?.root || !ids.join) throw new Error(`no DAG ${dag}`);
+    const nodes = Object.entries(ids)
+      .filter(([ref]) => ref !== 'root' && ref !== 'join')
+      .map(([, id]) => id);
+    // Params: $1 root id, $2 node ids, $3 join id
+    const { rows } = await this.pool.query<TimelineColumns & { join_state: string | null }>(
+      `SELECT max(state::text) FILTER (WHERE id = $3) AS join_state,
+              ${t('max(completed_on) FILTER (WHERE id = $3)')} AS done_at,
+              ${t('max(started_on) FILTER (WHERE id = $3)')} AS claimed_at,
+              ${t('max(completed_on) FILTER (WHERE id = $1)')} AS released_at,
+              ${t('min(started_on) FILTER (WHERE id = ANY ($2::uuid[]))')} AS first_start,
+              ${t('max(completed_on) FILTER (WHERE id = ANY ($2::uuid[]))')} AS last_done,
+              count(*) FILTER (WHERE id = ANY ($2::uuid[]) AND state = 'completed')::int AS done
+       FROM ${this.s}.job WHERE id = ANY ($2::uuid[] || ARRAY[$1::uuid, $3::uuid])`,
+      [ids.root, nodes, ids.join],
+    );
+    const r = rows[0];
+    if (!r || r.join_state === null) throw new Error(`DAG ${dag}: no join job`);
+    if (r.join_state === 'failed' || r.join_state === 'cancelled') {
+      throw new Error(`DAG ${dag}: join ${r.join_state}`);
+    }
+    if (r.join_state !== 'completed' || r.done_at === null) return null;
+    return {
+      doneAt: r.done_at,
+      claimedAt: r.claimed_at,
+      releasedAt: r.released_at,
+      firstStart: r.first_start,
+      lastDone: r.last_done,
+      done: r.done,
+      // The join is handed no outputs; its start is the worker's mark.
+      result: null,
+    };
   }
 
   doneCount(): Promise<number | null> {

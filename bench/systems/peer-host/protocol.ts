@@ -1,6 +1,6 @@
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { HandlerKind, TaskSpec } from '../types.js';
+import type { DrainVariant, HandlerKind, TaskSpec } from '../types.js';
 
 /** The adapters a peer host can run, one module each in this folder. */
 export type PeerAdapterName = 'graphile' | 'pgboss' | 'bullmq';
@@ -26,6 +26,10 @@ export interface HostConfig {
   ioredis?: string;
   /** The peer's own settings (bench/systems/peers.ts). */
   settings: Record<string, unknown>;
+  /** The session's workers (a DAG session needs pg-boss's flow resolver, for one). */
+  kind: HandlerKind | null;
+  /** The drain's variant (e.g. a rate-limited queue). */
+  variant: DrainVariant;
 }
 
 /** A request from the bench to a peer host; the answer carries the same id. */
@@ -38,6 +42,10 @@ export type HostRequest = { id: number } & (
   | { op: 'unfinishedCount' }
   | { op: 'completionTimes' }
   | { op: 'workerStats' }
+  | { op: 'submitFanout'; children: number }
+  | { op: 'fanoutTimeline'; ref: string }
+  | { op: 'submitDag'; nodes: number }
+  | { op: 'dagTimeline'; ref: string }
   | { op: 'close' }
 );
 
@@ -48,6 +56,8 @@ export interface WorkerStats {
   starts: Array<[number, number]>;
   /** When each completion was acknowledged to the worker, ms since the epoch. */
   completed: number[];
+  /** Named moments a handler recorded (e.g. `join:<id>`), ms since the epoch. */
+  marks: Record<string, number>;
 }
 
 /** What a worker's handlers and completion events report to the host. */
@@ -56,8 +66,25 @@ export interface WorkerHooks {
   handled(n: number): void;
   /** A `stamp` task's handler started. */
   started(i: number, at: number): void;
-  /** The library says a task's completion is stored. */
-  completed(): void;
+  /** The library says a task's completion is stored (at `at`, when it says when). */
+  completed(at?: number): void;
+  /** A handler records a named moment (the bench reads it back by name). */
+  mark(name: string, at: number): void;
+}
+
+/**
+ * What the main process finds stored of a fan-out or a DAG once its join has succeeded;
+ * null times are the workers' to tell (their marks and completion events).
+ */
+export interface StoredJoin {
+  doneAt: number;
+  claimedAt: number | null;
+  releasedAt: number | null;
+  firstStart: number | null;
+  lastDone: number | null;
+  done: number | null;
+  /** What the join's handler returned, where the peer stores it. */
+  result: { startedAt?: number; seen?: number } | null;
 }
 
 /**
@@ -74,6 +101,12 @@ export interface PeerAdapter {
   doneCount(): Promise<number | null>;
   unfinishedCount(): Promise<number>;
   completionTimes(): Promise<number[] | null>;
+  /** Where the peer offers it (bench/systems/features.ts): a parent that waits for children. */
+  submitFanout?(children: number): Promise<string>;
+  fanoutTimeline?(id: string): Promise<StoredJoin | null>;
+  /** Where the peer offers it: a 1 → N → 1 graph in one call. */
+  submitDag?(nodes: number): Promise<string>;
+  dagTimeline?(id: string): Promise<StoredJoin | null>;
   close(): Promise<void>;
 }
 

@@ -20,4 +20,4 @@ export async function countOf(
   return Number(rows[0]?.n ?? 0);
 }
 
-export { inTransaction } from '../../lib/database.js';
+export { epochMs, inTransaction } from '../../lib/database.js';
