@@ -49,6 +49,19 @@ const timestamp = (what: string) =>
     examples: ['2030-04-01T15:04:05Z'],
   });
 
+/** A task's required worker labels: up to 20 short label names, each with its value. */
+const Requires = () =>
+  Type.Record(
+    Type.String({ pattern: '^[A-Za-z0-9_.:/-]{1,64}$' }),
+    Type.String({ maxLength: 200 }),
+    {
+      maxProperties: 20,
+      additionalProperties: false,
+      description:
+        'Labels a worker must have to be handed this task ({"region": "eu", "gpu": "true"}): names of 1-64 letters, digits and _ . : / -, values up to 200 characters, at most 20. Until such a worker connects the task waits, and waiting_for says so.',
+    },
+  );
+
 export const SubmitTaskBody = Type.Object(
   {
     command: Type.String({
@@ -123,18 +136,7 @@ export const SubmitTaskBody = Type.Object(
           "The group it shares its queue with others by (a tenant, a customer): groups are claimed round robin, weighted by the queue's group_weights, so one group's backlog does not hold up another's tasks.",
       }),
     ),
-    requires: Type.Optional(
-      Type.Record(
-        Type.String({ pattern: '^[A-Za-z0-9_.:/-]{1,64}$' }),
-        Type.String({ maxLength: 200 }),
-        {
-          maxProperties: 20,
-          additionalProperties: false,
-          description:
-            'Labels a worker must have to be handed this task ({"region": "eu", "gpu": "true"}). Until such a worker connects the task waits, and waiting_for says so.',
-        },
-      ),
-    ),
+    requires: Type.Optional(Requires()),
     idempotency_key: Type.Optional(
       Type.String({
         minLength: 1,
@@ -224,8 +226,13 @@ export const TaskJson = Type.Object({
   worker_id: Type.Union([Type.String(), Type.Null()]),
   idempotency_key: Type.Union([Type.String(), Type.Null()]),
   concurrency_key: Type.Union([Type.String(), Type.Null()]),
-  rate_key: Type.Union([Type.String(), Type.Null()]),
-  group: Type.Union([Type.String(), Type.Null()]),
+  rate_key: Type.Union([Type.String(), Type.Null()], {
+    description: "Counted against the queue's key_rate_limit, with the other tasks of this key.",
+  }),
+  group: Type.Union([Type.String(), Type.Null()], {
+    description:
+      "Its group in the queue's round robin (group_weights); null: the tasks of no group, which take turns as one group.",
+  }),
   workflow_id: Type.Union([Type.String(), Type.Null()], {
     description: 'The workflow it is a task of (GET /v1/workflows/:id), or null.',
   }),
@@ -233,7 +240,9 @@ export const TaskJson = Type.Object({
   parent_task_id: Type.Union([Type.String(), Type.Null()], {
     description: 'The task that spawned it and waits for it (ctx.waitFor), or null.',
   }),
-  requires: Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()]),
+  requires: Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()], {
+    description: 'Labels a worker must have to be handed it; null: any worker.',
+  }),
   progress: Type.Union(
     [Type.Object({ percent: Type.Number(), message: Type.String() }), Type.Null()],
     {
@@ -256,7 +265,10 @@ export const TaskJson = Type.Object({
     }),
   ),
   waiting_for: Type.Optional(
-    Type.String({ description: 'Why a due task is still pending, when known.' }),
+    Type.String({
+      description:
+        'One task only: why a due task is still pending, when known: its queue is paused, a rate limit is used up (which one, and when the task may start), or no connected worker handles it (with the labels it requires).',
+    }),
   ),
   attempts: Type.Optional(Type.Array(AttemptJson)),
 });
@@ -299,18 +311,6 @@ export const ListTasksQuery = Type.Object(
     ),
     created_after: Type.Optional(timestamp('Tasks created at or after this instant:')),
     created_before: Type.Optional(timestamp('Tasks created before this instant:')),
-    requires: Type.Optional(
-      Type.Record(
-        Type.String({ pattern: '^[A-Za-z0-9_.:/-]{1,64}$' }),
-        Type.String({ maxLength: 200 }),
-        {
-          maxProperties: 20,
-          additionalProperties: false,
-          description:
-            'Labels a worker must have to be handed this task ({"region": "eu", "gpu": "true"}). Until such a worker connects the task waits, and waiting_for says so.',
-        },
-      ),
-    ),
     idempotency_key: Type.Optional(
       Type.String({
         minLength: 1,
