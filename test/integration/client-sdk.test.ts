@@ -266,7 +266,9 @@ describe('watch', () => {
         return { done: true };
       }),
     );
-    const t = await tq.submit({ command: 'report', queue: 'sdk-watch', run_at: later(300) });
+    // Due only once the watch has seen it pending: a claim that began before the stream
+    // switched events on may go unannounced, and its running state fold into the next one.
+    const t = await tq.submit({ command: 'report', queue: 'sdk-watch', run_at: later(60_000) });
     const safety = setTimeout(release, 10_000);
     const seen: WatchEvent[] = [];
     const watch = tq.watch(t.id);
@@ -278,6 +280,7 @@ describe('watch', () => {
         break;
       }
       seen.push(next.value);
+      if (seen.length === 1) await tq.runNow(t.id);
       if (next.value.type === 'progress' && next.value.percent === 40) release();
     }
     clearTimeout(safety);

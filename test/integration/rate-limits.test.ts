@@ -240,9 +240,10 @@ describe('rate limits', () => {
     const at = /may start at (.+)$/.exec(held.waitingFor ?? '')?.[1];
     expect(new Date(at ?? '').getTime()).toBe(recorded + 60_001);
 
-    const q = await Promise.all(
-      [1, 2, 3].map(() => api.submit({ command: 'rated', queue: 'rated-wait-q' })),
-    );
+    // One after another, so that the third is the last in claim order.
+    const q = [];
+    for (let i = 0; i < 3; i++)
+      q.push(await api.submit({ command: 'rated', queue: 'rated-wait-q' }));
     await claimDue(db, {
       queue: 'rated-wait-q',
       handlers: null,
