@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { Queue, QueueSettings } from '../client/index.js';
+import type { QueueSettings } from '../client/index.js';
 import {
   UsageError,
   clientFor,
@@ -12,6 +12,14 @@ import {
   type ClientFlags,
 } from './client-options.js';
 import { formatDuration, paint, relativeTime, shortId, table, useColor } from './format.js';
+import {
+  groupWeightsFlag,
+  rateLimitFlag,
+  rateText,
+  weightsText,
+  type QueueLimits,
+  type QueueWithLimits as Queue,
+} from './queue-flags.js';
 
 const QUEUE_FIELDS = {
   name: '<name>',
@@ -20,6 +28,9 @@ const QUEUE_FIELDS = {
   backoff_max_ms: '--backoff-max',
   concurrency_limit: '--concurrency-limit',
   key_concurrency_limit: '--key-concurrency-limit',
+  rate_limit: '--rate-limit',
+  key_rate_limit: '--key-rate-limit',
+  group_weights: '--group-weights',
 };
 
 /** A limit flag: a whole number, or `none` to lift the limit. */
@@ -63,6 +74,8 @@ function queuesTable(items: Queue[]): string {
     setting(q.max_attempts, String),
     backoffText(q),
     limitText(q),
+    rateText(q),
+    weightsText(q),
   ]);
   const right = 'right' as const;
   return table(
@@ -78,6 +91,8 @@ function queuesTable(items: Queue[]): string {
       'max attempts',
       'backoff',
       'limit',
+      'rate limit',
+      'group weights',
     ],
     rows,
     {
@@ -92,7 +107,8 @@ function queueLine(q: Queue): string {
   return (
     `queue ${q.name}: ${q.paused ? 'paused' : 'active'}; ${q.due} due, ${q.scheduled} scheduled, ${q.running} running, ${q.dead} dead; ` +
     `last minute ${q.succeeded_last_minute} succeeded, ${q.failed_last_minute} failed; ` +
-    `max attempts ${setting(q.max_attempts, String)}, backoff ${backoffText(q)}, limit ${limitText(q)}\n`
+    `max attempts ${setting(q.max_attempts, String)}, backoff ${backoffText(q)}, limit ${limitText(q)}, ` +
+    `rate limit ${rateText(q)}, group weights ${weightsText(q)}\n`
   );
 }
 
@@ -104,7 +120,7 @@ export function registerAdminCommands(program: Command): void {
   clientOptions(usageErrors(queues)).action(async (_o, cmd: Command) => {
     const f = flagsOf<ClientFlags>(cmd);
     try {
-      const items = await clientFor(f).queues();
+      const items: Queue[] = await clientFor(f).queues();
       if (f.json) printJson({ items });
       else if (items.length === 0) out('no queues yet: a queue appears with its first task\n');
       else out(queuesTable(items));
@@ -137,7 +153,9 @@ export function registerAdminCommands(program: Command): void {
 
   const set = queues
     .command('set')
-    .description("set a queue's retry defaults, for tasks submitted from now on that set none")
+    .description(
+      "set a queue's retry defaults (for tasks submitted from now on that set none), limits and group weights",
+    )
     .argument('<name>', 'queue name')
     .option('--max-attempts <n>', 'attempts in all, 1 to 100, or `default`')
     .option('--backoff <duration>', 'first retry delay, e.g. 500ms or 2s, or `default`')
@@ -146,6 +164,18 @@ export function registerAdminCommands(program: Command): void {
     .option(
       '--key-concurrency-limit <n>',
       'most tasks with the same concurrency key running at once, or `none`',
+    )
+    .option(
+      '--rate-limit <starts/period>',
+      'most task starts of the queue in any window, e.g. 10/s, 100/1m or 5/500ms, or `none`',
+    )
+    .option(
+      '--key-rate-limit <starts/period>',
+      'most starts of tasks with the same rate key in any window, e.g. 2/1m, or `none`',
+    )
+    .option(
+      '--group-weights <group=weight,...>',
+      'weights of groups in the round robin, e.g. gold=3,free=1 (others weigh 1), or `none`',
     );
   clientOptions(usageErrors(set)).action(async (name: string, _o, cmd: Command) => {
     const f = flagsOf<
@@ -155,10 +185,13 @@ export function registerAdminCommands(program: Command): void {
         backoffMax?: string;
         concurrencyLimit?: string;
         keyConcurrencyLimit?: string;
+        rateLimit?: string;
+        keyRateLimit?: string;
+        groupWeights?: string;
       }
     >(cmd);
     try {
-      const settings: QueueSettings = {};
+      const settings: QueueSettings & QueueLimits = {};
       if (f.maxAttempts !== undefined)
         settings.max_attempts =
           f.maxAttempts === 'default'
@@ -172,11 +205,17 @@ export function registerAdminCommands(program: Command): void {
       if (limit !== undefined) settings.concurrency_limit = limit;
       const keyLimit = limitFlag(f.keyConcurrencyLimit, '--key-concurrency-limit');
       if (keyLimit !== undefined) settings.key_concurrency_limit = keyLimit;
+      const rate = rateLimitFlag(f.rateLimit, '--rate-limit');
+      if (rate !== undefined) settings.rate_limit = rate;
+      const keyRate = rateLimitFlag(f.keyRateLimit, '--key-rate-limit');
+      if (keyRate !== undefined) settings.key_rate_limit = keyRate;
+      const weights = groupWeightsFlag(f.groupWeights, '--group-weights');
+      if (weights !== undefined) settings.group_weights = weights;
       if (Object.keys(settings).length === 0)
         throw new UsageError(
-          'nothing to set: give --max-attempts, --backoff, --backoff-max, --concurrency-limit or --key-concurrency-limit',
+          'nothing to set: give --max-attempts, --backoff, --backoff-max, --concurrency-limit, --key-concurrency-limit, --rate-limit, --key-rate-limit or --group-weights',
         );
-      const q = await clientFor(f).setQueue(name, settings);
+      const q: Queue = await clientFor(f).setQueue(name, settings);
       if (f.json) printJson(q);
       else out(queueLine(q));
     } catch (err) {

@@ -17,6 +17,7 @@ import {
 import { compactJson, details, paint, relativeTime, shortId, table, useColor } from './format.js';
 import { TaskProgressView, outcomeText } from './format-progress.js';
 import { resolveShortId } from './short-ids.js';
+import { labelsFlag } from './queue-flags.js';
 
 const SUBMIT_FIELDS: FieldFlags = {
   command: '<command>',
@@ -28,6 +29,9 @@ const SUBMIT_FIELDS: FieldFlags = {
   timeout_ms: '--timeout',
   idempotency_key: '--idempotency-key',
   concurrency_key: '--concurrency-key',
+  requires: '--requires',
+  rate_key: '--rate-key',
+  group: '--group',
 };
 const LIST_FIELDS: FieldFlags = {
   status: '--status',
@@ -117,6 +121,16 @@ function taskDetails(t: Task, color: boolean): string {
       ['idempotency key', t.idempotency_key ?? undefined],
       ['concurrency key', t.concurrency_key ?? undefined],
       [
+        'requires',
+        t.requires
+          ? Object.entries(t.requires)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(', ')
+          : undefined,
+      ],
+      ['rate key', t.rate_key ?? undefined],
+      ['group', t.group ?? undefined],
+      [
         'result',
         t.result === null || t.result === undefined ? undefined : compactJson(t.result, 500),
       ],
@@ -150,6 +164,16 @@ export function registerTaskCommands(program: Command): void {
       '--concurrency-key <key>',
       "tasks sharing a key run at most the queue's key concurrency limit at a time",
     )
+    .option(
+      '--requires <label=value>',
+      'a label a worker must have to be handed the task, e.g. gpu=true; repeatable',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option('--rate-key <key>', "tasks sharing a key start at most the queue's key rate limit")
+    .option(
+      '--group <group>',
+      "the task's group (a tenant, a customer) in the queue's round robin of groups",
+    )
     .option('-w, --wait', 'follow the task until it finishes; exit 0 if it succeeded, 1 if not');
   clientOptions(usageErrors(submit)).action(async (words: string[], _o, cmd: Command) => {
     const f = flagsOf<
@@ -162,6 +186,9 @@ export function registerTaskCommands(program: Command): void {
         timeout?: string;
         idempotencyKey?: string;
         concurrencyKey?: string;
+        requires?: string[];
+        rateKey?: string;
+        group?: string;
         wait?: boolean;
       }
     >(cmd);
@@ -180,6 +207,10 @@ export function registerTaskCommands(program: Command): void {
       if (timeout !== undefined) body.timeout_ms = timeout;
       if (f.idempotencyKey !== undefined) body.idempotency_key = f.idempotencyKey;
       if (f.concurrencyKey !== undefined) body.concurrency_key = f.concurrencyKey;
+      const requires = labelsFlag(f.requires, '--requires');
+      if (requires !== undefined) body.requires = requires;
+      if (f.rateKey !== undefined) body.rate_key = f.rateKey;
+      if (f.group !== undefined) body.group = f.group;
       const client = clientFor(f);
       const { task, created } = await client.submitDetailed(body);
       if (!f.wait) {

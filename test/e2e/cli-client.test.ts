@@ -136,6 +136,38 @@ describe('taskq submit', () => {
     });
   });
 
+  it('--requires, --rate-key and --group reach the task, and status shows them and why it waits', async () => {
+    const r = await taskq([
+      'submit',
+      'render',
+      '--queue',
+      'cli-idle',
+      '--requires',
+      'gpu=true',
+      '--requires',
+      'region=eu',
+      '--rate-key',
+      'acct-7',
+      '--group',
+      'acme',
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const task = JSON.parse(r.stdout) as { id: string };
+    expect(task).toMatchObject({
+      requires: { gpu: 'true', region: 'eu' },
+      rate_key: 'acct-7',
+      group: 'acme',
+    });
+    const status = await taskq(['status', task.id]);
+    expect(status.stdout).toMatch(/^requires +gpu=true, region=eu$/m);
+    expect(status.stdout).toMatch(/^rate key +acct-7$/m);
+    expect(status.stdout).toMatch(/^group +acme$/m);
+    expect(status.stdout).toMatch(
+      /^waiting +no connected worker handles 'render' on queue 'cli-idle' with labels gpu=true, region=eu$/m,
+    );
+  });
+
   it('rejects a bad flag value with exit 2 and one line naming the flag', async () => {
     const local = await taskq(['submit', 'echo', 'hi', '--priority', 'high']);
     expect(local.code).toBe(2);
@@ -150,6 +182,16 @@ describe('taskq submit', () => {
     const server = await taskq(['submit', 'echo', '--queue', 'no spaces allowed']);
     expect(server.code).toBe(2);
     expect(server.stderr).toMatch(/^taskq: queue .*\(--queue\)\n$/);
+
+    const pair = await taskq(['submit', 'echo', '--requires', 'gpu']);
+    expect(pair.code).toBe(2);
+    expect(pair.stderr).toBe('taskq: --requires takes name=value, such as gpu=true (got "gpu")\n');
+    const label = await taskq(['submit', 'echo', '--requires', 'no spaces=1']);
+    expect(label.code).toBe(2);
+    expect(label.stderr).toMatch(/^taskq: .*requires\.no spaces.*\(--requires\)\n$/);
+    const group = await taskq(['submit', 'echo', '--group', '']);
+    expect(group.code).toBe(2);
+    expect(group.stderr).toMatch(/^taskq: group must not be empty \(--group\)\n$/);
 
     const unknown = await taskq(['submit', 'echo', '--prio', '1']);
     expect(unknown.code).toBe(2);
@@ -276,13 +318,13 @@ describe('taskq queues and workers', () => {
       '2',
     ]);
     expect(set.code).toBe(0);
-    expect(set.stdout).toMatch(/max attempts 5, backoff 2s\.\.5m, limit 2 per key\n$/);
+    expect(set.stdout).toMatch(/max attempts 5, backoff 2s\.\.5m, limit 2 per key, rate limit -/);
     const table = await taskq(['queues']);
     expect(table.stdout).toMatch(
-      /^QUEUE +STATE +DUE +SCHEDULED +RUNNING +DEAD +OLDEST DUE +OK\/FAILED 1M +MAX ATTEMPTS +BACKOFF +LIMIT$/m,
+      /^QUEUE +STATE +DUE +SCHEDULED +RUNNING +DEAD +OLDEST DUE +OK\/FAILED 1M +MAX ATTEMPTS +BACKOFF +LIMIT +RATE LIMIT +GROUP WEIGHTS$/m,
     );
     expect(table.stdout).toMatch(
-      /^cli-admin +paused +0 +1 +0 +0 +- +0\/0 +5 +2s\.\.5m +2 per key$/m,
+      /^cli-admin +paused +0 +1 +0 +0 +- +0\/0 +5 +2s\.\.5m +2 per key +- +-$/m,
     );
     const json = await taskq(['queues', '--json']);
     expect(JSON.parse(json.stdout).items).toContainEqual(
@@ -298,6 +340,73 @@ describe('taskq queues and workers', () => {
     const bad = await taskq(['queues', 'set', 'cli-admin', '--backoff', 'soon']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^taskq: --backoff must be a duration/);
+  });
+
+  it('sets rate limits and group weights, shows them, and lifts them with none', async () => {
+    const set = await taskq([
+      'queues',
+      'set',
+      'cli-rated',
+      '--rate-limit',
+      '10/s',
+      '--key-rate-limit',
+      '2/1m',
+      '--group-weights',
+      'gold=3,free=1',
+    ]);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toMatch(/rate limit 10\/1s, 2\/1m per key, group weights free=1,gold=3\n$/);
+    const table = await taskq(['queues']);
+    expect(table.stdout).toMatch(/^cli-rated +active .* +10\/1s, 2\/1m per key +free=1,gold=3$/m);
+    // What the API stored, in its own terms.
+    const stored = (await (await fetch(`${api}/v1/queues/cli-rated`)).json()) as object;
+    expect(stored).toMatchObject({
+      rate_limit: { count: 10, period_ms: 1000 },
+      key_rate_limit: { count: 2, period_ms: 60_000 },
+      group_weights: { gold: 3, free: 1 },
+    });
+    const other = await taskq(['queues', 'set', 'cli-rated', '--rate-limit', '5/500ms', '--json']);
+    expect(JSON.parse(other.stdout)).toMatchObject({
+      rate_limit: { count: 5, period_ms: 500 },
+      key_rate_limit: { count: 2, period_ms: 60_000 },
+    });
+    const lifted = await taskq([
+      'queues',
+      'set',
+      'cli-rated',
+      '--rate-limit',
+      'none',
+      '--key-rate-limit',
+      'none',
+      '--group-weights',
+      'none',
+      '--json',
+    ]);
+    expect(JSON.parse(lifted.stdout)).toMatchObject({
+      rate_limit: null,
+      key_rate_limit: null,
+      group_weights: null,
+    });
+  });
+
+  it('refuses a bad rate limit or weight with exit 2, naming the flag and what to type', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['--rate-limit', '10'], /^taskq: --rate-limit takes starts\/period, such as 10\/s/],
+      [['--rate-limit', 'ten/s'], /^taskq: --rate-limit takes starts\/period/],
+      [['--rate-limit', '0/s'], /^taskq: --rate-limit: the count must be from 1 to 1000000/],
+      [['--key-rate-limit', '5/2d'], /^taskq: --key-rate-limit: the period must be from 1ms to 1d/],
+      [['--group-weights', 'gold'], /^taskq: --group-weights takes name=value, such as gold=3/],
+      [['--group-weights', 'gold=0'], /^taskq: --group-weights: the weight of gold must be/],
+    ];
+    for (const [flags, message] of cases) {
+      const r = await taskq(['queues', 'set', 'cli-rated-bad', ...flags]);
+      expect(r.code, flags.join(' ')).toBe(2);
+      expect(r.stderr, flags.join(' ')).toMatch(message);
+      expect(r.stdout).toBe('');
+    }
+    // Nothing was set.
+    const q = (await (await fetch(`${api}/v1/queues/cli-rated-bad`)).json()) as object;
+    expect(q).toMatchObject({ rate_limit: null, key_rate_limit: null, group_weights: null });
   });
 
   it('workers lists the connected worker', async () => {
