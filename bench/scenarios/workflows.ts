@@ -77,7 +77,7 @@ async function workflowRounds(
     // A small unmeasured round first, so that connections, plans and the JIT are warm, as
     // the latency scenario warms every system; then ANALYZE, as autovacuum soon would. On a
     // fresh schema's unanalyzed tables, our release of a DAG's nodes is planned with a
-    // sequential scan per node (docs/performance.md, Workflows).
+    // sequential scan per node.
     if (ctx.mode !== 'smoke') {
       await runRound(s, shape, Math.min(100, size));
       await s.analyze();

@@ -91,7 +91,7 @@ const BULLMQ = {
 const PGBOSS_NONE = {
   routing: notOffered('no worker labels: routing is by queue name'),
   ratelimit: notOffered(
-    'no limit on starts per period: throttling (`singletonSeconds`) lets one job be sent per period and refuses the rest at send',
+    'no limit on starts per period: throttling (`sendThrottled`, `sendDebounced`, `singletonSeconds`) lets one job per period through at send, dropping or deferring the rest',
   ),
   groups: notOffered(
     'no fair share: a job\u2019s `group` only caps how many of the group run at once (`groupConcurrency`); jobs are still fetched by priority and creation order',
