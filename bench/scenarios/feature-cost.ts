@@ -53,7 +53,12 @@ export async function featureCost(
   const backgroundCpu: Array<number | null> = [];
   const results =
     ctx.mode === 'smoke'
-      ? await Promise.all(order.map((v) => (backgroundCpu.push(null), drain(ctx, system, v))))
+      ? await Promise.all(
+          order.map((v) => {
+            backgroundCpu.push(null);
+            return drain(ctx, system, v);
+          }),
+        )
       : await sequence(
           order.map((v) => async () => {
             backgroundCpu.push(await cpuBusy(300));
