@@ -48,6 +48,7 @@ export const FEATURE_VARIANT = {
 } as const satisfies Record<string, Exclude<DrainVariant, 'plain'>>;
 
 const TASKQ_DOCS = 'docs/workflows.md, docs/api.md';
+const TASKQ_LIMITS_DOCS = 'docs/api.md, "Routing, rate limits and fair share"';
 
 const notOffered = (why: string): FeatureSupport => ({ offered: false, why });
 
@@ -132,8 +133,7 @@ export const FEATURES: Record<FeatureScenario, Record<SystemName, FeatureSupport
     taskq: {
       offered: true,
       how: VARIANT_SETTINGS.routed,
-      source:
-        'the OpenAPI description of POST /v1/tasks (requires), served at /docs; `taskq worker --label`',
+      source: `${TASKQ_LIMITS_DOCS} (requires); \`taskq worker --label\``,
     },
     'graphile-worker-0.17': GRAPHILE_NONE.routing,
     'graphile-worker-0.18': GRAPHILE_NONE.routing,
@@ -145,7 +145,7 @@ export const FEATURES: Record<FeatureScenario, Record<SystemName, FeatureSupport
     taskq: {
       offered: true,
       how: `the queue's \`rate_limit: { count: ${RATE_LIMIT.count}, period_ms: ${RATE_LIMIT.periodMs} }\`, set with PUT /v1/queues/default`,
-      source: 'the OpenAPI description of PUT /v1/queues/{name} (rate_limit), served at /docs',
+      source: `${TASKQ_LIMITS_DOCS} (rate_limit)`,
     },
     'graphile-worker-0.17': GRAPHILE_NONE.ratelimit,
     'graphile-worker-0.18': GRAPHILE_NONE.ratelimit,
@@ -157,7 +157,7 @@ export const FEATURES: Record<FeatureScenario, Record<SystemName, FeatureSupport
     taskq: {
       offered: true,
       how: `each task's \`group\` (${GROUPS} groups); the claim takes the groups round robin`,
-      source: 'the OpenAPI description of POST /v1/tasks (group), served at /docs',
+      source: `${TASKQ_LIMITS_DOCS} (group)`,
     },
     'graphile-worker-0.17': GRAPHILE_NONE.groups,
     'graphile-worker-0.18': GRAPHILE_NONE.groups,
