@@ -287,6 +287,75 @@ describe.skipIf(!hasChromium)('dashboard actions in a browser', { timeout: 120_0
     await see('cancelled', `tr[data-task-id="${running.id}"]`);
   });
 
+  it("sets a queue's rate limits and group weights from its form, and shows them; a bad value shows on its field", async () => {
+    await rest.call('PUT', '/v1/queues/limited', { concurrency_limit: 4 });
+    await open('queues');
+    const row = page.locator('tr[data-queue="limited"]');
+    await row.waitFor({ timeout: UI_TIMEOUT });
+    await see('no limit', 'tr[data-queue="limited"] td[data-col="rate-limit"]');
+    await row.getByRole('button', { name: 'Limits' }).click();
+    const form = dialog();
+    // The current settings are filled in.
+    expect(await form.locator('input[name="concurrency_limit"]').inputValue()).toBe('4');
+    await form.locator('input[name="rate_count"]').fill('10');
+    await form.locator('input[name="rate_period_ms"]').fill('1000');
+    await form.locator('input[name="key_rate_count"]').fill('2');
+    await form.locator('input[name="key_rate_period_ms"]').fill('60000');
+    await form.locator('input[name="group_weights"]').fill('gold=0');
+    await form.getByRole('button', { name: 'Save' }).click();
+    // The API's rule, under the setting it names; nothing was changed.
+    await see('group_weights.gold must be >= 1', 'dialog label.invalid .field-error');
+    expect(await rest.call('GET', '/v1/queues/limited')).toMatchObject({
+      rate_limit: null,
+      group_weights: null,
+    });
+    await form.locator('input[name="group_weights"]').fill('gold=3, free=1');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await dialog().waitFor({ state: 'detached', timeout: UI_TIMEOUT });
+    expect(await rest.call('GET', '/v1/queues/limited')).toMatchObject({
+      concurrency_limit: 4,
+      rate_limit: { count: 10, period_ms: 1000 },
+      key_rate_limit: { count: 2, period_ms: 60_000 },
+      group_weights: { gold: 3, free: 1 },
+    });
+    await see(
+      '10 per second, 2 per minute per key',
+      'tr[data-queue="limited"] td[data-col="rate-limit"]',
+    );
+    await see('free=1, gold=3', 'tr[data-queue="limited"] td[data-col="group-weights"]');
+    // An emptied field lifts its setting.
+    await row.getByRole('button', { name: 'Limits' }).click();
+    await dialog().locator('input[name="rate_count"]').fill('');
+    await dialog().locator('input[name="rate_period_ms"]').fill('');
+    await dialog().getByRole('button', { name: 'Save' }).click();
+    await see(/^2 per minute per key$/, 'tr[data-queue="limited"] td[data-col="rate-limit"]');
+    expect(await rest.call('GET', '/v1/queues/limited')).toMatchObject({
+      rate_limit: null,
+      key_rate_limit: { count: 2 },
+    });
+  });
+
+  it("shows a task's requires, rate key and group, and why it waits", async () => {
+    const task = await rest.submit({
+      command: 'stamp',
+      queue: 'routed',
+      requires: { gpu: 'true', region: 'eu' },
+      rate_key: 'acct-7',
+      group: 'acme',
+    });
+    await open(`tasks/${task.id as string}`);
+    await see('gpu=true', '[data-field="requires"]');
+    await see('region=eu', '[data-field="requires"]');
+    await see('acct-7', 'dl.fields');
+    await see('acme', 'dl.fields');
+    await see(
+      "no connected worker handles 'stamp' on queue 'routed' with labels gpu=true, region=eu",
+      '[data-field="waiting-for"]',
+    );
+    await open('tasks?queue=routed');
+    await see('· acme', 'table');
+  });
+
   it("shows a worker's labels and version, and its recent tasks", async () => {
     const mine = await rest.submit({ command: 'stamp', queue: 'labelled' });
     await until(

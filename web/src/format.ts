@@ -191,3 +191,28 @@ export function jsonError(text: string): string | null {
     return `not valid JSON at line ${line}, column ${column}: ${message.replace(/ in JSON at position \d+.*$/, '')}`;
   }
 }
+
+const PERIOD_UNITS: Array<[number, string, string]> = [
+  [86_400_000, 'day', 'd'],
+  [3_600_000, 'hour', 'h'],
+  [60_000, 'minute', 'min'],
+  [1000, 'second', 's'],
+];
+
+/** A rate limit in words: "10 per second", "2 per 5 min", "5 per 500 ms". */
+export function rate(r: { count: number; period_ms: number }): string {
+  for (const [size, one, short] of PERIOD_UNITS) {
+    if (r.period_ms % size !== 0) continue;
+    const n = r.period_ms / size;
+    return `${count(r.count)} per ${n === 1 ? one : `${count(n)} ${short}`}`;
+  }
+  return `${count(r.count)} per ${count(r.period_ms)} ms`;
+}
+
+/** Group weights as `name=weight` pairs by name ("free=1, gold=3"), the form the settings take. */
+export function weights(w: Record<string, number> | null): string {
+  return Object.entries(w ?? {})
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([g, n]) => `${g}=${n}`)
+    .join(', ');
+}

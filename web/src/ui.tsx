@@ -319,3 +319,25 @@ export function Pager(props: {
     </nav>
   );
 }
+
+/** A dialog form's buttons: submit (disabled while busy), Discard, and the form's error. */
+export function FormActions(props: {
+  label: string;
+  busyLabel: string;
+  busy: boolean;
+  disabled?: boolean;
+  error: string | null | undefined;
+  onDiscard: () => void;
+}): ReactNode {
+  return (
+    <div className="form-actions">
+      <button type="submit" className="btn primary" disabled={props.busy || props.disabled}>
+        {props.busy ? props.busyLabel : props.label}
+      </button>
+      <button type="button" className="btn plain" onClick={props.onDiscard}>
+        Discard
+      </button>
+      <ActionError message={props.error} />
+    </div>
+  );
+}

@@ -1,17 +1,28 @@
-/** Queues: depth, age of the oldest due task, limits, pause and resume. */
-import type { ReactNode } from 'react';
+/** Queues: depth, age of the oldest due task, limits and group weights (and setting them), pause and resume. */
+import { useState, type ReactNode } from 'react';
 import { api } from '../api';
 import { COLORS, StackedBar } from '../charts';
-import { count, duration } from '../format';
+import { count, duration, rate, weights } from '../format';
 import { useDebounced, useLiveEvents, usePoll } from '../hooks';
 import { Link } from '../router';
 import type { Queue } from '../types';
 import { ActionButton, Empty, ErrorNote, Loading, PageHeader } from '../ui';
+import { QueueSettingsDialog } from './queues/settings';
+
+/** The rate limits in words: the queue's, then the per-key one; "no limit" when neither. */
+function rateLimits(q: Queue): string {
+  const parts = [
+    q.rate_limit ? rate(q.rate_limit) : null,
+    q.key_rate_limit ? `${rate(q.key_rate_limit)} per key` : null,
+  ].filter(Boolean);
+  return parts.length ? parts.join(', ') : 'no limit';
+}
 
 export function Queues(): ReactNode {
   // Polled (a future task becoming due sends no event) and reloaded on task events.
   const queues = usePoll(() => api<{ items: Queue[] }>('GET', '/v1/queues'), 5000, []);
   const reload = useDebounced(queues.reload, 1000);
+  const [editing, setEditing] = useState<Queue | null>(null);
   useLiveEvents(reload);
 
   const items = queues.data?.items ?? [];
@@ -54,6 +65,10 @@ export function Queues(): ReactNode {
                   Last minute
                 </th>
                 <th>Concurrency</th>
+                <th>Rate limit</th>
+                <th title="Weights of groups in the round robin; groups not named weigh 1">
+                  Group weights
+                </th>
                 <th>Retries</th>
                 <th />
               </tr>
@@ -111,16 +126,21 @@ export function Queues(): ReactNode {
                     {q.concurrency_limit === null ? 'no limit' : `${q.concurrency_limit} at once`}
                     {q.key_concurrency_limit === null ? '' : `, ${q.key_concurrency_limit} per key`}
                   </td>
+                  <td data-col="rate-limit">{rateLimits(q)}</td>
+                  <td data-col="group-weights">{weights(q.group_weights) || 'all 1'}</td>
                   <td>
                     {q.max_attempts ?? 3} attempts, {duration(q.backoff_ms ?? 1000)} →{' '}
                     {duration(q.backoff_max_ms ?? 300_000)}
                   </td>
-                  <td>
+                  <td className="row-actions">
                     <ActionButton
                       label={q.paused ? 'Resume' : 'Pause'}
                       kind={q.paused ? 'primary' : 'plain'}
                       run={toggle(q)}
                     />
+                    <button type="button" className="btn plain" onClick={() => setEditing(q)}>
+                      Limits
+                    </button>
                   </td>
                 </tr>
               ))}
@@ -128,6 +148,13 @@ export function Queues(): ReactNode {
           </table>
         </div>
       )}
+      {editing ? (
+        <QueueSettingsDialog
+          queue={editing}
+          onSaved={() => queues.reload()}
+          onClose={() => setEditing(null)}
+        />
+      ) : null}
     </>
   );
 }

@@ -108,7 +108,11 @@ export function TaskDetail(props: { id: string }): ReactNode {
         </span>
       </div>
       <WorkflowOfTask task={task} />
-      {task.waiting_for ? <div className="callout">Waiting: {task.waiting_for}</div> : null}
+      {task.waiting_for ? (
+        <div className="callout" data-field="waiting-for">
+          Waiting: {task.waiting_for}
+        </div>
+      ) : null}
       {task.status === 'running' || shownProgress ? (
         <ProgressBar
           percent={shownProgress?.percent ?? null}
@@ -136,6 +140,25 @@ export function TaskDetail(props: { id: string }): ReactNode {
             </Field>
             <Field label="Idempotency key">{task.idempotency_key ?? '—'}</Field>
             <Field label="Concurrency key">{task.concurrency_key ?? '—'}</Field>
+            <Field label="Requires">
+              {task.requires && Object.keys(task.requires).length ? (
+                <span className="tags" data-field="requires">
+                  {Object.entries(task.requires).map(([k, v]) => (
+                    <span
+                      key={k}
+                      className="tag label"
+                      title="Only a worker with this label takes it"
+                    >
+                      {k}={v}
+                    </span>
+                  ))}
+                </span>
+              ) : (
+                'any worker'
+              )}
+            </Field>
+            <Field label="Rate key">{task.rate_key ?? '—'}</Field>
+            <Field label="Group">{task.group ?? '—'}</Field>
           </dl>
         </Card>
         <Card title="Timeline">

@@ -239,7 +239,15 @@ export function Tasks(): ReactNode {
                   <td className="command" title={t.command}>
                     {t.command}
                   </td>
-                  <td>{t.queue}</td>
+                  <td>
+                    {t.queue}
+                    {t.group ? (
+                      <span className="muted" title="Its group in the queue's round robin">
+                        {' '}
+                        · {t.group}
+                      </span>
+                    ) : null}
+                  </td>
                   <td>
                     <StatusBadge status={t.status} />
                   </td>

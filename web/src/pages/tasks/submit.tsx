@@ -8,7 +8,7 @@ import { api, errorMessage } from '../../api';
 import { LOCAL_ZONE, fromLocalInput, jsonError, zoneLabel } from '../../format';
 import { navigate } from '../../router';
 import type { Queue, Task } from '../../types';
-import { ActionError, Dialog, FormField, errorField } from '../../ui';
+import { Dialog, FormActions, FormField, errorField } from '../../ui';
 
 const FIELDS = ['command', 'queue', 'run_at', 'payload', 'priority', 'max_attempts'] as const;
 type FieldName = (typeof FIELDS)[number];
@@ -141,15 +141,14 @@ export function SubmitTaskDialog(props: { queues: Queue[]; onClose: () => void }
             errors.payload ?? (payloadError ? `payload is ${payloadError}` : undefined),
           )}
         </div>
-        <div className="form-actions">
-          <button type="submit" className="btn primary" disabled={busy || Boolean(payloadError)}>
-            {busy ? 'Submitting…' : 'Submit task'}
-          </button>
-          <button type="button" className="btn plain" onClick={props.onClose}>
-            Discard
-          </button>
-          <ActionError message={errors.form} />
-        </div>
+        <FormActions
+          label="Submit task"
+          busyLabel="Submitting…"
+          busy={busy}
+          disabled={Boolean(payloadError)}
+          error={errors.form}
+          onDiscard={props.onClose}
+        />
       </form>
     </Dialog>
   );
