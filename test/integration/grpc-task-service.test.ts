@@ -93,6 +93,32 @@ describe('TaskService over gRPC', () => {
     expect(got.task?.progress).toMatchObject({ attempt: 1, percent: 70, message: 'step two' });
   });
 
+  it('takes requires, rate_key and group, and returns them with why the task waits', async () => {
+    const submitted = await client.submitTask({
+      command: 'render scene-9',
+      queue: 'grpc-routed',
+      requires: { gpu: 'true', region: 'eu' },
+      rateKey: 'acct-7',
+      group: 'acme',
+    });
+    expect(submitted.task).toMatchObject({
+      requires: { gpu: 'true', region: 'eu' },
+      rateKey: 'acct-7',
+      group: 'acme',
+    });
+    const got = await client.getTask({ id: submitted.task?.id as string });
+    expect(got.task).toMatchObject({
+      status: TaskStatus.PENDING,
+      requires: { gpu: 'true', region: 'eu' },
+      rateKey: 'acct-7',
+      group: 'acme',
+      waitingFor:
+        "no connected worker handles 'render' on queue 'grpc-routed' with labels gpu=true, region=eu",
+    });
+    const plain = await client.submitTask({ command: 'echo', queue: 'grpc-routed' });
+    expect(plain.task).toMatchObject({ requires: {}, rateKey: '', group: '' });
+  });
+
   it('honours run_at and idempotency keys, and cancels', async () => {
     const runAt = new Date(Date.now() + 3_600_000);
     const a = await client.submitTask({

@@ -50,6 +50,9 @@ export function taskToMessage(
     updatedAt: ts(t.updatedAt),
     waitingFor: waitingFor ?? '',
     executor: t.executor ?? '',
+    requires: t.requires ?? {},
+    rateKey: t.rateKey ?? '',
+    group: t.group ?? '',
     ...(t.progressPercent === null
       ? {}
       : {
