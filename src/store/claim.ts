@@ -171,9 +171,11 @@ async function claimFast(db: Db, a: ClaimArgs): Promise<{ rows: ClaimRow[]; lane
         -- FOR UPDATE cannot sit beside a window function, hence the second step.
         SELECT id, row_number() OVER () AS n FROM locked
       ), ${claimChosen(db)}
-      -- One row even when nothing was claimed, to say whether tasks wait in lanes.
-      SELECT ${CLAIM_ROW_COLUMNS}, x.lanes
-      FROM (SELECT (SELECT present FROM lanes) AS lanes, (SELECT count(*) FROM notified) AS n) x
+      -- One row even when nothing was claimed, to say whether tasks wait in lanes. The
+      -- announcement is joined, not a column of a subquery: PostgreSQL drops an unused
+      -- column's subquery unevaluated, and the claim would then announce nothing.
+      SELECT ${CLAIM_ROW_COLUMNS}, x.present AS lanes
+      FROM lanes x CROSS JOIN (SELECT count(*) FROM notified) n
       LEFT JOIN claimed c ON true`,
     values: [a.queue, a.handlers, a.slots, a.leaseMs, eventsChannel(db), labelsJson(a)],
   });

@@ -125,7 +125,8 @@ export function registerEventRoutes(
       await api.get(id, { detail: false }); // 404 before the stream opens
       // Subscribed first, opened once events are surely on; then the task is read. The first
       // event is always the task: progress heard before that read is held, and sent after it
-      // (that of earlier attempts dropped).
+      // (that of earlier attempts dropped). So is progress heard while a later read is on its
+      // way, so that a task's running event always comes before the progress of its run.
       let stream: SseStream | null = null;
       let read = false;
       const early: TaskEvent[] = [];
@@ -146,11 +147,9 @@ export function registerEventRoutes(
                 lastSent = at;
                 s.send('task', taskToJson(d.task, d), at);
               }
-              if (!read) {
-                read = true;
-                for (const e of early.splice(0))
-                  if (e.attempt >= d.task.attempt) s.send('progress', progressEvent(e), e.at);
-              }
+              read = true;
+              for (const e of early.splice(0))
+                if (e.attempt >= d.task.attempt) s.send('progress', progressEvent(e), e.at);
             } catch {
               // The database is away: the next event or reconnect refreshes.
             }
@@ -161,7 +160,7 @@ export function registerEventRoutes(
         { taskId: id },
         (e) => {
           if (e.kind !== 'progress') refresh();
-          else if (stream && read) stream.send('progress', progressEvent(e), e.at);
+          else if (stream && read && !running) stream.send('progress', progressEvent(e), e.at);
           else if (early.length < EARLY_LIMIT) early.push(e);
         },
         refresh,
