@@ -28,7 +28,9 @@ describe('a workflow across processes', () => {
       key: `m${i}`,
       command: 'hold',
       queue: 'wf-e2e',
-      payload: { ms: 400 },
+      // Long enough that what the victim holds when it is seen is still running when the
+      // kill lands, on a busy machine.
+      payload: { ms: 1500 },
       depends_on: ['root'],
     }));
     const res = await fetch(`http://127.0.0.1:${c1.httpPort}/v1/workflows`, {
