@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
 import { createApiServices, type ApiServices } from '../api/index.js';
+import { registerQueueService } from '../api/grpc/queue-service.js';
 import { registerTaskService } from '../api/grpc/task-service.js';
 import { registerDashboard } from '../api/rest/dashboard.js';
 import { buildHttpApi, routeTable, type RouteEntry } from '../api/rest/http.js';
@@ -139,6 +140,7 @@ export class Coordinator {
           onHello: (info) => metrics.labels.add(info.queues, info.handlers),
         });
         registerTaskService(router, services.tasks, services.workflows, services.events);
+        registerQueueService(router, services.queues);
       },
     });
     const http = await buildHttpApi({

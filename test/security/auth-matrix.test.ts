@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
 import type { DescMethod, DescService } from '@bufbuild/protobuf';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
@@ -6,8 +7,6 @@ import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Action } from '../../src/api/auth/authenticator.js';
 import type { Coordinator } from '../../src/coordinator/index.js';
-import { TaskService } from '../../src/gen/taskqueue/v1/task_pb.js';
-import { WorkerService } from '../../src/gen/taskqueue/v1/worker_pb.js';
 import { createToken, revokeToken, type TokenRole } from '../../src/store/tokens.js';
 import { useSchema } from '../helpers/db.js';
 import { inProcessCoordinator } from '../helpers/inprocess.js';
@@ -184,6 +183,11 @@ const GRPC_ACTIONS: Record<string, Action> = {
   'TaskService/SubmitWorkflow': 'write',
   'TaskService/GetWorkflow': 'read',
   'TaskService/WatchWorkflow': 'read',
+  'QueueService/ListQueues': 'read',
+  'QueueService/GetQueue': 'read',
+  'QueueService/UpdateQueue': 'admin',
+  'QueueService/PauseQueue': 'admin',
+  'QueueService/ResumeQueue': 'admin',
   'WorkerService/Connect': 'work',
 };
 
@@ -195,7 +199,12 @@ describe('gRPC: every method × every credential', () => {
     const url = `http://127.0.0.1:${c.grpcPort}`;
     sessions = new Http2SessionManager(url);
     const transport = createGrpcTransport({ baseUrl: url, sessionManager: sessions });
-    const services: DescService[] = [TaskService, WorkerService];
+    const services = await generatedServices();
+    expect(services.map((s) => s.name).sort()).toEqual([
+      'QueueService',
+      'TaskService',
+      'WorkerService',
+    ]);
     const methods = services.flatMap((s) => s.methods);
     // Each method has its expectation here: a new one fails until it is added.
     expect(methods.map((m) => `${m.parent.name}/${m.name}`).sort()).toEqual(
@@ -222,6 +231,20 @@ describe('gRPC: every method × every credential', () => {
   });
 });
 
+/** Every service the generated code declares, so a new service or method cannot skip this. */
+async function generatedServices(): Promise<DescService[]> {
+  const dir = new URL('../../src/gen/taskqueue/v1/', import.meta.url);
+  const files = (await readdir(dir)).filter((f) => f.endsWith('_pb.ts'));
+  const modules = await Promise.all(
+    files.map((f) => import(new URL(f, dir).href) as Promise<Record<string, unknown>>),
+  );
+  return modules.flatMap((m) =>
+    Object.values(m).filter(
+      (v): v is DescService => (v as { kind?: unknown } | null)?.kind === 'service',
+    ),
+  );
+}
+
 /** Calls a method once with an empty request; returns the error code, or undefined on success. */
 async function callOnce(
   transport: ReturnType<typeof createGrpcTransport>,
@@ -236,7 +259,7 @@ async function callOnce(
   const opts = { headers, timeoutMs: 5000 };
   try {
     if (method.methodKind === 'unary') {
-      await call({ id: uuidv7(), command: 'echo matrix', queue: 'matrix' }, opts);
+      await call({ id: uuidv7(), command: 'echo matrix', queue: 'matrix', name: 'matrix' }, opts);
     } else if (method.methodKind === 'server_streaming') {
       for await (const _ of call({ id: uuidv7() }, opts) as AsyncIterable<unknown>) break;
     } else {

@@ -25,6 +25,12 @@ const ACTIONS: Record<string, Action> = {
   'taskqueue.v1.TaskService/SubmitWorkflow': 'write',
   'taskqueue.v1.TaskService/GetWorkflow': 'read',
   'taskqueue.v1.TaskService/WatchWorkflow': 'read',
+  // The roles of the REST /v1/queues routes.
+  'taskqueue.v1.QueueService/ListQueues': 'read',
+  'taskqueue.v1.QueueService/GetQueue': 'read',
+  'taskqueue.v1.QueueService/UpdateQueue': 'admin',
+  'taskqueue.v1.QueueService/PauseQueue': 'admin',
+  'taskqueue.v1.QueueService/ResumeQueue': 'admin',
 };
 
 /** The caller of a gRPC call, as authenticated by {@link authInterceptor}. */

@@ -41,10 +41,6 @@ function rateLimitToJson(r: RateLimit | null) {
   return r ? { count: r.count, period_ms: r.periodMs } : null;
 }
 
-function rateLimitOf(r: { count: number; period_ms: number } | null): RateLimit | null {
-  return r ? { count: r.count, periodMs: r.period_ms } : null;
-}
-
 function workerToJson(w: WorkerStatus) {
   return {
     id: w.id,
@@ -105,28 +101,7 @@ export function registerQueueRoutes(app: FastifyInstance, queues: QueuesApi): vo
         response: { 200: QueueJson, ...errors },
       },
     },
-    async (req) => {
-      const b = req.body;
-      const q = await queues.update(
-        req.params.name,
-        {
-          ...(b.max_attempts !== undefined ? { maxAttempts: b.max_attempts } : {}),
-          ...(b.backoff_ms !== undefined ? { backoffBaseMs: b.backoff_ms } : {}),
-          ...(b.backoff_max_ms !== undefined ? { backoffMaxMs: b.backoff_max_ms } : {}),
-          ...(b.concurrency_limit !== undefined ? { concurrencyLimit: b.concurrency_limit } : {}),
-          ...(b.key_concurrency_limit !== undefined
-            ? { keyConcurrencyLimit: b.key_concurrency_limit }
-            : {}),
-          ...(b.rate_limit !== undefined ? { rateLimit: rateLimitOf(b.rate_limit) } : {}),
-          ...(b.key_rate_limit !== undefined
-            ? { keyRateLimit: rateLimitOf(b.key_rate_limit) }
-            : {}),
-          ...(b.group_weights !== undefined ? { groupWeights: b.group_weights } : {}),
-        },
-        b.backoff_max_ms !== undefined ? 'backoff_max_ms' : 'backoff_ms',
-      );
-      return queueToJson(q);
-    },
+    async (req) => queueToJson(await queues.update(req.params.name, req.body)),
   );
 
   for (const action of ['pause', 'resume'] as const) {

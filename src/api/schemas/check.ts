@@ -16,10 +16,28 @@ export function checkSchema<S extends TSchema>(schema: S, value: unknown): Stati
   let check = compiled.get(schema);
   if (!check) compiled.set(schema, (check = TypeCompiler.Compile(schema)));
   if (check.Check(value)) return value;
-  const first = check.Errors(value).First();
+  const top = check.Errors(value).First();
+  const first = top && deepest(top);
   const field = first?.path.replace(/^\//, '').replace(/\//g, '.') ?? '';
   const message = first ? describe(first) : 'is invalid';
   throw new ValidationError(field ? `${field} ${message}` : `input ${message}`, field || undefined);
+}
+
+/**
+ * Inside a union (most often a setting or null), the error of the branch that got furthest,
+ * so the message names the field within it, as REST's does: `rate_limit.count must be at
+ * least 1`, not `rate_limit must be union value`.
+ */
+function deepest(e: ValueError): ValueError {
+  if (e.type !== ValueErrorType.Union) return e;
+  let best = e;
+  for (const branch of e.errors) {
+    const first = branch.First();
+    if (!first) continue;
+    const inner = deepest(first);
+    if (best === e || inner.path.length > best.path.length) best = inner;
+  }
+  return best;
 }
 
 /** The words REST answers use for the same rule (see formatSchemaErrors in errors.ts). */

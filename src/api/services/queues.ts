@@ -7,8 +7,11 @@ import {
   type QueueInfo,
   type QueueSettings,
   type QueueThroughput,
+  type RateLimit,
 } from '../../store/queues.js';
 import { listWorkers, type WorkerStatus } from '../../store/workers.js';
+import { QueueNameParams, QueueSettingsBody, type QueueSettingsInput } from '../schemas/admin.js';
+import { checkSchema } from '../schemas/check.js';
 import { checkBackoffRange } from './submit.js';
 import { guardDb } from './guard.js';
 
@@ -51,6 +54,18 @@ function empty(name: string): QueueInfo {
   };
 }
 
+function rateLimitOf(r: { count: number; period_ms: number } | null): RateLimit | null {
+  return r ? { count: r.count, periodMs: r.period_ms } : null;
+}
+
+/**
+ * A queue name as every edge takes it (REST checks its path parameter with the same schema).
+ * @throws ValidationError naming `name`.
+ */
+export function checkQueueName(name: string): string {
+  return checkSchema(QueueNameParams, { name }).name;
+}
+
 /**
  * Queues and workers, for every edge: depth and settings (always fresh), the last minute's
  * throughput (cached per process), settings changes, pause and resume, and the workers list.
@@ -77,14 +92,26 @@ export class QueuesApi {
   }
 
   /**
-   * Changes a queue's settings (undefined keeps, null clears) and returns the queue.
-   * @throws ValidationError when the backoff pair, as it would be stored, makes no sense.
+   * Changes a queue's settings as every edge takes them (a field left out keeps its value;
+   * null clears it) and returns the queue.
+   * @throws ValidationError naming the field: a value out of its range, or a backoff pair
+   * that, as it would be stored, makes no sense.
    */
-  async update(
-    name: string,
-    settings: QueueSettings,
-    changed: 'backoff_ms' | 'backoff_max_ms',
-  ): Promise<QueueView> {
+  async update(name: string, input: QueueSettingsInput): Promise<QueueView> {
+    const b = checkSchema(QueueSettingsBody, input);
+    const settings: QueueSettings = {
+      ...(b.max_attempts !== undefined ? { maxAttempts: b.max_attempts } : {}),
+      ...(b.backoff_ms !== undefined ? { backoffBaseMs: b.backoff_ms } : {}),
+      ...(b.backoff_max_ms !== undefined ? { backoffMaxMs: b.backoff_max_ms } : {}),
+      ...(b.concurrency_limit !== undefined ? { concurrencyLimit: b.concurrency_limit } : {}),
+      ...(b.key_concurrency_limit !== undefined
+        ? { keyConcurrencyLimit: b.key_concurrency_limit }
+        : {}),
+      ...(b.rate_limit !== undefined ? { rateLimit: rateLimitOf(b.rate_limit) } : {}),
+      ...(b.key_rate_limit !== undefined ? { keyRateLimit: rateLimitOf(b.key_rate_limit) } : {}),
+      ...(b.group_weights !== undefined ? { groupWeights: b.group_weights } : {}),
+    };
+    const changed = b.backoff_max_ms !== undefined ? 'backoff_max_ms' : 'backoff_ms';
     // Tasks that set neither take both defaults, so the pair must make sense together.
     await guardDb(() =>
       updateQueue(this.db, name, settings, (m) =>
