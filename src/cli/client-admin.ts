@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { QueueSettings } from '../client/index.js';
+import type { Queue, QueueSettings } from '../client/index.js';
 import {
   UsageError,
   clientFor,
@@ -12,14 +12,7 @@ import {
   type ClientFlags,
 } from './client-options.js';
 import { formatDuration, paint, relativeTime, shortId, table, useColor } from './format.js';
-import {
-  groupWeightsFlag,
-  rateLimitFlag,
-  rateText,
-  weightsText,
-  type QueueLimits,
-  type QueueWithLimits as Queue,
-} from './queue-flags.js';
+import { groupWeightsFlag, rateLimitFlag, rateText, weightsText } from './queue-flags.js';
 
 const QUEUE_FIELDS = {
   name: '<name>',
@@ -191,7 +184,7 @@ export function registerAdminCommands(program: Command): void {
       }
     >(cmd);
     try {
-      const settings: QueueSettings & QueueLimits = {};
+      const settings: QueueSettings = {};
       if (f.maxAttempts !== undefined)
         settings.max_attempts =
           f.maxAttempts === 'default'

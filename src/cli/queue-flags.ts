@@ -1,26 +1,10 @@
-import type { Queue } from '../client/index.js';
+import type { Queue, RateLimit } from '../client/index.js';
 import { UsageError } from './client-options.js';
 
 /**
  * The flags and columns of routing, rate limits and fair share: `--rate-limit 10/1s`,
  * `--group-weights a=3,b=1`, `--requires gpu=true`, and how a queue's limits read in a table.
  */
-
-/** At most `count` task starts in any window of `period_ms`, as the API has it. */
-export interface RateLimit {
-  count: number;
-  period_ms: number;
-}
-
-/** The queue settings of rate limits and fair share (docs/api.md, "Routing, rate limits…"). */
-export interface QueueLimits {
-  rate_limit?: RateLimit | null;
-  key_rate_limit?: RateLimit | null;
-  group_weights?: Record<string, number> | null;
-}
-
-/** A queue as the API returns it, with its rate limits and group weights. */
-export type QueueWithLimits = Queue & QueueLimits;
 
 /** The bounds the API takes (src/api/schemas/admin.ts), checked here to name the flag. */
 const RATE_COUNT_MAX = 1_000_000;
@@ -118,14 +102,14 @@ export function rateLimitText(r: RateLimit): string {
 }
 
 /** The rate limits: `-` for none, else the queue's and the per-key one (`10/1s, 2/1m per key`). */
-export function rateText(q: QueueLimits): string {
+export function rateText(q: Pick<Queue, 'rate_limit' | 'key_rate_limit'>): string {
   const key = q.key_rate_limit ? `${rateLimitText(q.key_rate_limit)} per key` : '';
   if (!q.rate_limit) return key || '-';
   return key ? `${rateLimitText(q.rate_limit)}, ${key}` : rateLimitText(q.rate_limit);
 }
 
 /** Group weights as `--group-weights` takes them, by name (`free=1,gold=3`), or `-`. */
-export function weightsText(q: QueueLimits): string {
+export function weightsText(q: Pick<Queue, 'group_weights'>): string {
   const entries = Object.entries(q.group_weights ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
   return entries.length ? entries.map(([g, w]) => `${g}=${w}`).join(',') : '-';
 }

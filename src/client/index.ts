@@ -33,6 +33,7 @@ export {
   type BulkTarget,
   type Queue,
   type QueueSettings,
+  type RateLimit,
   type SubmitTask,
   type Task,
   type TaskAttempt,

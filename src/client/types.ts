@@ -192,7 +192,13 @@ export interface BatchResult {
   created: number;
 }
 
-/** A queue with its depth and retry defaults. */
+/** At most `count` task starts in any window of `period_ms`. */
+export interface RateLimit {
+  count: number;
+  period_ms: number;
+}
+
+/** A queue with its depth, retry defaults, limits and group weights. */
 export interface Queue {
   name: string;
   paused: boolean;
@@ -218,6 +224,12 @@ export interface Queue {
   concurrency_limit: number | null;
   /** Most tasks with the same concurrency_key running at once; null: keys not allowed here. */
   key_concurrency_limit: number | null;
+  /** Most task starts of the queue per period, across all coordinators; null: no limit. */
+  rate_limit: RateLimit | null;
+  /** Most starts of tasks with the same rate_key per period; null: no limit. */
+  key_rate_limit: RateLimit | null;
+  /** Weights of groups in the round robin (a group not named weighs 1); null: all 1. */
+  group_weights: Record<string, number> | null;
 }
 
 /** A queue's settings. Fields left out keep their value; null clears one. */
@@ -227,6 +239,12 @@ export interface QueueSettings {
   backoff_max_ms?: number | null;
   concurrency_limit?: number | null;
   key_concurrency_limit?: number | null;
+  /** At most `count` task starts of the queue in any window of `period_ms`. */
+  rate_limit?: RateLimit | null;
+  /** At most `count` starts of tasks with the same rate_key in any window of `period_ms`. */
+  key_rate_limit?: RateLimit | null;
+  /** Replaces the group weights whole: a group of weight w takes w tasks per round. */
+  group_weights?: Record<string, number> | null;
 }
 
 /** `live`, `silent` (stream open, no heartbeat lately) or `disconnected`. */

@@ -18,7 +18,7 @@ export interface Queryable {
   query(text: string, values?: unknown[]): Promise<{ rows: Array<Record<string, unknown>> }>;
 }
 
-/** A task to submit: the fields of `POST /v1/tasks`. */
+/** A task to submit: the fields of `POST /v1/tasks`, but for `requires` (not taken here). */
 export interface SqlTask {
   command: string;
   payload?: unknown;
@@ -32,6 +32,10 @@ export interface SqlTask {
   backoff_max_ms?: number;
   idempotency_key?: string;
   concurrency_key?: string;
+  /** Counted against the queue's key_rate_limit with the other tasks of this key. */
+  rate_key?: string;
+  /** Its group in the queue's round robin, weighted by the queue's group_weights. */
+  group?: string;
 }
 
 /** Options of the helpers. */

@@ -142,6 +142,21 @@ describe('taskq.submit()', () => {
     expect((unknown as Error).message).toMatch(/unknown option "colour"/);
   });
 
+  it('takes rate_key and group, as the API does, and refuses requires', async () => {
+    const id = await submitTask(
+      db.pool,
+      { command: 'echo r', queue: 'sql-fair', rate_key: 'acct-7', group: 'acme' },
+      opts,
+    );
+    expect((await api.get(id)).task).toMatchObject({ rateKey: 'acct-7', group: 'acme' });
+    const requires = await submitTask(
+      db.pool,
+      { command: 'echo', requires: { gpu: 'true' } } as SqlTask,
+      opts,
+    ).catch((e: Error) => e);
+    expect((requires as Error).message).toMatch(/unknown option "requires"/);
+  });
+
   it('honours idempotency keys, across the API and SQL', async () => {
     const key = `sql-key-${randomBytes(4).toString('hex')}`;
     const first = await submitTask(db.pool, { command: 'echo k', idempotency_key: key }, opts);

@@ -1,6 +1,6 @@
 /** The shapes of the /v1 API the dashboard reads (see docs/api.md and GET /docs/json). */
 
-import type { Queue as SdkQueue, TaskStatus } from '../../src/client/types.js';
+import type { TaskStatus } from '../../src/client/types.js';
 
 export type { TaskStatus };
 /** True for `succeeded`, `dead` and `cancelled`. */
@@ -21,6 +21,8 @@ export const TASK_STATUSES: readonly TaskStatus[] = [
 // The API's shapes are the client SDK's; only what the SDK does not cover is declared here.
 export type {
   BulkActionResult,
+  Queue,
+  RateLimit,
   Task,
   TaskAttempt as Attempt,
   TaskPage,
@@ -34,22 +36,6 @@ export type {
   WorkflowStatus,
   WorkflowTask,
 } from '../../src/client/workflow-types.js';
-
-/** At most `count` task starts in any window of `period_ms`. */
-export interface RateLimit {
-  count: number;
-  period_ms: number;
-}
-
-/** A queue with its depth and settings, rate limits and group weights included. */
-export interface Queue extends SdkQueue {
-  /** Most task starts of the queue per period, across all coordinators; null: no limit. */
-  rate_limit: RateLimit | null;
-  /** Most starts of tasks with the same rate_key per period; null: no limit. */
-  key_rate_limit: RateLimit | null;
-  /** Weights of groups in the round robin (a group not named weighs 1); null: all 1. */
-  group_weights: Record<string, number> | null;
-}
 
 export interface Percentiles {
   p50: number | null;
