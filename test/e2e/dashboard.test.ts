@@ -373,8 +373,15 @@ describe.skipIf(!hasChromium)('dashboard in a browser', { timeout: 120_000 }, ()
     await see('photo-42', '.fields');
     await shot('task-detail');
 
+    // Limits and weights, so the queues page shows its rate limit and group weight columns.
+    await api('PUT', '/v1/queues/reports', {
+      rate_limit: { count: 10, period_ms: 1000 },
+      key_rate_limit: { count: 2, period_ms: 60_000 },
+      group_weights: { gold: 3, free: 1 },
+    });
     await open('queues');
     await see('media', 'table.queues');
+    await see('gold', 'tr[data-queue="reports"]');
     await shot('queues');
 
     await open('workers');
