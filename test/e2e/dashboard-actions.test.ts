@@ -292,7 +292,8 @@ describe.skipIf(!hasChromium)('dashboard actions in a browser', { timeout: 120_0
     await open('queues');
     const row = page.locator('tr[data-queue="limited"]');
     await row.waitFor({ timeout: UI_TIMEOUT });
-    await see('no limit', 'tr[data-queue="limited"] td[data-col="rate-limit"]');
+    await see('4 at once', 'tr[data-queue="limited"] [data-col="concurrency"]');
+    expect(await row.locator('[data-col="rate-limit"]').count()).toBe(0);
     await row.getByRole('button', { name: 'Limits' }).click();
     const form = dialog();
     // The current settings are filled in.
@@ -320,15 +321,15 @@ describe.skipIf(!hasChromium)('dashboard actions in a browser', { timeout: 120_0
     });
     await see(
       '10 per second, 2 per minute per key',
-      'tr[data-queue="limited"] td[data-col="rate-limit"]',
+      'tr[data-queue="limited"] [data-col="rate-limit"]',
     );
-    await see('free=1, gold=3', 'tr[data-queue="limited"] td[data-col="group-weights"]');
+    await see('free=1, gold=3', 'tr[data-queue="limited"] [data-col="group-weights"]');
     // An emptied field lifts its setting.
     await row.getByRole('button', { name: 'Limits' }).click();
     await dialog().locator('input[name="rate_count"]').fill('');
     await dialog().locator('input[name="rate_period_ms"]').fill('');
     await dialog().getByRole('button', { name: 'Save' }).click();
-    await see(/^2 per minute per key$/, 'tr[data-queue="limited"] td[data-col="rate-limit"]');
+    await see(/^2 per minute per key$/, 'tr[data-queue="limited"] [data-col="rate-limit"]');
     expect(await rest.call('GET', '/v1/queues/limited')).toMatchObject({
       rate_limit: null,
       key_rate_limit: { count: 2 },

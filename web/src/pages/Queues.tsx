@@ -9,13 +9,46 @@ import type { Queue } from '../types';
 import { ActionButton, Empty, ErrorNote, Loading, PageHeader } from '../ui';
 import { QueueSettingsDialog } from './queues/settings';
 
-/** The rate limits in words: the queue's, then the per-key one; "no limit" when neither. */
-function rateLimits(q: Queue): string {
+/** The rate limits in words: the queue's, then the per-key one; null when neither. */
+function rateLimits(q: Queue): string | null {
   const parts = [
     q.rate_limit ? rate(q.rate_limit) : null,
     q.key_rate_limit ? `${rate(q.key_rate_limit)} per key` : null,
   ].filter(Boolean);
-  return parts.length ? parts.join(', ') : 'no limit';
+  return parts.length ? parts.join(', ') : null;
+}
+
+/** The concurrency limits in words; null when neither is set. */
+function concurrency(q: Queue): string | null {
+  const parts = [
+    q.concurrency_limit === null ? null : `${count(q.concurrency_limit)} at once`,
+    q.key_concurrency_limit === null ? null : `${count(q.key_concurrency_limit)} per key`,
+  ].filter(Boolean);
+  return parts.length ? parts.join(', ') : null;
+}
+
+/**
+ * A queue's limits, one line each for those that are set (running at once, starts per
+ * period, group weights), so that the table stays narrow when most queues have none.
+ */
+function Limits({ q }: { q: Queue }): ReactNode {
+  const lines: Array<[string, string, string, string | null]> = [
+    ['running', 'concurrency', 'Most tasks running at once', concurrency(q)],
+    ['starts', 'rate-limit', 'Most task starts in a period', rateLimits(q)],
+    [
+      'weights',
+      'group-weights',
+      'Weights of groups in the round robin; groups not named weigh 1',
+      weights(q.group_weights) || null,
+    ],
+  ];
+  const set = lines.filter(([, , , value]) => value !== null);
+  if (set.length === 0) return <span className="muted">none</span>;
+  return set.map(([label, col, title, value]) => (
+    <div key={col} className="limit-line" title={title}>
+      <span className="muted">{label}</span> <span data-col={col}>{value}</span>
+    </div>
+  ));
 }
 
 export function Queues(): ReactNode {
@@ -64,11 +97,7 @@ export function Queues(): ReactNode {
                 <th className="num" title="Tasks that succeeded / failed in the last minute">
                   Last minute
                 </th>
-                <th>Concurrency</th>
-                <th>Rate limit</th>
-                <th title="Weights of groups in the round robin; groups not named weigh 1">
-                  Group weights
-                </th>
+                <th>Limits</th>
                 <th>Retries</th>
                 <th />
               </tr>
@@ -122,15 +151,14 @@ export function Queues(): ReactNode {
                       <span className="warn-text"> · {count(q.failed_last_minute)} failed</span>
                     ) : null}
                   </td>
-                  <td>
-                    {q.concurrency_limit === null ? 'no limit' : `${q.concurrency_limit} at once`}
-                    {q.key_concurrency_limit === null ? '' : `, ${q.key_concurrency_limit} per key`}
+                  <td data-col="limits">
+                    <Limits q={q} />
                   </td>
-                  <td data-col="rate-limit">{rateLimits(q)}</td>
-                  <td data-col="group-weights">{weights(q.group_weights) || 'all 1'}</td>
                   <td>
-                    {q.max_attempts ?? 3} attempts, {duration(q.backoff_ms ?? 1000)} →{' '}
-                    {duration(q.backoff_max_ms ?? 300_000)}
+                    <div>{q.max_attempts ?? 3} attempts</div>
+                    <div className="muted">
+                      {duration(q.backoff_ms ?? 1000)} → {duration(q.backoff_max_ms ?? 300_000)}
+                    </div>
                   </td>
                   <td className="row-actions">
                     <ActionButton
