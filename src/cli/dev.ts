@@ -144,7 +144,7 @@ function printBanner(
     '',
     `  Scheduler REST   http://127.0.0.1:${s.httpPort}     (POST /schedule, GET /status, /v1/tasks)`,
     `  Coordinator REST http://127.0.0.1:${c.httpPort}     (same API; OpenAPI at /docs)`,
-    `  Coordinator gRPC 127.0.0.1:${c.grpcPort}           (TaskService, WorkerService)`,
+    `  Coordinator gRPC 127.0.0.1:${c.grpcPort}           (TaskService, QueueService, WorkerService)`,
     `  Dashboard        http://127.0.0.1:${c.httpPort}/ui/`,
     `  Workers          ${workers.length} × ${workers[0]?.options.concurrency ?? 0} slots, handlers: ${workers[0]?.handlerNames.join(', ') ?? '-'}${shell ? ', any shell command' : ''}`,
     pgDir ? `  PostgreSQL       embedded, data in ${pgDir}` : '  PostgreSQL       DATABASE_URL',
