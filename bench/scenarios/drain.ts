@@ -22,7 +22,12 @@ export interface DrainResult {
    * counts everyone's work).
    * Unlike throughput, cost hardly moves when other programs load the machine.
    */
-  cpuMsPer1000: { client: number | null; datastore: number | null };
+  cpuMsPer1000: {
+    client: number | null;
+    datastore: number | null;
+    /** The client figure split by process, where the system runs several. */
+    byProcess?: Record<string, number | null>;
+  };
 }
 
 /**
@@ -73,14 +78,28 @@ export function drain(ctx: RunContext, system: SystemName): Promise<DrainResult>
         : await postgresCpuMeter(ctx.pool);
     await s.loadBacklog(n);
     const t0 = Date.now();
-    const cpu0 = { client: s.clientCpuMs(), datastore: dsCpu.read() };
+    const cpu0 = {
+      client: s.clientCpuMs(),
+      datastore: dsCpu.read(),
+      byProcess: s.clientCpuMsByProcess?.(),
+    };
     await waitForDone(s, n, 120_000 + n * 5);
     const per1000 = (a: number | null, b: number | null): number | null =>
       a === null || b === null ? null : ((b - a) * 1000) / n;
-    const cpuMsPer1000 = {
+    const byProcess0 = cpu0.byProcess;
+    const byProcess1 = s.clientCpuMsByProcess?.();
+    const cpuMsPer1000: DrainResult['cpuMsPer1000'] = {
       client: per1000(cpu0.client, s.clientCpuMs()),
       datastore: per1000(cpu0.datastore, dsCpu.read()),
     };
+    if (byProcess0 && byProcess1) {
+      cpuMsPer1000.byProcess = Object.fromEntries(
+        Object.keys(byProcess1).map((k) => [
+          k,
+          per1000(byProcess0[k] ?? null, byProcess1[k] ?? null),
+        ]),
+      );
+    }
     const times = await s.completionTimes();
     const last = times[times.length - 1] ?? Date.now();
     const done = await s.doneCount();
