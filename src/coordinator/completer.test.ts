@@ -78,7 +78,10 @@ function setup(answer: Answer = (b) => Promise.resolve(b.map(completed))) {
   });
   /** The acks the worker received: task id and whether the result counted. */
   const acks = () =>
-    told.flatMap((m) => m.acks ?? []).map((a) => [a.ref?.taskId, a.accepted] as const);
+    told.flatMap((m) => [
+      ...(m.accepted?.taskId ?? []).map((id) => [id, true] as const),
+      ...(m.refused?.taskId ?? []).map((id) => [id, false] as const),
+    ]);
   return { clock, completer, batches, starts, acks };
 }
 

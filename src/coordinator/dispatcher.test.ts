@@ -108,7 +108,7 @@ function setup(opts: { offsetMs?: number; credits?: number } = {}) {
     store: tasks.store,
   });
   /** The tasks handed to the worker so far. */
-  const assigned = () => told.flatMap((m) => m.assign ?? []).map((a) => a.ref?.taskId);
+  const assigned = () => told.flatMap((m) => m.assigned?.taskId ?? []);
   return { clock, tasks, registry, session, dispatcher, assigned };
 }
 

@@ -1,9 +1,8 @@
-import type { MessageInitShape } from '@bufbuild/protobuf';
 import { context, trace, type Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import type { Assignment, ResultSchema } from '../gen/taskqueue/v1/worker_pb.js';
 import { parseCommand } from '../lib/command.js';
 import { describeError } from '../lib/errors.js';
+import type { Assigned } from '../lib/packed.js';
 import { SpanKind, contextOf, failSpan, startSpan } from '../lib/trace.js';
 import {
   TaskError,
@@ -13,8 +12,8 @@ import {
   type FailedTask,
   type TaskContext,
 } from './types.js';
+import type { CompletionInit } from './stream-batcher.js';
 
-type ResultInit = MessageInitShape<typeof ResultSchema>;
 /** A task attempt: the fencing token every report carries. */
 export type Ref = { taskId: string; attempt: number };
 
@@ -23,7 +22,7 @@ export interface AttemptDeps {
   logger: Logger;
   onStarted(ref: Ref, startedAtMs: number): void;
   onProgress(ref: Ref, percent: number, message: string): void;
-  onResult(result: ResultInit): void;
+  onResult(result: CompletionInit): void;
 }
 
 /** Why a task's signal aborted. */
@@ -86,11 +85,11 @@ export class TaskAttempt {
   private deadlineMs: number | undefined;
 
   constructor(
-    private readonly assignment: Assignment,
+    private readonly assignment: Assigned,
     private readonly deps: AttemptDeps,
   ) {
     const a = assignment;
-    this.ref = { taskId: a.ref?.taskId ?? '', attempt: a.ref?.attempt ?? 0 };
+    this.ref = { taskId: a.taskId, attempt: a.attempt };
     const { handler, args } = parseCommand(a.command);
     this.handler = handler;
     this.settled = new Promise((resolve) => (this.markSettled = resolve));
@@ -276,7 +275,8 @@ export class TaskAttempt {
 
   private resultBase() {
     return {
-      ref: this.ref,
+      taskId: this.ref.taskId,
+      attempt: this.ref.attempt,
       executor: this.executor,
       startedAtMs: BigInt(this.startedAtMs),
       finishedAtMs: BigInt(Date.now()),
