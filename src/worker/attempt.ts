@@ -1,6 +1,6 @@
 import { context, trace, type Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import { parseCommand } from '../lib/command.js';
+import { handlerName, parseCommand } from '../lib/command.js';
 import { describeError } from '../lib/errors.js';
 import type { Assigned } from '../lib/packed.js';
 import { SpanKind, contextOf, failSpan, startSpan } from '../lib/trace.js';
@@ -23,6 +23,8 @@ export interface AttemptDeps {
   onStarted(ref: Ref, startedAtMs: number): void;
   onProgress(ref: Ref, percent: number, message: string): void;
   onResult(result: CompletionInit): void;
+  /** Its handler returned (or will never run): its slot is free. */
+  onFinished(attempt: TaskAttempt): void;
 }
 
 /** Why a task's signal aborted. */
@@ -54,80 +56,69 @@ export function warnIfStillRunning(log: () => Logger, message: string): () => vo
  *
  * {@link begin} starts it (start report, span, `timeout_ms` timer). The first of
  * {@link succeed}, {@link fail} and {@link abort} reports; later ones are ignored. An abort
- * reports at once, while {@link settled} (which frees the slot) waits for {@link finish}:
- * the handler's return.
+ * reports at once, while the slot stays busy until {@link finish}: the handler's return,
+ * which tells `deps.onFinished`.
  *
- * This is the worker's per-task hot path, so what most handlers never touch is made on
- * first use: the AbortController when the handler reads `ctx.signal`, the child logger when
- * it reads `ctx.log`.
+ * This is the worker's per-task hot path, so it makes no closure or timer per task beyond
+ * `timeout_ms`'s, and what most handlers never touch is made on first use: the context's
+ * arguments, inputs and date, the AbortController when the handler reads `ctx.signal`, the
+ * child logger when it reads `ctx.log`.
  */
 export class TaskAttempt {
   readonly ref: Ref;
   /** The command's first word: the handler that runs it. */
   readonly handler: string;
-  readonly ctx: TaskContext;
   /** When a coordinator last confirmed this attempt's lease (at first, when it arrived). */
   leaseConfirmedAt = Date.now();
-  /** Resolves when {@link finish} is called: the handler returned and the slot is free. */
-  readonly settled: Promise<void>;
-  private markSettled: () => void = () => undefined;
+  /**
+   * Set by the runner of a single handler: the warning to log when the handler is still
+   * running long after its signal aborted.
+   */
+  stillRunningWarning: string | undefined;
+  private stopWarning: (() => void) | undefined;
+  private context: AttemptContext | undefined;
+  private settledPromise: Promise<void> | undefined;
+  private markSettled: (() => void) | undefined;
+  private isFinished = false;
   /** When it arrived, until {@link begin}; then when its handler started. */
   private startedAtMs = this.leaseConfirmedAt;
   private executor = 'handler';
   private isReported = false;
   private controller: AbortController | undefined;
   private abortReason: AbortReason | undefined;
-  private readonly abortListeners: Array<(reason: AbortReason) => void> = [];
+  private abortListeners: Array<(reason: AbortReason) => void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private span: Span | undefined;
   private log: Logger | undefined;
-  private readonly spawned: ChildTask[] = [];
+  /** Children spawned by the handler (ctx.spawn). */
+  readonly spawned: ChildTask[] = [];
   private deadlineMs: number | undefined;
 
   constructor(
-    private readonly assignment: Assigned,
+    /** The task as the coordinator handed it over. */
+    readonly assignment: Assigned,
     private readonly deps: AttemptDeps,
   ) {
-    const a = assignment;
-    this.ref = { taskId: a.taskId, attempt: a.attempt };
-    const { handler, args } = parseCommand(a.command);
-    this.handler = handler;
-    this.settled = new Promise((resolve) => (this.markSettled = resolve));
-    const inputs = parseInputs(a.inputsJson);
-    const signal = (): AbortSignal => this.signal();
-    const log = (): Logger => this.logger();
-    this.ctx = {
-      parents: inputs.parents ?? {},
-      children: inputs.children,
-      failure: inputs.failed,
-      spawn: (children) => {
-        this.spawned.push(...children);
-        return children;
-      },
-      waitFor: (children = []) => new WaitForChildren(children),
-      taskId: this.ref.taskId,
-      attempt: this.ref.attempt,
-      maxAttempts: a.maxAttempts,
-      command: a.command,
-      args,
-      queue: a.queue,
-      scheduledAt: new Date(Number(a.scheduledAtMs)),
-      get signal() {
-        return signal();
-      },
-      get log() {
-        return log();
-      },
-      progress: (percent, message = '') => {
-        const p = Math.max(0, Math.min(100, Number(percent) || 0));
-        this.deps.onProgress(this.ref, p, String(message).slice(0, 500));
-      },
-    };
+    this.ref = { taskId: assignment.taskId, attempt: assignment.attempt };
+    this.handler = handlerName(assignment.command);
+  }
+
+  /** What its handler gets besides the payload; made when first asked for. */
+  get ctx(): TaskContext {
+    return (this.context ??= new AttemptContext(this));
   }
 
   /** True once the result is produced (it may still be waiting for its ack). */
   get reported(): boolean {
     return this.isReported;
+  }
+
+  /** Resolves once {@link finish} is called: the handler returned and the slot is free. */
+  get settled(): Promise<void> {
+    this.settledPromise ??= this.isFinished
+      ? Promise.resolve()
+      : new Promise((resolve) => (this.markSettled = resolve));
+    return this.settledPromise;
   }
 
   /** The task's payload. @throws SyntaxError when its JSON is broken. */
@@ -171,12 +162,15 @@ export class TaskAttempt {
     return this.span?.spanContext();
   }
 
-  /** Runs `fn` inside the task's trace (when it has one), so the handler's spans nest. */
-  inTrace<T>(fn: () => T): T {
-    if (!this.span) return fn();
+  /** Calls `fn(payload, ctx)` inside the task's trace (when it has one), so the handler's spans nest. */
+  call<R>(fn: (payload: unknown, ctx: TaskContext) => R, payload: unknown): R {
+    if (!this.span) return fn(payload, this.ctx);
     return context.with(
       trace.setSpan(contextOf(this.assignment.traceParent || null), this.span),
       fn,
+      undefined,
+      payload,
+      this.ctx,
     );
   }
 
@@ -185,14 +179,13 @@ export class TaskAttempt {
     if (this.isReported) return;
     this.isReported = true;
     this.span?.end();
-    const base = this.resultBase();
     if (value instanceof WaitForChildren) {
       const children = [
         ...this.spawned,
         ...value.children.filter((c) => !this.spawned.includes(c)),
       ];
       this.deps.onResult({
-        ...base,
+        ...this.resultBase(),
         ok: true,
         waitForChildren: true,
         childrenJson: JSON.stringify(children),
@@ -204,7 +197,7 @@ export class TaskAttempt {
       resultJson = JSON.stringify(value ?? null);
     } catch (err) {
       this.deps.onResult({
-        ...base,
+        ...this.resultBase(),
         ok: false,
         error: `result is not JSON-serializable: ${describeError(err)}`,
         retryable: false,
@@ -212,11 +205,16 @@ export class TaskAttempt {
       });
       return;
     }
+    // The common case, built in one literal: a result of every task goes through here.
     this.deps.onResult({
-      ...base,
+      taskId: this.ref.taskId,
+      attempt: this.ref.attempt,
       ok: true,
       resultJson,
-      ...(this.spawned.length > 0 ? { childrenJson: JSON.stringify(this.spawned) } : {}),
+      executor: this.executor,
+      startedAtMs: BigInt(this.startedAtMs),
+      finishedAtMs: BigInt(Date.now()),
+      childrenJson: this.spawned.length > 0 ? JSON.stringify(this.spawned) : '',
     });
   }
 
@@ -256,13 +254,23 @@ export class TaskAttempt {
 
   /** Calls `listener` when it aborts (at most once). */
   onAbort(listener: (reason: AbortReason) => void): void {
-    this.abortListeners.push(listener);
+    (this.abortListeners ??= []).push(listener);
   }
 
   /** Its handler returned (or will never run): frees the slot. */
   finish(): void {
+    if (this.isFinished) return;
+    this.isFinished = true;
     clearTimeout(this.timer);
-    this.markSettled();
+    this.stopWarning?.();
+    this.markSettled?.();
+    this.deps.onFinished(this);
+  }
+
+  /** Reports progress (0 to 100), as `ctx.progress`. */
+  progress(percent: number, message: string): void {
+    const p = Math.max(0, Math.min(100, Number(percent) || 0));
+    this.deps.onProgress(this.ref, p, String(message).slice(0, 500));
   }
 
   private abortWith(reason: AbortReason): void {
@@ -270,7 +278,10 @@ export class TaskAttempt {
     this.abortReason = reason;
     this.controller?.abort(reason);
     this.fail(reason);
-    for (const listener of this.abortListeners) listener(reason);
+    if (this.stillRunningWarning && !this.isFinished) {
+      this.stopWarning = warnIfStillRunning(() => this.logger(), this.stillRunningWarning);
+    }
+    for (const listener of this.abortListeners ?? []) listener(reason);
   }
 
   private resultBase() {
@@ -283,7 +294,8 @@ export class TaskAttempt {
     };
   }
 
-  private signal(): AbortSignal {
+  /** The signal `ctx.signal` gives; made on first use. */
+  signal(): AbortSignal {
     if (!this.controller) {
       this.controller = new AbortController();
       if (this.abortReason) this.controller.abort(this.abortReason);
@@ -291,7 +303,8 @@ export class TaskAttempt {
     return this.controller.signal;
   }
 
-  private logger(): Logger {
+  /** The logger `ctx.log` gives; made on first use. */
+  logger(): Logger {
     return (this.log ??= this.deps.logger.child({
       taskId: this.ref.taskId,
       attempt: this.ref.attempt,
@@ -299,15 +312,99 @@ export class TaskAttempt {
   }
 }
 
-/** What a task gets besides its payload (Assignment.inputs_json). */
-function parseInputs(json: string): {
+/**
+ * A handler's `ctx`: plain values read from the assignment, the rest worked out when first
+ * read (arguments, inputs, `scheduledAt`), and methods bound on first read, so that
+ * `const { progress } = ctx` works as it would with a plain object.
+ */
+class AttemptContext implements TaskContext {
+  readonly taskId: string;
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly command: string;
+  readonly queue: string;
+  private parsedArgs: readonly string[] | undefined;
+  private parsedInputs: Inputs | undefined;
+  private scheduled: Date | undefined;
+  private bound: Pick<TaskContext, 'progress' | 'spawn' | 'waitFor'> | undefined;
+
+  constructor(private readonly task: TaskAttempt) {
+    const a = task.assignment;
+    this.taskId = a.taskId;
+    this.attempt = a.attempt;
+    this.maxAttempts = a.maxAttempts;
+    this.command = a.command;
+    this.queue = a.queue;
+  }
+
+  get args(): readonly string[] {
+    return (this.parsedArgs ??= parseCommand(this.command).args);
+  }
+
+  get scheduledAt(): Date {
+    return (this.scheduled ??= new Date(Number(this.task.assignment.scheduledAtMs)));
+  }
+
+  get signal(): AbortSignal {
+    return this.task.signal();
+  }
+
+  get log(): Logger {
+    return this.task.logger();
+  }
+
+  get parents(): Readonly<Record<string, unknown>> {
+    return (this.inputs.parents ??= {});
+  }
+
+  get children(): readonly ChildOutcome[] | undefined {
+    return this.inputs.children;
+  }
+
+  get failure(): FailedTask | undefined {
+    return this.inputs.failed;
+  }
+
+  get progress(): TaskContext['progress'] {
+    return this.methods.progress;
+  }
+
+  get spawn(): TaskContext['spawn'] {
+    return this.methods.spawn;
+  }
+
+  get waitFor(): TaskContext['waitFor'] {
+    return this.methods.waitFor;
+  }
+
+  private get inputs(): Inputs {
+    return (this.parsedInputs ??= parseInputs(this.task.assignment.inputsJson));
+  }
+
+  private get methods(): Pick<TaskContext, 'progress' | 'spawn' | 'waitFor'> {
+    const task = this.task;
+    return (this.bound ??= {
+      progress: (percent, message = '') => task.progress(percent, message),
+      spawn: (children) => {
+        task.spawned.push(...children);
+        return children;
+      },
+      waitFor: (children = []) => new WaitForChildren(children),
+    });
+  }
+}
+
+/** What a task gets besides its payload (Assignments.inputs_json). */
+interface Inputs {
   parents?: Record<string, unknown>;
   children?: ChildOutcome[];
   failed?: FailedTask;
-} {
+}
+
+function parseInputs(json: string): Inputs {
   if (!json) return {};
   try {
-    return JSON.parse(json) as ReturnType<typeof parseInputs>;
+    return JSON.parse(json) as Inputs;
   } catch {
     return {};
   }

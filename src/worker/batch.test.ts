@@ -37,6 +37,7 @@ function setup(handler: BatchHandler, options = { size: 3, waitMs: 50 }) {
         onStarted: (ref) => started.push(ref.taskId),
         onProgress: () => undefined,
         onResult: (r) => results.set(r.taskId, r),
+        onFinished: () => undefined,
       },
     );
     collector.add(a);

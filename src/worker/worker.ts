@@ -102,6 +102,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
         this.unacked.set(`${result.taskId}:${result.attempt}`, result);
         this.outgoing.complete(result);
       },
+      onFinished: (task) => this.onTaskFinished(task),
     };
   }
 
@@ -413,11 +414,14 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
     const batch = this.batches.get(task.handler);
     if (batch) batch.add(task);
     else runTask(task, this.handlers.get(task.handler), this.shell);
-    void task.settled.finally(() => {
-      this.running.delete(key);
-      if (!this.draining) this.outgoing.addCredits(1);
-      if (this.running.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
-    });
+  }
+
+  /** A task's handler returned (or it left its batch unrun): its slot is free. */
+  private onTaskFinished(task: TaskAttempt): void {
+    const key = `${task.ref.taskId}:${task.ref.attempt}`;
+    if (this.running.get(key) === task) this.running.delete(key);
+    if (!this.draining) this.outgoing.addCredits(1);
+    if (this.running.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
   /**
