@@ -19,7 +19,7 @@ function result(id: string, ok = true): AttemptResult {
     retryable: true,
     executor: 'handler',
     failure: ok ? null : 'error',
-    startedAt: null,
+    startedAtMs: null,
   };
 }
 
@@ -29,10 +29,10 @@ function completed(r: AttemptResult): CompletedAttempt {
     attempt: r.attempt,
     workerId: r.workerId,
     status: r.ok ? 'succeeded' : 'pending',
-    scheduledAt: new Date(0),
+    scheduledAtMs: 0,
     queue: 'default',
     handler: 'echo',
-    startedAt: null,
+    startedAtMs: null,
     failure: r.failure,
     traceContext: null,
   };

@@ -72,8 +72,8 @@ function claimed(id: string, workerId: string, queue: string): ClaimedTask {
     queue,
     timeoutMs: null,
     maxAttempts: 3,
-    scheduledAt: new Date(0),
-    dueAt: new Date(0),
+    scheduledAtMs: 0,
+    dueAtMs: 0,
     traceContext: null,
   } as ClaimedTask;
 }

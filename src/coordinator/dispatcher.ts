@@ -290,7 +290,7 @@ export class Dispatcher extends Service {
             queue: t.queue,
             timeoutMs: t.timeoutMs ?? 0,
             maxAttempts: t.maxAttempts,
-            scheduledAtMs: BigInt(t.scheduledAt.getTime()),
+            scheduledAtMs: BigInt(t.scheduledAtMs),
             traceParent: this.traceDispatch(t, session.info.id),
             inputsJson: t.inputsJson ?? '',
           })),

@@ -369,7 +369,7 @@ function toAttemptResult(r: Completion, workerId: string): AttemptResult {
     retryable: ok ? false : r.retryable,
     executor: r.executor || 'handler',
     failure: ok ? null : r.failure === 'timeout' ? 'timeout' : 'error',
-    startedAt: r.startedAtMs ? new Date(Number(r.startedAtMs)) : null,
+    startedAtMs: r.startedAtMs ? Number(r.startedAtMs) : null,
     ...(children ? { children, waitForChildren: r.waitForChildren } : {}),
   };
 }
