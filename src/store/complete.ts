@@ -80,6 +80,9 @@ export async function completeBatch(
   // The whole batch is one JSON parameter, an array of ResultRow: one string for node-pg to
   // send, where ten arrays cost it an escaped array literal each. JSON.stringify writes each
   // result's JSON text as a string value, so no result can reach another row's fields.
+  // json_to_recordset rather than jsonb_: it reads the text once, where jsonb would first
+  // build its binary form (50,000-task drains: PostgreSQL 36–40 ms of CPU per 1,000 tasks
+  // with json, 37–43 with jsonb, 35–40 with the arrays; within the noise, and not more).
   const rows: ResultRow[] = results.map((r) => ({
     id: r.id,
     attempt: r.attempt,
@@ -99,7 +102,7 @@ export async function completeBatch(
       WITH input AS (
         SELECT i.id, i.attempt, i.worker_id, i.ok, i.result, i.error, i.retryable, i.executor,
           i.failure, to_timestamp(i.started_at_ms / 1000.0) AS started_at
-        FROM jsonb_to_recordset($1::jsonb) AS i(id uuid, attempt int, worker_id text, ok bool,
+        FROM json_to_recordset($1::json) AS i(id uuid, attempt int, worker_id text, ok bool,
           result text, error text, retryable bool, executor text, failure text,
           started_at_ms float8)
       ), done AS (
