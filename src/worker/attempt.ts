@@ -1,17 +1,11 @@
 import { context, trace, type Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import { handlerName, parseCommand } from '../lib/command.js';
+import { handlerName } from '../lib/command.js';
 import { describeError } from '../lib/errors.js';
 import type { Assigned } from '../lib/packed.js';
 import { SpanKind, contextOf, failSpan, startSpan } from '../lib/trace.js';
-import {
-  TaskError,
-  WaitForChildren,
-  type ChildOutcome,
-  type ChildTask,
-  type FailedTask,
-  type TaskContext,
-} from './types.js';
+import { AttemptContext } from './attempt-context.js';
+import { TaskError, WaitForChildren, type ChildTask, type TaskContext } from './types.js';
 import type { CompletionInit } from './stream-batcher.js';
 
 /** A task attempt: the fencing token every report carries. */
@@ -309,103 +303,5 @@ export class TaskAttempt {
       taskId: this.ref.taskId,
       attempt: this.ref.attempt,
     }));
-  }
-}
-
-/**
- * A handler's `ctx`: plain values read from the assignment, the rest worked out when first
- * read (arguments, inputs, `scheduledAt`), and methods bound on first read, so that
- * `const { progress } = ctx` works as it would with a plain object.
- */
-class AttemptContext implements TaskContext {
-  readonly taskId: string;
-  readonly attempt: number;
-  readonly maxAttempts: number;
-  readonly command: string;
-  readonly queue: string;
-  private parsedArgs: readonly string[] | undefined;
-  private parsedInputs: Inputs | undefined;
-  private scheduled: Date | undefined;
-  private bound: Pick<TaskContext, 'progress' | 'spawn' | 'waitFor'> | undefined;
-
-  constructor(private readonly task: TaskAttempt) {
-    const a = task.assignment;
-    this.taskId = a.taskId;
-    this.attempt = a.attempt;
-    this.maxAttempts = a.maxAttempts;
-    this.command = a.command;
-    this.queue = a.queue;
-  }
-
-  get args(): readonly string[] {
-    return (this.parsedArgs ??= parseCommand(this.command).args);
-  }
-
-  get scheduledAt(): Date {
-    return (this.scheduled ??= new Date(Number(this.task.assignment.scheduledAtMs)));
-  }
-
-  get signal(): AbortSignal {
-    return this.task.signal();
-  }
-
-  get log(): Logger {
-    return this.task.logger();
-  }
-
-  get parents(): Readonly<Record<string, unknown>> {
-    return (this.inputs.parents ??= {});
-  }
-
-  get children(): readonly ChildOutcome[] | undefined {
-    return this.inputs.children;
-  }
-
-  get failure(): FailedTask | undefined {
-    return this.inputs.failed;
-  }
-
-  get progress(): TaskContext['progress'] {
-    return this.methods.progress;
-  }
-
-  get spawn(): TaskContext['spawn'] {
-    return this.methods.spawn;
-  }
-
-  get waitFor(): TaskContext['waitFor'] {
-    return this.methods.waitFor;
-  }
-
-  private get inputs(): Inputs {
-    return (this.parsedInputs ??= parseInputs(this.task.assignment.inputsJson));
-  }
-
-  private get methods(): Pick<TaskContext, 'progress' | 'spawn' | 'waitFor'> {
-    const task = this.task;
-    return (this.bound ??= {
-      progress: (percent, message = '') => task.progress(percent, message),
-      spawn: (children) => {
-        task.spawned.push(...children);
-        return children;
-      },
-      waitFor: (children = []) => new WaitForChildren(children),
-    });
-  }
-}
-
-/** What a task gets besides its payload (Assignments.inputs_json). */
-interface Inputs {
-  parents?: Record<string, unknown>;
-  children?: ChildOutcome[];
-  failed?: FailedTask;
-}
-
-function parseInputs(json: string): Inputs {
-  if (!json) return {};
-  try {
-    return JSON.parse(json) as Inputs;
-  } catch {
-    return {};
   }
 }
