@@ -171,7 +171,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
       'drain',
       drain,
       (r) =>
-        `${rate(r)}, lost ${r.lost}, CPU ms/1k tasks: own ${fmt(r.cpuMsPer1000.client ?? NaN)}, datastore ${fmt(r.cpuMsPer1000.datastore ?? NaN)}`,
+        `${rate(r)}, lost ${r.lost}, CPU ms/1k tasks: own ${fmt(r.cpuMsPer1000.client ?? NaN)}${byProcess(r.cpuMsPer1000.byProcess)}, datastore ${fmt(r.cpuMsPer1000.datastore ?? NaN)}`,
     );
     await each(
       'latency',
@@ -363,4 +363,11 @@ async function describeEnvironment(pool: pg.Pool): Promise<RunEnvironment> {
       ? false
       : git('status', '--porcelain', '--', 'src') !== '',
   };
+}
+
+/** " (coordinator 40, worker-1 20, …)" from a drain's per-process CPU, or "". */
+function byProcess(cpu: Record<string, number | null> | undefined): string {
+  if (!cpu) return '';
+  const parts = Object.entries(cpu).map(([name, ms]) => `${name} ${fmt(ms ?? NaN)}`);
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
 }

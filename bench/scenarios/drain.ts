@@ -22,7 +22,12 @@ export interface DrainResult {
    * counts everyone's work).
    * Unlike throughput, cost hardly moves when other programs load the machine.
    */
-  cpuMsPer1000: { client: number | null; datastore: number | null };
+  cpuMsPer1000: {
+    client: number | null;
+    datastore: number | null;
+    /** The client figure split by process, where the system runs several. */
+    byProcess?: Record<string, number | null>;
+  };
 }
 
 /**
@@ -66,21 +71,34 @@ export async function datastoreMeter(ctx: RunContext, s: QueueSession): Promise<
 }
 
 /**
- * CPU ms per 1000 of `n` tasks since `cpu0`, in the session's own processes and in its
- * datastore's server; null where one cannot be read.
+ * CPU ms per 1000 of `n` tasks since `cpu0`, in the session's own processes (in all, and by
+ * process where the session tells them apart) and in its datastore's server; null where one
+ * cannot be read.
  */
 function cpuPer1000(
-  cpu0: { client: number | null; datastore: number | null },
+  cpu0: {
+    client: number | null;
+    datastore: number | null;
+    byProcess?: Record<string, number | null> | undefined;
+  },
   s: QueueSession,
   meter: CpuMeter,
   n: number,
-): { client: number | null; datastore: number | null } {
+): DrainResult['cpuMsPer1000'] {
   const per1000 = (a: number | null, b: number | null): number | null =>
     a === null || b === null ? null : ((b - a) * 1000) / n;
-  return {
+  const result: DrainResult['cpuMsPer1000'] = {
     client: per1000(cpu0.client, s.clientCpuMs()),
     datastore: per1000(cpu0.datastore, meter.read()),
   };
+  const byProcess1 = s.clientCpuMsByProcess?.();
+  if (cpu0.byProcess && byProcess1) {
+    const before = cpu0.byProcess;
+    result.byProcess = Object.fromEntries(
+      Object.keys(byProcess1).map((k) => [k, per1000(before[k] ?? null, byProcess1[k] ?? null)]),
+    );
+  }
+  return result;
 }
 
 /**
@@ -102,7 +120,11 @@ export function drain(
     const dsCpu = await datastoreMeter(ctx, s);
     await s.loadBacklog(n);
     const t0 = Date.now();
-    const cpu0 = { client: s.clientCpuMs(), datastore: dsCpu.read() };
+    const cpu0 = {
+      client: s.clientCpuMs(),
+      datastore: dsCpu.read(),
+      byProcess: s.clientCpuMsByProcess?.(),
+    };
     await waitForDone(s, n, 120_000 + n * 5);
     const cpuMsPer1000 = cpuPer1000(cpu0, s, dsCpu, n);
     const times = await s.completionTimes();

@@ -213,6 +213,14 @@ class TaskqSession implements QueueSession {
     return totalCpuMs([...this.coordinators, this.scheduler, ...this.workers]);
   }
 
+  clientCpuMsByProcess(): Record<string, number | null> {
+    const out: Record<string, number | null> = {};
+    for (const p of [...this.coordinators, this.scheduler, ...this.workers]) {
+      if (p) out[p.name] = p.cpuMs();
+    }
+    return out;
+  }
+
   dispatcherRss(): number | null {
     return this.coordinators[0]?.rssBytes() ?? null;
   }

@@ -132,6 +132,11 @@ export interface QueueSession {
    * it cannot be read.
    */
   clientCpuMs(): number | null;
+  /**
+   * CPU time (ms) used so far by each of the system's own processes, by name (ours:
+   * coordinator, scheduler, worker-1…), where a system runs several; absent otherwise.
+   */
+  clientCpuMsByProcess?(): Record<string, number | null>;
   /** Memory of the process that dispatches work (ours: the coordinator), or null. */
   dispatcherRss(): number | null;
   /**

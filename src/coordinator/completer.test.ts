@@ -19,7 +19,7 @@ function result(id: string, ok = true): AttemptResult {
     retryable: true,
     executor: 'handler',
     failure: ok ? null : 'error',
-    startedAt: null,
+    startedAtMs: null,
   };
 }
 
@@ -29,10 +29,10 @@ function completed(r: AttemptResult): CompletedAttempt {
     attempt: r.attempt,
     workerId: r.workerId,
     status: r.ok ? 'succeeded' : 'pending',
-    scheduledAt: new Date(0),
+    scheduledAtMs: 0,
     queue: 'default',
     handler: 'echo',
-    startedAt: null,
+    startedAtMs: null,
     failure: r.failure,
     traceContext: null,
   };
@@ -78,7 +78,10 @@ function setup(answer: Answer = (b) => Promise.resolve(b.map(completed))) {
   });
   /** The acks the worker received: task id and whether the result counted. */
   const acks = () =>
-    told.flatMap((m) => m.acks ?? []).map((a) => [a.ref?.taskId, a.accepted] as const);
+    told.flatMap((m) => [
+      ...(m.accepted?.taskId ?? []).map((id) => [id, true] as const),
+      ...(m.refused?.taskId ?? []).map((id) => [id, false] as const),
+    ]);
   return { clock, completer, batches, starts, acks };
 }
 

@@ -6,6 +6,7 @@ import { completeBatch, completeWithChildren, markStarted } from '../store/compl
 import { recordProgress, type ProgressUpdate } from '../store/events.js';
 import type { Db } from '../store/db.js';
 import type { AttemptResult, CompletedAttempt, HeldAttempt } from '../store/types.js';
+import { packRefs, type Ref } from '../lib/packed.js';
 import type { Registry } from './registry.js';
 
 /** The statements the completer runs; unit tests replace them. */
@@ -216,10 +217,7 @@ export class Completer extends Service {
 
   private acknowledge(batch: AttemptResult[], done: CompletedAttempt[]): void {
     const accepted = new Set(done.map(reportKey));
-    const acks = new Map<
-      string,
-      Array<{ ref: { taskId: string; attempt: number }; accepted: boolean }>
-    >();
+    const acks = new Map<string, { accepted: Ref[]; refused: Ref[] }>();
     let refused = 0;
     for (const r of batch) {
       const ok = accepted.has(reportKey(r));
@@ -232,11 +230,16 @@ export class Completer extends Service {
       }
       // Only the holder's report frees its slot on the stream: another worker's cannot.
       this.registry.release(r.id, r.workerId);
-      let list = acks.get(r.workerId);
-      if (!list) acks.set(r.workerId, (list = []));
-      list.push({ ref: { taskId: r.id, attempt: r.attempt }, accepted: ok });
+      let lists = acks.get(r.workerId);
+      if (!lists) acks.set(r.workerId, (lists = { accepted: [], refused: [] }));
+      (ok ? lists.accepted : lists.refused).push({ taskId: r.id, attempt: r.attempt });
     }
-    for (const [workerId, list] of acks) this.registry.get(workerId)?.send({ acks: list });
+    for (const [workerId, lists] of acks) {
+      this.registry.get(workerId)?.send({
+        accepted: lists.accepted.length > 0 ? packRefs(lists.accepted) : undefined,
+        refused: lists.refused.length > 0 ? packRefs(lists.refused) : undefined,
+      });
+    }
     if (done.length > 0) this.options.onCompleted?.(done);
     if (refused > 0) this.options.onRefused?.('result', refused);
   }

@@ -72,8 +72,8 @@ function claimed(id: string, workerId: string, queue: string): ClaimedTask {
     queue,
     timeoutMs: null,
     maxAttempts: 3,
-    scheduledAt: new Date(0),
-    dueAt: new Date(0),
+    scheduledAtMs: 0,
+    dueAtMs: 0,
     traceContext: null,
   } as ClaimedTask;
 }
@@ -108,7 +108,7 @@ function setup(opts: { offsetMs?: number; credits?: number } = {}) {
     store: tasks.store,
   });
   /** The tasks handed to the worker so far. */
-  const assigned = () => told.flatMap((m) => m.assign ?? []).map((a) => a.ref?.taskId);
+  const assigned = () => told.flatMap((m) => m.assigned?.taskId ?? []);
   return { clock, tasks, registry, session, dispatcher, assigned };
 }
 

@@ -7,6 +7,7 @@ import { claimDue, limitedQueues, nextDueAt, type ClaimNotice } from '../store/c
 import { releaseClaims } from '../store/leases.js';
 import type { Db } from '../store/db.js';
 import type { ClaimedTask } from '../store/types.js';
+import { packAssignments } from '../lib/packed.js';
 import { startSpan, traceparentOf } from '../lib/trace.js';
 import type { Registry, WorkerSession } from './registry.js';
 
@@ -282,17 +283,20 @@ export class Dispatcher extends Service {
     }
     for (const [session, tasks] of perSession) {
       session.send({
-        assign: tasks.map((t) => ({
-          traceParent: this.traceDispatch(t, session.info.id),
-          inputsJson: t.inputsJson ?? '',
-          ref: { taskId: t.id, attempt: t.attempt },
-          command: t.command,
-          payloadJson: t.payloadJson ?? '',
-          queue: t.queue,
-          timeoutMs: t.timeoutMs ?? 0,
-          maxAttempts: t.maxAttempts,
-          scheduledAtMs: BigInt(t.scheduledAt.getTime()),
-        })),
+        assigned: packAssignments(
+          tasks.map((t) => ({
+            taskId: t.id,
+            attempt: t.attempt,
+            command: t.command,
+            payloadJson: t.payloadJson ?? '',
+            queue: t.queue,
+            timeoutMs: t.timeoutMs ?? 0,
+            maxAttempts: t.maxAttempts,
+            scheduledAtMs: BigInt(t.scheduledAtMs),
+            traceParent: this.traceDispatch(t, session.info.id),
+            inputsJson: t.inputsJson ?? '',
+          })),
+        ),
       });
     }
     this.options.onDispatched?.(claimed);

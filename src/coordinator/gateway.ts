@@ -7,13 +7,19 @@ import {
   WorkerService,
   type CoordinatorMessage,
   type Hello,
-  type Result,
   type WorkerMessage,
 } from '../gen/taskqueue/v1/worker_pb.js';
 import { PRINCIPAL, REVOKED } from '../api/grpc/auth.js';
 import { prepareChildTasks } from '../api/services/children.js';
 import { Channel } from '../lib/channel.js';
 import { describeError } from '../lib/errors.js';
+import {
+  PackingError,
+  STREAM_PROTOCOL,
+  unpackCompletions,
+  unpackStarts,
+  type Completion,
+} from '../lib/packed.js';
 import type { Db } from '../store/db.js';
 import { expireWorkerLeases } from '../store/leases.js';
 import type { AttemptResult, NewTask } from '../store/types.js';
@@ -88,7 +94,14 @@ async function* connect(
         const r = await Promise.race([it.next(), closed]);
         if (r.done) break;
         session ??= await openSession(r.value, out, tokenId, deps);
-        handle(session, r.value, deps);
+        try {
+          handle(session, r.value, deps);
+        } catch (err) {
+          // A misaligned packed message: nothing in it can be trusted to name the right task.
+          if (err instanceof PackingError)
+            throw new ConnectError(err.message, Code.InvalidArgument);
+          throw err;
+        }
       }
     } catch (err) {
       if (err instanceof ConnectError && !out.isClosed) end(err);
@@ -144,6 +157,7 @@ async function openSession(
       coordinatorId: deps.coordinatorId,
       heartbeatIntervalMs: deps.heartbeatMs,
       leaseMs: deps.leaseMs,
+      protocol: STREAM_PROTOCOL,
     },
   });
   deps.logger.info(
@@ -162,28 +176,25 @@ async function openSession(
 /**
  * Passes a worker's reports on, each marked with the stream's worker: the fence accepts a
  * report only from the worker that holds the attempt, whatever the message says.
+ * @throws PackingError when a packed report is misaligned (before any of the message is used).
  */
 function handle(session: WorkerSession, msg: WorkerMessage, deps: GatewayDeps): void {
   session.lastSeenAt = Date.now();
   const workerId = session.info.id;
-  if (msg.started.length > 0) {
+  const started = msg.started ? unpackStarts(msg.started) : [];
+  const completed = msg.completed ? unpackCompletions(msg.completed) : [];
+  if (started.length > 0) {
     deps.completer.addStarts(
-      msg.started.flatMap((s) =>
-        s.ref
-          ? [
-              {
-                id: s.ref.taskId,
-                attempt: s.ref.attempt,
-                workerId,
-                startedAt: new Date(Number(s.startedAtMs) || Date.now()),
-              },
-            ]
-          : [],
-      ),
+      started.map((s) => ({
+        id: s.taskId,
+        attempt: s.attempt,
+        workerId,
+        startedAt: new Date(Number(s.startedAtMs) || Date.now()),
+      })),
     );
   }
-  if (msg.results.length > 0) {
-    const results = msg.results.flatMap((r) => (r.ref ? [toAttemptResult(r, workerId)] : []));
+  if (completed.length > 0) {
+    const results = completed.map((c) => toAttemptResult(c, workerId));
     deps.leases.finished(results);
     deps.completer.addResults(results);
   }
@@ -264,6 +275,12 @@ function refuseUnbound(id: string, binding: WorkerBinding): void {
 }
 
 function checkHello(h: Hello): WorkerInfo {
+  if (h.protocol !== STREAM_PROTOCOL) {
+    throw new ConnectError(
+      `this worker speaks version ${h.protocol || 1} of the worker stream and this coordinator version ${STREAM_PROTOCOL}: run workers of the coordinator's release`,
+      Code.FailedPrecondition,
+    );
+  }
   const id = h.workerId.trim();
   if (!id || id.length > 200)
     throw new ConnectError('hello.worker_id must be 1 to 200 characters', Code.InvalidArgument);
@@ -307,8 +324,7 @@ function checkHello(h: Hello): WorkerInfo {
  * A worker's report as a row to write. Bad JSON or text PostgreSQL cannot store would fail
  * the whole batch, so it is turned into a plain failure of that one attempt here.
  */
-function toAttemptResult(r: Result, workerId: string): AttemptResult {
-  const ref = r.ref as { taskId: string; attempt: number };
+function toAttemptResult(r: Completion, workerId: string): AttemptResult {
   let resultJson: string | null = r.resultJson || null;
   let ok = r.ok;
   let error = r.error ? clean(r.error) : null;
@@ -344,8 +360,8 @@ function toAttemptResult(r: Result, workerId: string): AttemptResult {
     }
   }
   return {
-    id: ref.taskId,
-    attempt: ref.attempt,
+    id: r.taskId,
+    attempt: r.attempt,
     workerId,
     ok,
     resultJson,
@@ -353,7 +369,7 @@ function toAttemptResult(r: Result, workerId: string): AttemptResult {
     retryable: ok ? false : r.retryable,
     executor: r.executor || 'handler',
     failure: ok ? null : r.failure === 'timeout' ? 'timeout' : 'error',
-    startedAt: r.startedAtMs ? new Date(Number(r.startedAtMs)) : null,
+    startedAtMs: r.startedAtMs ? Number(r.startedAtMs) : null,
     ...(children ? { children, waitForChildren: r.waitForChildren } : {}),
   };
 }

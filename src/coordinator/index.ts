@@ -201,7 +201,7 @@ export class Coordinator {
         for (const t of tasks)
           metrics.dispatchLatency.observe(
             { queue: metrics.labels.queue(t.queue) },
-            Math.max(0, now - t.dueAt.getTime()) / 1000,
+            Math.max(0, now - t.dueAtMs) / 1000,
           );
       },
     });
@@ -212,8 +212,7 @@ export class Coordinator {
         traceCompleted(done);
         dispatcher.finished(done.map((d) => d.queue));
         // Retries come back pending with a due time: arm the timer (or claim now if due).
-        for (const d of done)
-          if (d.status === 'pending') dispatcher.dueSoon(d.scheduledAt.getTime());
+        for (const d of done) if (d.status === 'pending') dispatcher.dueSoon(d.scheduledAtMs);
       },
       onRefused: (kind, n) => metrics.reportsRefused.inc({ kind }, n),
     });

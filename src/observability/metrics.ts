@@ -269,15 +269,15 @@ export function recordCompleted(
     status: string;
     queue: string;
     handler: string;
-    startedAt: Date | null;
+    startedAtMs: number | null;
     failure: string | null;
   }>,
 ): void {
   const now = Date.now();
   for (const d of done) {
     const labels = { queue: d.queue, handler: d.handler };
-    if (d.startedAt)
-      m.runDuration.observe(m.labels.task(labels), Math.max(0, now - d.startedAt.getTime()) / 1000);
+    if (d.startedAtMs !== null)
+      m.runDuration.observe(m.labels.task(labels), Math.max(0, now - d.startedAtMs) / 1000);
     if (d.status === 'succeeded') {
       m.succeeded.inc(labels);
       continue;

@@ -49,8 +49,8 @@ interface ClaimRow {
   queue: string;
   timeout_ms: number | null;
   max_attempts: number;
-  scheduled_at: Date;
-  due_at: Date;
+  scheduled_at: number;
+  due_at: number;
   trace_context: string | null;
   inputs: string | null;
 }
@@ -60,6 +60,12 @@ type NoticeRow = { [K in keyof ClaimRow]: ClaimRow[K] | null } & {
   lanes: boolean | number;
   held_until?: Date | null;
 };
+
+/**
+ * A timestamp as ms since the epoch (float8, whole ms): read per claimed task, where node-pg
+ * would otherwise parse each into a Date.
+ */
+const epochMs = (column: string): string => `floor(extract(epoch FROM ${column}) * 1000)::float8`;
 
 /**
  * The row update and announcement shared by both claim paths. `chosen` must yield (id, n);
@@ -78,8 +84,10 @@ const claimChosen = (db: Db, at = 'now()', byIds = false): string => `
     FROM chosen
     WHERE t.id = chosen.id${byIds ? ' AND t.id = ANY (ARRAY(SELECT id FROM chosen))' : ''}
     RETURNING t.id, t.attempt, t.status, t.updated_at, t.worker_id, t.command,
-      t.payload::text AS payload, t.queue, t.timeout_ms, t.max_attempts, t.scheduled_at,
-      greatest(t.scheduled_at, t.created_at) AS due_at, t.trace_context, t.inputs::text AS inputs,
+      t.payload::text AS payload, t.queue, t.timeout_ms, t.max_attempts,
+      ${epochMs('t.scheduled_at')} AS scheduled_at,
+      ${epochMs('greatest(t.scheduled_at, t.created_at)')} AS due_at, t.trace_context,
+      t.inputs::text AS inputs,
       t.rate_key, t.group_key
   ), ${notifyChangesCte(db, 'claimed', '$5')}`;
 
@@ -130,8 +138,8 @@ export async function claimDue(db: Db, args: ClaimArgs): Promise<ClaimedTask[]> 
     queue: r.queue,
     timeoutMs: r.timeout_ms,
     maxAttempts: r.max_attempts,
-    scheduledAt: r.scheduled_at,
-    dueAt: r.due_at,
+    scheduledAtMs: r.scheduled_at,
+    dueAtMs: r.due_at,
     traceContext: r.trace_context,
     inputsJson: r.inputs,
   }));

@@ -127,12 +127,14 @@ export interface ClaimedTask {
   queue: string;
   timeoutMs: number | null;
   maxAttempts: number;
-  scheduledAt: Date;
+  /** When it was due to run (ms since the epoch). */
+  scheduledAtMs: number;
   /**
-   * When the task became due here: the later of its run_at (or retry time) and its creation.
-   * A task submitted with a run_at in the past has waited only since it was submitted.
+   * When the task became due here (ms since the epoch): the later of its run_at (or retry
+   * time) and its creation. A task submitted with a run_at in the past has waited only since
+   * it was submitted.
    */
-  dueAt: Date;
+  dueAtMs: number;
   /** The submit span's traceparent, when the task was traced. */
   traceContext: string | null;
   /** JSON text of what the handler gets besides its payload (parents', children's results). */
@@ -165,8 +167,11 @@ export interface AttemptResult extends HeldAttempt {
   executor: string;
   /** 'error' or 'timeout' for failures. */
   failure: 'error' | 'timeout' | null;
-  /** The worker's clock when the handler started; clamped like {@link markStarted}. */
-  startedAt: Date | null;
+  /**
+   * The worker's clock when the handler started (ms since the epoch); clamped like
+   * {@link markStarted}.
+   */
+  startedAtMs: number | null;
   /** Children the handler spawned, stored with this result only if it is accepted. */
   children?: NewTask[];
   /** The task waits for those children instead of finishing (ctx.waitFor). */
@@ -176,12 +181,12 @@ export interface AttemptResult extends HeldAttempt {
 /** The outcome of recording one result. */
 export interface CompletedAttempt extends HeldAttempt {
   status: TaskStatus;
-  /** For a retry (status pending): when it is due again. */
-  scheduledAt: Date;
+  /** For a retry (status pending): when it is due again (ms since the epoch). */
+  scheduledAtMs: number;
   queue: string;
   handler: string;
-  /** When the handler started (clamped to the task's own timeline), if known. */
-  startedAt: Date | null;
+  /** When the handler started (clamped to the task's own timeline; ms since the epoch), if known. */
+  startedAtMs: number | null;
   /** For a failed attempt: 'error' or 'timeout'. */
   failure: 'error' | 'timeout' | null;
   traceContext: string | null;

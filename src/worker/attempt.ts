@@ -1,20 +1,13 @@
-import type { MessageInitShape } from '@bufbuild/protobuf';
 import { context, trace, type Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import type { Assignment, ResultSchema } from '../gen/taskqueue/v1/worker_pb.js';
-import { parseCommand } from '../lib/command.js';
+import { handlerName } from '../lib/command.js';
 import { describeError } from '../lib/errors.js';
+import type { Assigned } from '../lib/packed.js';
 import { SpanKind, contextOf, failSpan, startSpan } from '../lib/trace.js';
-import {
-  TaskError,
-  WaitForChildren,
-  type ChildOutcome,
-  type ChildTask,
-  type FailedTask,
-  type TaskContext,
-} from './types.js';
+import { AttemptContext } from './attempt-context.js';
+import { TaskError, WaitForChildren, type ChildTask, type TaskContext } from './types.js';
+import type { CompletionInit } from './stream-batcher.js';
 
-type ResultInit = MessageInitShape<typeof ResultSchema>;
 /** A task attempt: the fencing token every report carries. */
 export type Ref = { taskId: string; attempt: number };
 
@@ -23,7 +16,9 @@ export interface AttemptDeps {
   logger: Logger;
   onStarted(ref: Ref, startedAtMs: number): void;
   onProgress(ref: Ref, percent: number, message: string): void;
-  onResult(result: ResultInit): void;
+  onResult(result: CompletionInit): void;
+  /** Its handler returned (or will never run): its slot is free. */
+  onFinished(attempt: TaskAttempt): void;
 }
 
 /** Why a task's signal aborted. */
@@ -55,80 +50,69 @@ export function warnIfStillRunning(log: () => Logger, message: string): () => vo
  *
  * {@link begin} starts it (start report, span, `timeout_ms` timer). The first of
  * {@link succeed}, {@link fail} and {@link abort} reports; later ones are ignored. An abort
- * reports at once, while {@link settled} (which frees the slot) waits for {@link finish}:
- * the handler's return.
+ * reports at once, while the slot stays busy until {@link finish}: the handler's return,
+ * which tells `deps.onFinished`.
  *
- * This is the worker's per-task hot path, so what most handlers never touch is made on
- * first use: the AbortController when the handler reads `ctx.signal`, the child logger when
- * it reads `ctx.log`.
+ * This is the worker's per-task hot path, so it makes no closure or timer per task beyond
+ * `timeout_ms`'s, and what most handlers never touch is made on first use: the context's
+ * arguments, inputs and date, the AbortController when the handler reads `ctx.signal`, the
+ * child logger when it reads `ctx.log`.
  */
 export class TaskAttempt {
   readonly ref: Ref;
   /** The command's first word: the handler that runs it. */
   readonly handler: string;
-  readonly ctx: TaskContext;
   /** When a coordinator last confirmed this attempt's lease (at first, when it arrived). */
   leaseConfirmedAt = Date.now();
-  /** Resolves when {@link finish} is called: the handler returned and the slot is free. */
-  readonly settled: Promise<void>;
-  private markSettled: () => void = () => undefined;
+  /**
+   * Set by the runner of a single handler: the warning to log when the handler is still
+   * running long after its signal aborted.
+   */
+  stillRunningWarning: string | undefined;
+  private stopWarning: (() => void) | undefined;
+  private context: AttemptContext | undefined;
+  private settledPromise: Promise<void> | undefined;
+  private markSettled: (() => void) | undefined;
+  private isFinished = false;
   /** When it arrived, until {@link begin}; then when its handler started. */
   private startedAtMs = this.leaseConfirmedAt;
   private executor = 'handler';
   private isReported = false;
   private controller: AbortController | undefined;
   private abortReason: AbortReason | undefined;
-  private readonly abortListeners: Array<(reason: AbortReason) => void> = [];
+  private abortListeners: Array<(reason: AbortReason) => void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private span: Span | undefined;
   private log: Logger | undefined;
-  private readonly spawned: ChildTask[] = [];
+  /** Children spawned by the handler (ctx.spawn). */
+  readonly spawned: ChildTask[] = [];
   private deadlineMs: number | undefined;
 
   constructor(
-    private readonly assignment: Assignment,
+    /** The task as the coordinator handed it over. */
+    readonly assignment: Assigned,
     private readonly deps: AttemptDeps,
   ) {
-    const a = assignment;
-    this.ref = { taskId: a.ref?.taskId ?? '', attempt: a.ref?.attempt ?? 0 };
-    const { handler, args } = parseCommand(a.command);
-    this.handler = handler;
-    this.settled = new Promise((resolve) => (this.markSettled = resolve));
-    const inputs = parseInputs(a.inputsJson);
-    const signal = (): AbortSignal => this.signal();
-    const log = (): Logger => this.logger();
-    this.ctx = {
-      parents: inputs.parents ?? {},
-      children: inputs.children,
-      failure: inputs.failed,
-      spawn: (children) => {
-        this.spawned.push(...children);
-        return children;
-      },
-      waitFor: (children = []) => new WaitForChildren(children),
-      taskId: this.ref.taskId,
-      attempt: this.ref.attempt,
-      maxAttempts: a.maxAttempts,
-      command: a.command,
-      args,
-      queue: a.queue,
-      scheduledAt: new Date(Number(a.scheduledAtMs)),
-      get signal() {
-        return signal();
-      },
-      get log() {
-        return log();
-      },
-      progress: (percent, message = '') => {
-        const p = Math.max(0, Math.min(100, Number(percent) || 0));
-        this.deps.onProgress(this.ref, p, String(message).slice(0, 500));
-      },
-    };
+    this.ref = { taskId: assignment.taskId, attempt: assignment.attempt };
+    this.handler = handlerName(assignment.command);
+  }
+
+  /** What its handler gets besides the payload; made when first asked for. */
+  get ctx(): TaskContext {
+    return (this.context ??= new AttemptContext(this));
   }
 
   /** True once the result is produced (it may still be waiting for its ack). */
   get reported(): boolean {
     return this.isReported;
+  }
+
+  /** Resolves once {@link finish} is called: the handler returned and the slot is free. */
+  get settled(): Promise<void> {
+    this.settledPromise ??= this.isFinished
+      ? Promise.resolve()
+      : new Promise((resolve) => (this.markSettled = resolve));
+    return this.settledPromise;
   }
 
   /** The task's payload. @throws SyntaxError when its JSON is broken. */
@@ -172,12 +156,15 @@ export class TaskAttempt {
     return this.span?.spanContext();
   }
 
-  /** Runs `fn` inside the task's trace (when it has one), so the handler's spans nest. */
-  inTrace<T>(fn: () => T): T {
-    if (!this.span) return fn();
+  /** Calls `fn(payload, ctx)` inside the task's trace (when it has one), so the handler's spans nest. */
+  call<R>(fn: (payload: unknown, ctx: TaskContext) => R, payload: unknown): R {
+    if (!this.span) return fn(payload, this.ctx);
     return context.with(
       trace.setSpan(contextOf(this.assignment.traceParent || null), this.span),
       fn,
+      undefined,
+      payload,
+      this.ctx,
     );
   }
 
@@ -186,14 +173,13 @@ export class TaskAttempt {
     if (this.isReported) return;
     this.isReported = true;
     this.span?.end();
-    const base = this.resultBase();
     if (value instanceof WaitForChildren) {
       const children = [
         ...this.spawned,
         ...value.children.filter((c) => !this.spawned.includes(c)),
       ];
       this.deps.onResult({
-        ...base,
+        ...this.resultBase(),
         ok: true,
         waitForChildren: true,
         childrenJson: JSON.stringify(children),
@@ -205,7 +191,7 @@ export class TaskAttempt {
       resultJson = JSON.stringify(value ?? null);
     } catch (err) {
       this.deps.onResult({
-        ...base,
+        ...this.resultBase(),
         ok: false,
         error: `result is not JSON-serializable: ${describeError(err)}`,
         retryable: false,
@@ -213,11 +199,16 @@ export class TaskAttempt {
       });
       return;
     }
+    // The common case, built in one literal: a result of every task goes through here.
     this.deps.onResult({
-      ...base,
+      taskId: this.ref.taskId,
+      attempt: this.ref.attempt,
       ok: true,
       resultJson,
-      ...(this.spawned.length > 0 ? { childrenJson: JSON.stringify(this.spawned) } : {}),
+      executor: this.executor,
+      startedAtMs: BigInt(this.startedAtMs),
+      finishedAtMs: BigInt(Date.now()),
+      childrenJson: this.spawned.length > 0 ? JSON.stringify(this.spawned) : '',
     });
   }
 
@@ -257,13 +248,23 @@ export class TaskAttempt {
 
   /** Calls `listener` when it aborts (at most once). */
   onAbort(listener: (reason: AbortReason) => void): void {
-    this.abortListeners.push(listener);
+    (this.abortListeners ??= []).push(listener);
   }
 
   /** Its handler returned (or will never run): frees the slot. */
   finish(): void {
+    if (this.isFinished) return;
+    this.isFinished = true;
     clearTimeout(this.timer);
-    this.markSettled();
+    this.stopWarning?.();
+    this.markSettled?.();
+    this.deps.onFinished(this);
+  }
+
+  /** Reports progress (0 to 100), as `ctx.progress`. */
+  progress(percent: number, message: string): void {
+    const p = Math.max(0, Math.min(100, Number(percent) || 0));
+    this.deps.onProgress(this.ref, p, String(message).slice(0, 500));
   }
 
   private abortWith(reason: AbortReason): void {
@@ -271,19 +272,24 @@ export class TaskAttempt {
     this.abortReason = reason;
     this.controller?.abort(reason);
     this.fail(reason);
-    for (const listener of this.abortListeners) listener(reason);
+    if (this.stillRunningWarning && !this.isFinished) {
+      this.stopWarning = warnIfStillRunning(() => this.logger(), this.stillRunningWarning);
+    }
+    for (const listener of this.abortListeners ?? []) listener(reason);
   }
 
   private resultBase() {
     return {
-      ref: this.ref,
+      taskId: this.ref.taskId,
+      attempt: this.ref.attempt,
       executor: this.executor,
       startedAtMs: BigInt(this.startedAtMs),
       finishedAtMs: BigInt(Date.now()),
     };
   }
 
-  private signal(): AbortSignal {
+  /** The signal `ctx.signal` gives; made on first use. */
+  signal(): AbortSignal {
     if (!this.controller) {
       this.controller = new AbortController();
       if (this.abortReason) this.controller.abort(this.abortReason);
@@ -291,24 +297,11 @@ export class TaskAttempt {
     return this.controller.signal;
   }
 
-  private logger(): Logger {
+  /** The logger `ctx.log` gives; made on first use. */
+  logger(): Logger {
     return (this.log ??= this.deps.logger.child({
       taskId: this.ref.taskId,
       attempt: this.ref.attempt,
     }));
-  }
-}
-
-/** What a task gets besides its payload (Assignment.inputs_json). */
-function parseInputs(json: string): {
-  parents?: Record<string, unknown>;
-  children?: ChildOutcome[];
-  failed?: FailedTask;
-} {
-  if (!json) return {};
-  try {
-    return JSON.parse(json) as ReturnType<typeof parseInputs>;
-  } catch {
-    return {};
   }
 }

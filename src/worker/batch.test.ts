@@ -1,20 +1,18 @@
-import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { AssignmentSchema, type ResultSchema } from '../gen/taskqueue/v1/worker_pb.js';
 import { FakeClock, settle } from '../lib/fake-clock.js';
+import { unpackAssignments, packAssignments } from '../lib/packed.js';
 import { TaskAttempt } from './attempt.js';
 import { BatchCollector } from './batch.js';
+import type { CompletionInit } from './stream-batcher.js';
 import type { BatchHandler } from './types.js';
-
-type Result = MessageInitShape<typeof ResultSchema>;
 
 /** A collector for handler `h` on a fake clock, with what its tasks report. */
 function setup(handler: BatchHandler, options = { size: 3, waitMs: 50 }) {
   const clock = new FakeClock();
   const logger = pino({ level: 'silent' });
   const batches: number[] = [];
-  const results = new Map<string, Result>();
+  const results = new Map<string, CompletionInit>();
   const started: string[] = [];
   const collector = new BatchCollector(
     'h',
@@ -29,16 +27,17 @@ function setup(handler: BatchHandler, options = { size: 3, waitMs: 50 }) {
   let n = 0;
   const add = (payload: unknown = null): TaskAttempt => {
     const a = new TaskAttempt(
-      create(AssignmentSchema, {
-        ref: { taskId: `t${++n}`, attempt: 1 },
-        command: 'h',
-        payloadJson: JSON.stringify(payload),
-      }),
+      unpackAssignments(
+        packAssignments([
+          { taskId: `t${++n}`, attempt: 1, command: 'h', payloadJson: JSON.stringify(payload) },
+        ]),
+      )[0]!,
       {
         logger,
         onStarted: (ref) => started.push(ref.taskId),
         onProgress: () => undefined,
-        onResult: (r) => results.set(r.ref?.taskId ?? '', r),
+        onResult: (r) => results.set(r.taskId, r),
+        onFinished: () => undefined,
       },
     );
     collector.add(a);

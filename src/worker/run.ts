@@ -1,5 +1,4 @@
 import type { TaskAttempt } from './attempt.js';
-import { warnIfStillRunning } from './attempt.js';
 import { TaskError, type Handler } from './types.js';
 
 /** One task a worker holds: running, or gathered into a batch that has not started yet. */
@@ -18,33 +17,26 @@ export interface RunningTask {
  * Runs one task with its handler, or with the shell executor when no handler claims it,
  * and reports exactly one result. On timeout or abort the result goes out at once, while the
  * slot stays busy until the handler really returns, so concurrency is never exceeded.
+ * One promise per task, and no closure: this runs for every task.
  */
 export function runTask(
   attempt: TaskAttempt,
   handler: Handler | undefined,
   shell: Handler | undefined,
 ): void {
-  const fn = handler ?? shell;
-  let stopWarning: (() => void) | undefined;
-  attempt.onAbort(() => {
-    stopWarning = warnIfStillRunning(
-      () => attempt.ctx.log,
-      'handler ignores its AbortSignal and is still running; its slot stays busy',
-    );
-  });
+  attempt.stillRunningWarning =
+    'handler ignores its AbortSignal and is still running; its slot stays busy';
   attempt.begin(handler || !shell ? 'handler' : 'shell');
-  const work = (async () => {
+  void run(attempt, handler ?? shell);
+}
+
+async function run(attempt: TaskAttempt, fn: Handler | undefined): Promise<void> {
+  try {
     if (!fn) throw new TaskError(`this worker has no handler '${attempt.handler}'`);
-    const payload = attempt.payload();
-    return await attempt.inTrace(() => fn(payload, attempt.ctx));
-  })();
-  void work
-    .then(
-      (value) => attempt.succeed(value),
-      (error: unknown) => attempt.fail(error),
-    )
-    .finally(() => {
-      stopWarning?.();
-      attempt.finish();
-    });
+    attempt.succeed(await attempt.call(fn, attempt.payload()));
+  } catch (error) {
+    attempt.fail(error);
+  } finally {
+    attempt.finish();
+  }
 }

@@ -4,12 +4,18 @@ import pino, { type Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
 import {
   WorkerMessageSchema,
-  type Assignment,
   type CoordinatorMessage,
   type WorkerMessage,
 } from '../gen/taskqueue/v1/worker_pb.js';
 import { Channel } from '../lib/channel.js';
 import { describeError } from '../lib/errors.js';
+import {
+  STREAM_PROTOCOL,
+  packCompletions,
+  unpackAssignments,
+  unpackRefs,
+  type Assigned,
+} from '../lib/packed.js';
 import { sleep } from '../lib/time.js';
 import { VERSION } from '../lib/version.js';
 import { BUILTIN_HANDLERS } from './executors/builtin.js';
@@ -21,7 +27,7 @@ import {
   type ResolvedWorkerOptions,
   type WorkerOptions,
 } from './options.js';
-import { StreamBatcher, type MessageInit, type ResultInit } from './stream-batcher.js';
+import { StreamBatcher, type CompletionInit, type MessageInit } from './stream-batcher.js';
 import { TaskAttempt, type AttemptDeps } from './attempt.js';
 import { BatchCollector } from './batch.js';
 import { runTask, type RunningTask } from './run.js';
@@ -57,7 +63,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
   private readonly shell: Handler | undefined;
   private readonly shellAllow: readonly string[] | undefined;
   private readonly running = new Map<string, RunningTask>();
-  private readonly unacked = new Map<string, ResultInit>();
+  private readonly unacked = new Map<string, CompletionInit>();
   private readonly clients = new Map<string, WorkerClient>();
   private stream: Channel<WorkerMessage> | undefined;
   private readonly outgoing = new StreamBatcher(() => this.stream);
@@ -90,14 +96,13 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
     this.shellAllow = this.options.shell ? this.options.shell.allow : undefined;
     this.attemptDeps = {
       logger: this.log,
-      onStarted: (ref, startedAtMs) =>
-        this.outgoing.send({ started: [{ ref, startedAtMs: BigInt(startedAtMs) }] }),
+      onStarted: (ref, startedAtMs) => this.outgoing.start(ref.taskId, ref.attempt, startedAtMs),
       onProgress: (ref, percent, message) => this.outgoing.reportProgress(ref, percent, message),
       onResult: (result) => {
-        const ref = result.ref as { taskId: string; attempt: number };
-        this.unacked.set(`${ref.taskId}:${ref.attempt}`, result);
-        this.outgoing.send({ results: [result] });
+        this.unacked.set(`${result.taskId}:${result.attempt}`, result);
+        this.outgoing.complete(result);
       },
+      onFinished: (task) => this.onTaskFinished(task),
     };
   }
 
@@ -199,7 +204,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
       graceful ? 'draining: finishing tasks in hand' : 'stopping now',
     );
     const acknowledged = new Promise<void>((resolve) => (this.onDrainAck = resolve));
-    this.outgoing.send({ draining: true });
+    this.outgoing.sendNow({ draining: true });
     // Gathered tasks cannot be joined by more: a graceful stop runs them now; a forced one
     // aborts them below without running them.
     if (graceful) this.flushBatches();
@@ -332,11 +337,12 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
         labels: this.options.labels,
         version: VERSION,
         instanceKey: this.instanceKey,
+        protocol: STREAM_PROTOCOL,
       },
       draining: this.draining,
       credits: this.draining ? 0 : Math.max(0, this.options.concurrency - this.running.size),
       // Results a previous coordinator never acknowledged: fencing decides if they still count.
-      results: [...this.unacked.values()],
+      completed: this.unacked.size > 0 ? packCompletions([...this.unacked.values()]) : undefined,
       heartbeat: { running: this.heldRefs() },
     };
   }
@@ -344,13 +350,18 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
   private onWelcome(address: string, msg: CoordinatorMessage): void {
     const w = msg.welcome;
     if (!w) return;
+    if (w.protocol !== STREAM_PROTOCOL) {
+      throw new Error(
+        `coordinator ${address} speaks version ${w.protocol || 1} of the worker stream and this worker version ${STREAM_PROTOCOL}: run workers of the coordinator's release`,
+      );
+    }
     this.heartbeatMs = w.heartbeatIntervalMs || 1000;
     this.leaseMs = w.leaseMs || 5000;
     this.welcomed = true;
     this.log.info({ coordinator: address, coordinatorId: w.coordinatorId }, 'connected');
     clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = setInterval(
-      () => this.outgoing.send({ heartbeat: { running: this.heldRefs() } }),
+      () => this.outgoing.sendNow({ heartbeat: { running: this.heldRefs() } }),
       this.heartbeatMs,
     );
     this.heartbeatTimer.unref();
@@ -363,8 +374,9 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
       const now = Date.now();
       for (const t of this.running.values()) t.leaseConfirmedAt = now;
     }
-    for (const a of msg.assign) this.startTask(a);
-    if (msg.assign.length > 0 && (this.draining || this.running.size >= this.options.concurrency))
+    const assigned = msg.assigned ? unpackAssignments(msg.assigned) : [];
+    for (const a of assigned) this.startTask(a);
+    if (assigned.length > 0 && (this.draining || this.running.size >= this.options.concurrency))
       this.flushBatches();
     for (const a of msg.abort) {
       if (!a.ref) continue;
@@ -372,12 +384,15 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
         .get(`${a.ref.taskId}:${a.ref.attempt}`)
         ?.abort(a.reason || 'aborted by coordinator');
     }
-    for (const ack of msg.acks) {
-      if (!ack.ref) continue;
-      this.unacked.delete(`${ack.ref.taskId}:${ack.ref.attempt}`);
-      if (!ack.accepted) {
+    if (msg.accepted) {
+      for (const ref of unpackRefs(msg.accepted, 'accepted'))
+        this.unacked.delete(`${ref.taskId}:${ref.attempt}`);
+    }
+    if (msg.refused) {
+      for (const ref of unpackRefs(msg.refused, 'refused')) {
+        this.unacked.delete(`${ref.taskId}:${ref.attempt}`);
         this.log.warn(
-          { taskId: ack.ref.taskId, attempt: ack.ref.attempt },
+          { taskId: ref.taskId, attempt: ref.attempt },
           'result rejected: a newer attempt owns the task, or it was cancelled',
         );
       }
@@ -391,20 +406,22 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
     return refs;
   }
 
-  private startTask(a: Assignment): void {
-    if (!a.ref) return;
-    const key = `${a.ref.taskId}:${a.ref.attempt}`;
+  private startTask(a: Assigned): void {
+    const key = `${a.taskId}:${a.attempt}`;
     if (this.running.has(key)) return;
     const task = new TaskAttempt(a, this.attemptDeps);
     this.running.set(key, task);
     const batch = this.batches.get(task.handler);
     if (batch) batch.add(task);
     else runTask(task, this.handlers.get(task.handler), this.shell);
-    void task.settled.finally(() => {
-      this.running.delete(key);
-      if (!this.draining) this.outgoing.send({ credits: 1 });
-      if (this.running.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
-    });
+  }
+
+  /** A task's handler returned (or it left its batch unrun): its slot is free. */
+  private onTaskFinished(task: TaskAttempt): void {
+    const key = `${task.ref.taskId}:${task.ref.attempt}`;
+    if (this.running.get(key) === task) this.running.delete(key);
+    if (!this.draining) this.outgoing.addCredits(1);
+    if (this.running.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
   /**

@@ -196,7 +196,7 @@ describe('rate limits', () => {
         retryable: true,
         executor: 'handler',
         failure: 'error',
-        startedAt: null,
+        startedAtMs: null,
       },
     ]);
     const again = await api.get(task.id);

@@ -38,7 +38,7 @@ function ok(
     retryable: false,
     executor: 'handler',
     failure: null,
-    startedAt: new Date(),
+    startedAtMs: Date.now(),
   };
 }
 
@@ -53,7 +53,7 @@ function failed(id: string, attempt: number, error = 'boom', retryable = true): 
     retryable,
     executor: 'handler',
     failure: 'error',
-    startedAt: new Date(),
+    startedAtMs: Date.now(),
   };
 }
 
@@ -146,10 +146,10 @@ describe('completeBatch (fencing)', () => {
         attempt: 2,
         workerId: 'fresh',
         status: 'succeeded',
-        scheduledAt: expect.any(Date),
+        scheduledAtMs: expect.any(Number),
         queue,
         handler: 'echo',
-        startedAt: expect.any(Date),
+        startedAtMs: expect.any(Number),
         failure: null,
         traceContext: null,
       },
@@ -204,6 +204,31 @@ describe('completeBatch (fencing)', () => {
       ['failed', 'boom 2'],
       ['failed', 'boom 3'],
     ]);
+  });
+
+  it("cannot be steered by a result's text: each result changes its own row only", async () => {
+    const queue = newQueue();
+    const a = await submit({ command: 'echo a', queue });
+    const b = await submit({ command: 'echo b', queue, max_attempts: 1 });
+    const claimed = await claimDue(db, {
+      queue,
+      handlers: null,
+      slots: ['w', 'w'],
+      leaseMs: 60_000,
+    });
+    expect(claimed.map((c) => c.id).sort()).toEqual([a.id, b.id].sort());
+    // Text that would close this result's entry and open one for task b, were the batch's
+    // parameter written by hand: as a result (a JSON string) and as an error.
+    const forged = `"},{"id":"${b.id}","attempt":1,"worker_id":"w","ok":true,"result":"{\\"forged\\":1}","executor":"x"}]`;
+    const done = await completeBatch(db, [ok(a.id, 1, forged), failed(a.id, 9, forged)]);
+    expect(done.map((d) => [d.id, d.attempt])).toEqual([[a.id, 1]]);
+    expect((await getTask(db, a.id))?.result).toBe(forged);
+    expect(await getTask(db, b.id)).toMatchObject({ status: 'running', result: null, error: null });
+
+    // b's own failure, with the same text as its error, is stored as that text.
+    const [bDone] = await completeBatch(db, [{ ...failed(b.id, 1, forged), retryable: false }]);
+    expect(bDone?.status).toBe('dead');
+    expect(await getTask(db, b.id)).toMatchObject({ status: 'dead', error: forged, result: null });
   });
 
   it('does not retry an error the handler marked final', async () => {

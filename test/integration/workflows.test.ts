@@ -4,6 +4,7 @@ import { inProcessCoordinator, inProcessWorker } from '../helpers/inprocess.js';
 import { until } from '../helpers/wait.js';
 import { readSse } from '../helpers/sse.js';
 import { TasksApi } from '../../src/api/services/tasks.js';
+import { packCompletions } from '../../src/lib/packed.js';
 import { RawWorker } from '../security/raw-worker.js';
 
 const db = await useSchema();
@@ -298,23 +299,26 @@ describe('children from inside a handler', () => {
     // runs again elsewhere; the first attempt's late waitFor must not spawn its children.
     const forger = new RawWorker(c.grpcPort);
     forger.hello('stale-spawner', { handlers: ['spawner'], queues: ['stale-spawn'], credits: 1 });
-    const assigned = await forger.waitFor((m) => m.assign.length > 0);
-    const ref = assigned?.assign[0]?.ref;
-    expect(ref?.taskId).toBe(task.id);
+    const assigned = await forger.waitFor((m) => (m.assigned?.taskId.length ?? 0) > 0);
+    const ref = {
+      taskId: assigned?.assigned?.taskId[0] ?? '',
+      attempt: assigned?.assigned?.attempt[0] ?? 0,
+    };
+    expect(ref.taskId).toBe(task.id);
     await until(async () => (await api.get(task.id)).task.status !== 'running', 20_000);
     forger.send({
-      results: [
+      completed: packCompletions([
         {
-          ref,
+          ...ref,
           ok: true,
           waitForChildren: true,
           childrenJson: JSON.stringify([{ command: 'echo child', queue: 'stale-spawn' }]),
           executor: 'handler',
         },
-      ],
+      ]),
     });
-    const ack = await forger.waitFor((m) => m.acks.length > 0);
-    expect(ack?.acks[0]?.accepted).toBe(false);
+    const ack = await forger.waitFor((m) => m.refused !== undefined);
+    expect(ack?.refused?.taskId).toEqual([task.id]);
     const { rows } = await db.pool.query(
       `SELECT count(*)::int AS n FROM ${db.s}.tasks WHERE parent_id = $1 OR command = 'echo child'`,
       [task.id],

@@ -3,6 +3,7 @@ import { Code } from '@connectrpc/connect';
 import { describe, expect, it } from 'vitest';
 import { TasksApi } from '../../src/api/services/tasks.js';
 import type { Coordinator } from '../../src/coordinator/index.js';
+import { packCompletions, packStarts } from '../../src/lib/packed.js';
 import { createToken, revokeToken } from '../../src/store/tokens.js';
 import { useSchema } from '../helpers/db.js';
 import { inProcessCoordinator, inProcessWorker } from '../helpers/inprocess.js';
@@ -21,19 +22,37 @@ async function refused(c: Coordinator, kind: string): Promise<number> {
   return m.values.find((v) => v.labels.kind === kind)?.value ?? 0;
 }
 
+/**
+ * A real worker on `queue` holding `n` tasks of it, running, until `release()`: each task's
+ * result is `{ real: payload }`, its payload being its place (1, 2…).
+ */
+async function holding(c: Coordinator, queue: string, n = 1) {
+  let release: (v: unknown) => void = () => undefined;
+  const held = new Promise((r) => (release = r));
+  const real = await inProcessWorker(c, { queues: [queue] }, (w) =>
+    w.handle('hold', async (payload) => {
+      await held;
+      return { real: payload };
+    }),
+  );
+  const ids = await Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      const { task } = await api.submit({ command: 'hold', queue, payload: i + 1 });
+      return task.id;
+    }),
+  );
+  await until(async () => {
+    const tasks = await Promise.all(ids.map((id) => api.get(id)));
+    return tasks.every((t) => t.task.status === 'running');
+  });
+  return { real, ids, release: () => release(undefined) };
+}
+
 describe('a second worker', () => {
   it("cannot finish, start, extend or report progress on another worker's task", async () => {
     const c = await inProcessCoordinator(db);
-    let release: (v: unknown) => void = () => undefined;
-    const held = new Promise((r) => (release = r));
-    const real = await inProcessWorker(c, { queues: ['forge'] }, (w) =>
-      w.handle('hold', async () => {
-        await held;
-        return { real: true };
-      }),
-    );
-    const { task } = await api.submit({ command: 'hold', queue: 'forge' });
-    await until(async () => (await api.get(task.id)).task.status === 'running');
+    const { real, ids, release } = await holding(c, 'forge');
+    const task = { id: ids[0] as string };
     const before = Object.fromEntries(
       await Promise.all(
         ['result', 'start', 'progress', 'lease'].map(async (k) => [k, await refused(c, k)]),
@@ -45,7 +64,7 @@ describe('a second worker', () => {
     await forger.waitFor((m) => m.welcome !== undefined);
     const ref = { taskId: task.id, attempt: 1 };
     forger.send({
-      started: [{ ref, startedAtMs: BigInt(Date.now() - 3_600_000) }],
+      started: packStarts([{ ...ref, startedAtMs: BigInt(Date.now() - 3_600_000) }]),
       progress: [{ ref, percent: 99, message: 'forged' }],
     });
     await until(
@@ -56,10 +75,13 @@ describe('a second worker', () => {
       'start and progress refusals',
     );
     forger.send({
-      results: [{ ref, ok: true, resultJson: '{"forged":true}', executor: 'handler' }],
+      completed: packCompletions([
+        { ...ref, ok: true, resultJson: '{"forged":true}', executor: 'handler' },
+      ]),
     });
-    const ack = await forger.waitFor((m) => m.acks.length > 0);
-    expect(ack?.acks[0]).toMatchObject({ ref, accepted: false });
+    const ack = await forger.waitFor((m) => m.refused !== undefined || m.accepted !== undefined);
+    expect(ack?.refused).toMatchObject({ taskId: [task.id], attempt: [1] });
+    expect(ack?.accepted).toBeUndefined();
     // A heartbeat that claims the task, to keep its lease alive (or to starve the holder's).
     forger.send({ heartbeat: { running: [ref] } });
     await until(async () => (await refused(c, 'lease')) > before.lease, 10_000, 'lease refusal');
@@ -73,13 +95,92 @@ describe('a second worker', () => {
     expect(during.startedAt!.getTime()).toBeGreaterThan(Date.now() - 600_000);
 
     // The holder's own result still counts, and is the one stored.
-    release(undefined);
+    release();
     await until(async () => (await api.get(task.id)).task.status === 'succeeded');
     expect((await api.get(task.id)).task).toMatchObject({
       status: 'succeeded',
-      result: { real: true },
+      result: { real: 1 },
       workerId: real.id,
     });
+  });
+
+  it("cannot finish another worker's tasks with a packed completion", async () => {
+    const c = await inProcessCoordinator(db);
+    const { real, ids, release } = await holding(c, 'forge-packed', 2);
+    const before = await refused(c, 'result');
+
+    // One packed message naming both tasks, at their current attempt: the holder's own form.
+    const forger = new RawWorker(c.grpcPort);
+    forger.hello(`forger-${randomBytes(4).toString('hex')}`);
+    await forger.waitFor((m) => m.welcome !== undefined);
+    forger.send({
+      completed: packCompletions(
+        ids.map((id) => ({ taskId: id, attempt: 1, ok: true, resultJson: '{"forged":true}' })),
+      ),
+    });
+    const ack = await forger.waitFor((m) => m.refused !== undefined || m.accepted !== undefined);
+    expect(ack?.refused).toMatchObject({ taskId: ids, attempt: [1, 1] });
+    expect(ack?.accepted).toBeUndefined();
+    await until(async () => (await refused(c, 'result')) === before + 2, 10_000, 'refusals');
+    for (const id of ids) {
+      expect((await api.get(id)).task).toMatchObject({
+        status: 'running',
+        workerId: real.id,
+        result: null,
+      });
+    }
+
+    release();
+    await until(async () => {
+      const tasks = await Promise.all(ids.map((id) => api.get(id)));
+      return tasks.every((t) => t.task.status === 'succeeded');
+    });
+    for (const [i, id] of ids.entries()) {
+      expect((await api.get(id)).task).toMatchObject({ result: { real: i + 1 } });
+    }
+  });
+
+  it('is cut off when it sends a misaligned packed message, and nothing in it counts', async () => {
+    const c = await inProcessCoordinator(db);
+    const { real, ids, release } = await holding(c, 'misaligned');
+    const task = { id: ids[0] as string };
+    const before = { result: await refused(c, 'result'), start: await refused(c, 'start') };
+    const misaligned = [
+      // Two tasks, one attempt: which attempt goes with which task cannot be told.
+      {
+        completed: {
+          ...packCompletions([{ taskId: task.id, attempt: 1, ok: true, resultJson: '1' }]),
+          taskId: [task.id, task.id],
+        },
+      },
+      { started: { taskId: [task.id], attempt: [1, 2], startedAtMs: [] } },
+    ];
+    for (const message of misaligned) {
+      const forger = new RawWorker(c.grpcPort);
+      forger.hello(`misaligned-${randomBytes(4).toString('hex')}`);
+      await forger.waitFor((m) => m.welcome !== undefined);
+      forger.send(message);
+      await forger.ended;
+      expect(forger.error?.code).toBe(Code.InvalidArgument);
+      expect(forger.error?.rawMessage).toMatch(/entries for \d+ tasks/);
+    }
+    await until(() => c.connectedWorkers === 1, 10_000, 'the forgers to be gone');
+    expect(await refused(c, 'result')).toBe(before.result);
+    expect(await refused(c, 'start')).toBe(before.start);
+    expect((await api.get(task.id)).task).toMatchObject({ status: 'running', workerId: real.id });
+
+    release();
+    await until(async () => (await api.get(task.id)).task.status === 'succeeded');
+    expect((await api.get(task.id)).task.result).toEqual({ real: 1 });
+  });
+
+  it('is refused when its hello speaks an older version of the stream', async () => {
+    const c = await inProcessCoordinator(db);
+    const old = new RawWorker(c.grpcPort);
+    old.hello(`old-${randomBytes(4).toString('hex')}`, { protocol: 0 });
+    await old.ended;
+    expect(old.error?.code).toBe(Code.FailedPrecondition);
+    expect(old.error?.rawMessage).toMatch(/version 1 of the worker stream/);
   });
 
   it("is refused when its hello names a connected worker's id, and the real worker keeps its work", async () => {

@@ -9,6 +9,7 @@ import {
   type WorkerMessage,
 } from '../../src/gen/taskqueue/v1/worker_pb.js';
 import { Channel } from '../../src/lib/channel.js';
+import { STREAM_PROTOCOL } from '../../src/lib/packed.js';
 import { track } from '../helpers/resources.js';
 
 /**
@@ -62,7 +63,14 @@ export class RawWorker {
   /** Says hello as `workerId`, with a fresh instance key unless one is given. */
   hello(
     workerId: string,
-    opts: { instanceKey?: string; handlers?: string[]; queues?: string[]; credits?: number } = {},
+    opts: {
+      instanceKey?: string;
+      handlers?: string[];
+      queues?: string[];
+      credits?: number;
+      /** @default STREAM_PROTOCOL */
+      protocol?: number;
+    } = {},
   ): string {
     const instanceKey = opts.instanceKey ?? randomBytes(32).toString('base64url');
     this.send({
@@ -73,6 +81,7 @@ export class RawWorker {
         queues: opts.queues ?? ['raw'],
         concurrency: 1,
         instanceKey,
+        protocol: opts.protocol ?? STREAM_PROTOCOL,
       },
       credits: opts.credits ?? 0,
     });

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taskqueue/v1/worker.proto.
  */
 export const file_taskqueue_v1_worker: GenFile = /*@__PURE__*/
-  fileDesc("Chl0YXNrcXVldWUvdjEvd29ya2VyLnByb3RvEgx0YXNrcXVldWUudjEiKwoHVGFza1JlZhIPCgd0YXNrX2lkGAEgASgJEg8KB2F0dGVtcHQYAiABKAUi+wEKDVdvcmtlck1lc3NhZ2USIgoFaGVsbG8YASABKAsyEy50YXNrcXVldWUudjEuSGVsbG8SDwoHY3JlZGl0cxgCIAEoDRImCgdzdGFydGVkGAMgAygLMhUudGFza3F1ZXVlLnYxLlN0YXJ0ZWQSJQoHcmVzdWx0cxgEIAMoCzIULnRhc2txdWV1ZS52MS5SZXN1bHQSKAoIcHJvZ3Jlc3MYBSADKAsyFi50YXNrcXVldWUudjEuUHJvZ3Jlc3MSKgoJaGVhcnRiZWF0GAYgASgLMhcudGFza3F1ZXVlLnYxLkhlYXJ0YmVhdBIQCghkcmFpbmluZxgHIAEoCCKDAgoFSGVsbG8SEQoJd29ya2VyX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGcXVldWVzGAMgAygJEhAKCGhhbmRsZXJzGAQgAygJEhsKE2FjY2VwdHNfYW55X2NvbW1hbmQYBSABKAgSEwoLY29uY3VycmVuY3kYBiABKA0SLwoGbGFiZWxzGAcgAygLMh8udGFza3F1ZXVlLnYxLkhlbGxvLkxhYmVsc0VudHJ5Eg8KB3ZlcnNpb24YCCABKAkSFAoMaW5zdGFuY2Vfa2V5GAkgASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiMwoJSGVhcnRiZWF0EiYKB3J1bm5pbmcYASADKAsyFS50YXNrcXVldWUudjEuVGFza1JlZiJECgdTdGFydGVkEiIKA3JlZhgBIAEoCzIVLnRhc2txdWV1ZS52MS5UYXNrUmVmEhUKDXN0YXJ0ZWRfYXRfbXMYAiABKAMiUAoIUHJvZ3Jlc3MSIgoDcmVmGAEgASgLMhUudGFza3F1ZXVlLnYxLlRhc2tSZWYSDwoHcGVyY2VudBgCIAEoARIPCgdtZXNzYWdlGAMgASgJIvMBCgZSZXN1bHQSIgoDcmVmGAEgASgLMhUudGFza3F1ZXVlLnYxLlRhc2tSZWYSCgoCb2sYAiABKAgSEwoLcmVzdWx0X2pzb24YAyABKAkSDQoFZXJyb3IYBCABKAkSEQoJcmV0cnlhYmxlGAUgASgIEhAKCGV4ZWN1dG9yGAYgASgJEhUKDXN0YXJ0ZWRfYXRfbXMYByABKAMSFgoOZmluaXNoZWRfYXRfbXMYCCABKAMSDwoHZmFpbHVyZRgJIAEoCRIVCg1jaGlsZHJlbl9qc29uGAogASgJEhkKEXdhaXRfZm9yX2NoaWxkcmVuGAsgASgIIuYBChJDb29yZGluYXRvck1lc3NhZ2USJgoHd2VsY29tZRgBIAEoCzIVLnRhc2txdWV1ZS52MS5XZWxjb21lEigKBmFzc2lnbhgCIAMoCzIYLnRhc2txdWV1ZS52MS5Bc3NpZ25tZW50EiIKBWFib3J0GAMgAygLMhMudGFza3F1ZXVlLnYxLkFib3J0EiUKBGFja3MYBCADKAsyFy50YXNrcXVldWUudjEuUmVzdWx0QWNrEhcKD2xlYXNlc19leHRlbmRlZBgFIAEoCBIaChJkcmFpbl9hY2tub3dsZWRnZWQYBiABKAgiUgoHV2VsY29tZRIWCg5jb29yZGluYXRvcl9pZBgBIAEoCRIdChVoZWFydGJlYXRfaW50ZXJ2YWxfbXMYAiABKA0SEAoIbGVhc2VfbXMYAyABKA0i1AEKCkFzc2lnbm1lbnQSIgoDcmVmGAEgASgLMhUudGFza3F1ZXVlLnYxLlRhc2tSZWYSDwoHY29tbWFuZBgCIAEoCRIUCgxwYXlsb2FkX2pzb24YAyABKAkSDQoFcXVldWUYBCABKAkSEgoKdGltZW91dF9tcxgFIAEoBRIUCgxtYXhfYXR0ZW1wdHMYBiABKAUSFwoPc2NoZWR1bGVkX2F0X21zGAcgASgDEhQKDHRyYWNlX3BhcmVudBgIIAEoCRITCgtpbnB1dHNfanNvbhgJIAEoCSI7CgVBYm9ydBIiCgNyZWYYASABKAsyFS50YXNrcXVldWUudjEuVGFza1JlZhIOCgZyZWFzb24YAiABKAkiQQoJUmVzdWx0QWNrEiIKA3JlZhgBIAEoCzIVLnRhc2txdWV1ZS52MS5UYXNrUmVmEhAKCGFjY2VwdGVkGAIgASgIMl0KDVdvcmtlclNlcnZpY2USTAoHQ29ubmVjdBIbLnRhc2txdWV1ZS52MS5Xb3JrZXJNZXNzYWdlGiAudGFza3F1ZXVlLnYxLkNvb3JkaW5hdG9yTWVzc2FnZSgBMAFiBnByb3RvMw");
+  fileDesc("Chl0YXNrcXVldWUvdjEvd29ya2VyLnByb3RvEgx0YXNrcXVldWUudjEiKwoHVGFza1JlZhIPCgd0YXNrX2lkGAEgASgJEg8KB2F0dGVtcHQYAiABKAUilgIKDVdvcmtlck1lc3NhZ2USIgoFaGVsbG8YASABKAsyEy50YXNrcXVldWUudjEuSGVsbG8SDwoHY3JlZGl0cxgCIAEoDRIoCghwcm9ncmVzcxgFIAMoCzIWLnRhc2txdWV1ZS52MS5Qcm9ncmVzcxIqCgloZWFydGJlYXQYBiABKAsyFy50YXNrcXVldWUudjEuSGVhcnRiZWF0EhAKCGRyYWluaW5nGAcgASgIEiUKB3N0YXJ0ZWQYCCABKAsyFC50YXNrcXVldWUudjEuU3RhcnRzEiwKCWNvbXBsZXRlZBgJIAEoCzIZLnRhc2txdWV1ZS52MS5Db21wbGV0aW9uc0oECAMQBEoECAQQBVIHcmVzdWx0cyKVAgoFSGVsbG8SEQoJd29ya2VyX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGcXVldWVzGAMgAygJEhAKCGhhbmRsZXJzGAQgAygJEhsKE2FjY2VwdHNfYW55X2NvbW1hbmQYBSABKAgSEwoLY29uY3VycmVuY3kYBiABKA0SLwoGbGFiZWxzGAcgAygLMh8udGFza3F1ZXVlLnYxLkhlbGxvLkxhYmVsc0VudHJ5Eg8KB3ZlcnNpb24YCCABKAkSFAoMaW5zdGFuY2Vfa2V5GAkgASgJEhAKCHByb3RvY29sGAogASgNGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiMwoJSGVhcnRiZWF0EiYKB3J1bm5pbmcYASADKAsyFS50YXNrcXVldWUudjEuVGFza1JlZiJBCgZTdGFydHMSDwoHdGFza19pZBgBIAMoCRIPCgdhdHRlbXB0GAIgAygFEhUKDXN0YXJ0ZWRfYXRfbXMYAyADKAMiUAoIUHJvZ3Jlc3MSIgoDcmVmGAEgASgLMhUudGFza3F1ZXVlLnYxLlRhc2tSZWYSDwoHcGVyY2VudBgCIAEoARIPCgdtZXNzYWdlGAMgASgJIvYBCgtDb21wbGV0aW9ucxIPCgd0YXNrX2lkGAEgAygJEg8KB2F0dGVtcHQYAiADKAUSCgoCb2sYAyADKAgSEwoLcmVzdWx0X2pzb24YBCADKAkSDQoFZXJyb3IYBSADKAkSEQoJcmV0cnlhYmxlGAYgAygIEhAKCGV4ZWN1dG9yGAcgAygJEhUKDXN0YXJ0ZWRfYXRfbXMYCCADKAMSFgoOZmluaXNoZWRfYXRfbXMYCSADKAMSDwoHZmFpbHVyZRgKIAMoCRIVCg1jaGlsZHJlbl9qc29uGAsgAygJEhkKEXdhaXRfZm9yX2NoaWxkcmVuGAwgAygIIqcCChJDb29yZGluYXRvck1lc3NhZ2USJgoHd2VsY29tZRgBIAEoCzIVLnRhc2txdWV1ZS52MS5XZWxjb21lEiIKBWFib3J0GAMgAygLMhMudGFza3F1ZXVlLnYxLkFib3J0EhcKD2xlYXNlc19leHRlbmRlZBgFIAEoCBIaChJkcmFpbl9hY2tub3dsZWRnZWQYBiABKAgSKwoIYXNzaWduZWQYByABKAsyGS50YXNrcXVldWUudjEuQXNzaWdubWVudHMSJAoIYWNjZXB0ZWQYCCABKAsyEi50YXNrcXVldWUudjEuUmVmcxIjCgdyZWZ1c2VkGAkgASgLMhIudGFza3F1ZXVlLnYxLlJlZnNKBAgCEANKBAgEEAVSBmFzc2lnblIEYWNrcyJkCgdXZWxjb21lEhYKDmNvb3JkaW5hdG9yX2lkGAEgASgJEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgCIAEoDRIQCghsZWFzZV9tcxgDIAEoDRIQCghwcm90b2NvbBgEIAEoDSLTAQoLQXNzaWdubWVudHMSDwoHdGFza19pZBgBIAMoCRIPCgdhdHRlbXB0GAIgAygFEg8KB2NvbW1hbmQYAyADKAkSFAoMcGF5bG9hZF9qc29uGAQgAygJEg0KBXF1ZXVlGAUgAygJEhIKCnRpbWVvdXRfbXMYBiADKAUSFAoMbWF4X2F0dGVtcHRzGAcgAygFEhcKD3NjaGVkdWxlZF9hdF9tcxgIIAMoAxIUCgx0cmFjZV9wYXJlbnQYCSADKAkSEwoLaW5wdXRzX2pzb24YCiADKAkiOwoFQWJvcnQSIgoDcmVmGAEgASgLMhUudGFza3F1ZXVlLnYxLlRhc2tSZWYSDgoGcmVhc29uGAIgASgJIigKBFJlZnMSDwoHdGFza19pZBgBIAMoCRIPCgdhdHRlbXB0GAIgAygFMl0KDVdvcmtlclNlcnZpY2USTAoHQ29ubmVjdBIbLnRhc2txdWV1ZS52MS5Xb3JrZXJNZXNzYWdlGiAudGFza3F1ZXVlLnYxLkNvb3JkaW5hdG9yTWVzc2FnZSgBMAFiBnByb3RvMw");
 
 /**
  * TaskRef names one attempt of one task. Every report a worker makes is fenced
@@ -56,20 +56,6 @@ export type WorkerMessage = Message<"taskqueue.v1.WorkerMessage"> & {
   credits: number;
 
   /**
-   * Handlers that started.
-   *
-   * @generated from field: repeated taskqueue.v1.Started started = 3;
-   */
-  started: Started[];
-
-  /**
-   * Finished attempts. A result is resent after a reconnect until it is acknowledged.
-   *
-   * @generated from field: repeated taskqueue.v1.Result results = 4;
-   */
-  results: Result[];
-
-  /**
    * @generated from field: repeated taskqueue.v1.Progress progress = 5;
    */
   progress: Progress[];
@@ -87,6 +73,20 @@ export type WorkerMessage = Message<"taskqueue.v1.WorkerMessage"> & {
    * @generated from field: bool draining = 7;
    */
   draining: boolean;
+
+  /**
+   * Handlers that started.
+   *
+   * @generated from field: taskqueue.v1.Starts started = 8;
+   */
+  started?: Starts;
+
+  /**
+   * Finished attempts. A result is resent after a reconnect until it is acknowledged.
+   *
+   * @generated from field: taskqueue.v1.Completions completed = 9;
+   */
+  completed?: Completions;
 };
 
 /**
@@ -154,6 +154,14 @@ export type Hello = Message<"taskqueue.v1.Hello"> & {
    * @generated from field: string instance_key = 9;
    */
   instanceKey: string;
+
+  /**
+   * The version of this stream's messages the worker speaks: 2 since reports were packed.
+   * A coordinator refuses a hello without it (FAILED_PRECONDITION: upgrade the worker).
+   *
+   * @generated from field: uint32 protocol = 10;
+   */
+  protocol: number;
 };
 
 /**
@@ -181,25 +189,32 @@ export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
   messageDesc(file_taskqueue_v1_worker, 3);
 
 /**
- * @generated from message taskqueue.v1.Started
+ * Handlers that started: packed, one entry per attempt.
+ *
+ * @generated from message taskqueue.v1.Starts
  */
-export type Started = Message<"taskqueue.v1.Started"> & {
+export type Starts = Message<"taskqueue.v1.Starts"> & {
   /**
-   * @generated from field: taskqueue.v1.TaskRef ref = 1;
+   * @generated from field: repeated string task_id = 1;
    */
-  ref?: TaskRef;
+  taskId: string[];
 
   /**
-   * @generated from field: int64 started_at_ms = 2;
+   * @generated from field: repeated int32 attempt = 2;
    */
-  startedAtMs: bigint;
+  attempt: number[];
+
+  /**
+   * @generated from field: repeated int64 started_at_ms = 3;
+   */
+  startedAtMs: bigint[];
 };
 
 /**
- * Describes the message taskqueue.v1.Started.
- * Use `create(StartedSchema)` to create a new message.
+ * Describes the message taskqueue.v1.Starts.
+ * Use `create(StartsSchema)` to create a new message.
  */
-export const StartedSchema: GenMessage<Started> = /*@__PURE__*/
+export const StartsSchema: GenMessage<Starts> = /*@__PURE__*/
   messageDesc(file_taskqueue_v1_worker, 4);
 
 /**
@@ -232,84 +247,91 @@ export const ProgressSchema: GenMessage<Progress> = /*@__PURE__*/
   messageDesc(file_taskqueue_v1_worker, 5);
 
 /**
- * @generated from message taskqueue.v1.Result
+ * Finished attempts: packed, one entry per attempt.
+ *
+ * @generated from message taskqueue.v1.Completions
  */
-export type Result = Message<"taskqueue.v1.Result"> & {
+export type Completions = Message<"taskqueue.v1.Completions"> & {
   /**
-   * @generated from field: taskqueue.v1.TaskRef ref = 1;
+   * @generated from field: repeated string task_id = 1;
    */
-  ref?: TaskRef;
+  taskId: string[];
 
   /**
-   * @generated from field: bool ok = 2;
+   * @generated from field: repeated int32 attempt = 2;
    */
-  ok: boolean;
+  attempt: number[];
+
+  /**
+   * @generated from field: repeated bool ok = 3;
+   */
+  ok: boolean[];
 
   /**
    * JSON text of the handler's return value.
    *
-   * @generated from field: string result_json = 3;
+   * @generated from field: repeated string result_json = 4;
    */
-  resultJson: string;
+  resultJson: string[];
 
   /**
-   * @generated from field: string error = 4;
+   * @generated from field: repeated string error = 5;
    */
-  error: string;
+  error: string[];
 
   /**
    * False when the handler said the error must not be retried.
    *
-   * @generated from field: bool retryable = 5;
+   * @generated from field: repeated bool retryable = 6;
    */
-  retryable: boolean;
+  retryable: boolean[];
 
   /**
    * "handler" or "shell".
    *
-   * @generated from field: string executor = 6;
+   * @generated from field: repeated string executor = 7;
    */
-  executor: string;
+  executor: string[];
 
   /**
-   * @generated from field: int64 started_at_ms = 7;
+   * @generated from field: repeated int64 started_at_ms = 8;
    */
-  startedAtMs: bigint;
+  startedAtMs: bigint[];
 
   /**
-   * @generated from field: int64 finished_at_ms = 8;
+   * @generated from field: repeated int64 finished_at_ms = 9;
    */
-  finishedAtMs: bigint;
+  finishedAtMs: bigint[];
 
   /**
    * "error" or "timeout". Empty when ok.
    *
-   * @generated from field: string failure = 9;
+   * @generated from field: repeated string failure = 10;
    */
-  failure: string;
+  failure: string[];
 
   /**
    * JSON array of child tasks the handler spawned (ctx.spawn, ctx.waitFor). They are stored
    * with the result, in the same transaction, only if the result is accepted.
    *
-   * @generated from field: string children_json = 10;
+   * @generated from field: repeated string children_json = 11;
    */
-  childrenJson: string;
+  childrenJson: string[];
 
   /**
    * The handler handed its work to those children (ctx.waitFor): the task waits for them, then
    * runs again as a new attempt. ok is true.
    *
-   * @generated from field: bool wait_for_children = 11;
+   * @generated from field: repeated bool wait_for_children = 12;
    */
-  waitForChildren: boolean;
+  waitForChildren: boolean[];
 };
 
 /**
- * Describes the message taskqueue.v1.Result.
- * Use `create(ResultSchema)` to create a new message.
+ * Describes the message taskqueue.v1.Completions.
+ * Use `create(CompletionsSchema)` to create a new message.
  */
-export const ResultSchema: GenMessage<Result> = /*@__PURE__*/
+export const CompletionsSchema: GenMessage<Completions> = /*@__PURE__*/
   messageDesc(file_taskqueue_v1_worker, 6);
 
 /**
@@ -324,24 +346,11 @@ export type CoordinatorMessage = Message<"taskqueue.v1.CoordinatorMessage"> & {
   welcome?: Welcome;
 
   /**
-   * @generated from field: repeated taskqueue.v1.Assignment assign = 2;
-   */
-  assign: Assignment[];
-
-  /**
    * Attempts the worker must abort: cancelled, or their lease is gone.
    *
    * @generated from field: repeated taskqueue.v1.Abort abort = 3;
    */
   abort: Abort[];
-
-  /**
-   * Results the coordinator has handled. accepted=false means the attempt was
-   * no longer current (fenced out) and the result was discarded.
-   *
-   * @generated from field: repeated taskqueue.v1.ResultAck acks = 4;
-   */
-  acks: ResultAck[];
 
   /**
    * Sent once the worker's latest heartbeat is written: the attempts it listed (and not
@@ -359,6 +368,28 @@ export type CoordinatorMessage = Message<"taskqueue.v1.CoordinatorMessage"> & {
    * @generated from field: bool drain_acknowledged = 6;
    */
   drainAcknowledged: boolean;
+
+  /**
+   * Tasks handed to the worker.
+   *
+   * @generated from field: taskqueue.v1.Assignments assigned = 7;
+   */
+  assigned?: Assignments;
+
+  /**
+   * Results the coordinator has written: the worker may forget them.
+   *
+   * @generated from field: taskqueue.v1.Refs accepted = 8;
+   */
+  accepted?: Refs;
+
+  /**
+   * Results the coordinator has handled and discarded: the attempt was no longer current, or
+   * this worker did not hold it (fenced out). The worker may forget them too.
+   *
+   * @generated from field: taskqueue.v1.Refs refused = 9;
+   */
+  refused?: Refs;
 };
 
 /**
@@ -386,6 +417,13 @@ export type Welcome = Message<"taskqueue.v1.Welcome"> & {
    * @generated from field: uint32 lease_ms = 3;
    */
   leaseMs: number;
+
+  /**
+   * The version of this stream's messages the coordinator speaks (see Hello.protocol).
+   *
+   * @generated from field: uint32 protocol = 4;
+   */
+  protocol: number;
 };
 
 /**
@@ -396,68 +434,75 @@ export const WelcomeSchema: GenMessage<Welcome> = /*@__PURE__*/
   messageDesc(file_taskqueue_v1_worker, 8);
 
 /**
- * @generated from message taskqueue.v1.Assignment
+ * Tasks handed to a worker: packed, one entry per task.
+ *
+ * @generated from message taskqueue.v1.Assignments
  */
-export type Assignment = Message<"taskqueue.v1.Assignment"> & {
+export type Assignments = Message<"taskqueue.v1.Assignments"> & {
   /**
-   * @generated from field: taskqueue.v1.TaskRef ref = 1;
+   * @generated from field: repeated string task_id = 1;
    */
-  ref?: TaskRef;
+  taskId: string[];
 
   /**
-   * @generated from field: string command = 2;
+   * @generated from field: repeated int32 attempt = 2;
    */
-  command: string;
+  attempt: number[];
 
   /**
-   * JSON text of the payload.
+   * @generated from field: repeated string command = 3;
+   */
+  command: string[];
+
+  /**
+   * JSON text of the payload, as stored: the coordinator passes it through unparsed.
    *
-   * @generated from field: string payload_json = 3;
+   * @generated from field: repeated string payload_json = 4;
    */
-  payloadJson: string;
+  payloadJson: string[];
 
   /**
-   * @generated from field: string queue = 4;
+   * @generated from field: repeated string queue = 5;
    */
-  queue: string;
+  queue: string[];
 
   /**
-   * @generated from field: int32 timeout_ms = 5;
+   * @generated from field: repeated int32 timeout_ms = 6;
    */
-  timeoutMs: number;
+  timeoutMs: number[];
 
   /**
-   * @generated from field: int32 max_attempts = 6;
+   * @generated from field: repeated int32 max_attempts = 7;
    */
-  maxAttempts: number;
+  maxAttempts: number[];
 
   /**
-   * @generated from field: int64 scheduled_at_ms = 7;
+   * @generated from field: repeated int64 scheduled_at_ms = 8;
    */
-  scheduledAtMs: bigint;
+  scheduledAtMs: bigint[];
 
   /**
    * W3C traceparent to run the handler's span under, when the task is traced.
    *
-   * @generated from field: string trace_parent = 8;
+   * @generated from field: repeated string trace_parent = 9;
    */
-  traceParent: string;
+  traceParent: string[];
 
   /**
    * JSON text of what the task gets besides its payload, when anything: {"parents": {key:
    * result}} for a workflow task, {"children": [outcome]} for a task resumed after waiting for
    * its children, {"failed": {...}} for a workflow's on_failure task.
    *
-   * @generated from field: string inputs_json = 9;
+   * @generated from field: repeated string inputs_json = 10;
    */
-  inputsJson: string;
+  inputsJson: string[];
 };
 
 /**
- * Describes the message taskqueue.v1.Assignment.
- * Use `create(AssignmentSchema)` to create a new message.
+ * Describes the message taskqueue.v1.Assignments.
+ * Use `create(AssignmentsSchema)` to create a new message.
  */
-export const AssignmentSchema: GenMessage<Assignment> = /*@__PURE__*/
+export const AssignmentsSchema: GenMessage<Assignments> = /*@__PURE__*/
   messageDesc(file_taskqueue_v1_worker, 9);
 
 /**
@@ -483,31 +528,39 @@ export const AbortSchema: GenMessage<Abort> = /*@__PURE__*/
   messageDesc(file_taskqueue_v1_worker, 10);
 
 /**
- * @generated from message taskqueue.v1.ResultAck
+ * Attempts, packed: task_id[i] with attempt[i].
+ *
+ * @generated from message taskqueue.v1.Refs
  */
-export type ResultAck = Message<"taskqueue.v1.ResultAck"> & {
+export type Refs = Message<"taskqueue.v1.Refs"> & {
   /**
-   * @generated from field: taskqueue.v1.TaskRef ref = 1;
+   * @generated from field: repeated string task_id = 1;
    */
-  ref?: TaskRef;
+  taskId: string[];
 
   /**
-   * @generated from field: bool accepted = 2;
+   * @generated from field: repeated int32 attempt = 2;
    */
-  accepted: boolean;
+  attempt: number[];
 };
 
 /**
- * Describes the message taskqueue.v1.ResultAck.
- * Use `create(ResultAckSchema)` to create a new message.
+ * Describes the message taskqueue.v1.Refs.
+ * Use `create(RefsSchema)` to create a new message.
  */
-export const ResultAckSchema: GenMessage<ResultAck> = /*@__PURE__*/
+export const RefsSchema: GenMessage<Refs> = /*@__PURE__*/
   messageDesc(file_taskqueue_v1_worker, 11);
 
 /**
  * WorkerService is the stream between a worker process and a coordinator.
  * Each worker opens one Connect stream, sends Hello first, and keeps the stream
  * open for its whole life. Every message may batch several items.
+ *
+ * The per-task reports and orders (Starts, Completions, Assignments, Refs) are packed: one
+ * message per batch holds parallel repeated fields, entry i of each describing the i-th
+ * task. Every field of a packed message holds either one entry per task or none (then each
+ * task has the field's default). A message whose fields disagree in length is refused:
+ * from a worker, the coordinator ends the stream with INVALID_ARGUMENT.
  *
  * @generated from service taskqueue.v1.WorkerService
  */
