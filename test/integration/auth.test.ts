@@ -127,7 +127,14 @@ describe('REST authentication and roles', () => {
   it('takes a revocation into account within two seconds', async () => {
     const t = (await createToken(db, { name: 'short-lived', role: 'read' })).token;
     tokens.short = t;
-    expect((await call('GET', '/v1/queues', 'short')).status).toBe(200);
+    // The tests above failed many logins from this address: a token not seen yet is looked
+    // up once the address's allowance of failures has refilled (429 until then).
+    let first = await call('GET', '/v1/queues', 'short');
+    for (let i = 0; i < 50 && first.status === 429; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      first = await call('GET', '/v1/queues', 'short');
+    }
+    expect(first.status).toBe(200);
     await revokeToken(db, 'short-lived');
     await new Promise((r) => setTimeout(r, 2100));
     expect((await call('GET', '/v1/queues', 'short')).status).toBe(401);
