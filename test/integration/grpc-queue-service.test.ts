@@ -195,24 +195,26 @@ describe('QueueService roles (attack)', () => {
     await queues('admin').updateQueue({ name, concurrencyLimit: 7 });
     for (const role of ['read', 'submit', 'worker'] as const) {
       const client = queues(role);
+      // One call at a time: a call made before the previous one is awaited could be refused
+      // with nothing yet listening for its rejection.
       for (const call of [
-        client.updateQueue({ name, concurrencyLimit: 1_000_000, clear: ['rate_limit'] }),
-        client.pauseQueue({ name }),
-        client.resumeQueue({ name }),
+        () => client.updateQueue({ name, concurrencyLimit: 1_000_000, clear: ['rate_limit'] }),
+        () => client.pauseQueue({ name }),
+        () => client.resumeQueue({ name }),
       ]) {
-        const err = await failure(call);
+        const err = await failure(call());
         expect(err?.code, role).toBe(Code.PermissionDenied);
         expect(err?.rawMessage).toMatch(`role '${role}'`);
       }
     }
     const anonymous = queues(null);
     for (const call of [
-      anonymous.updateQueue({ name, concurrencyLimit: 1 }),
-      anonymous.pauseQueue({ name }),
-      anonymous.getQueue({ name }),
-      anonymous.listQueues({}),
+      () => anonymous.updateQueue({ name, concurrencyLimit: 1 }),
+      () => anonymous.pauseQueue({ name }),
+      () => anonymous.getQueue({ name }),
+      () => anonymous.listQueues({}),
     ])
-      expect((await failure(call))?.code).toBe(Code.Unauthenticated);
+      expect((await failure(call()))?.code).toBe(Code.Unauthenticated);
     // A worker token reads no queues either.
     expect((await failure(queues('worker').getQueue({ name })))?.code).toBe(Code.PermissionDenied);
     expect(await restQueue(name)).toMatchObject({ paused: false, concurrency_limit: 7 });
