@@ -14,7 +14,15 @@ for (const file of files) {
   }
   const report = JSON.parse(readFileSync(file, 'utf8'));
   // A file that fails in a hook fails no single test; count it so the line never hides it.
-  const fileFailures = (report.numFailedTests ?? 0) || (report.numFailedTestSuites ?? 0);
+  let fileFailures = (report.numFailedTests ?? 0) || (report.numFailedTestSuites ?? 0);
+  // A run that exited non-zero with every test passed (vitest's unhandled errors): one failure.
+  const exit = existsSync(`${file}.exit`) ? readFileSync(`${file}.exit`, 'utf8').trim() : '0';
+  if (exit !== '0' && fileFailures === 0) {
+    console.error(
+      `${file}: the run exited with ${exit} though no test failed (an error outside the tests)`,
+    );
+    fileFailures = 1;
+  }
   console.error(`${file}: ${report.numPassedTests ?? 0} passed, ${fileFailures} failed`);
   passed += report.numPassedTests ?? 0;
   failed += fileFailures;
