@@ -3,13 +3,8 @@ import { withTransaction, type Db } from './db.js';
 import { insertTasks } from './insert.js';
 import { eventsChannel, notifyChangesCte } from './events.js';
 import { retryAtSql } from './retry.js';
+import { epochMs } from './rows.js';
 import type { AttemptResult, CompletedAttempt, HeldAttempt, NewTask } from './types.js';
-
-/**
- * A timestamp column as ms since the epoch (float8, whole ms): node-pg reads a number where it
- * would parse a timestamptz into a Date, which cost a few percent of a coordinator's CPU.
- */
-const epochMs = (column: string): string => `floor(extract(epoch FROM ${column}) * 1000)::float8`;
 
 /** The columns a completion returns, as {@link CompletedAttempt}, from the CTE `done`. */
 const COMPLETED_COLUMNS = `id, attempt, worker_id AS "workerId", status,

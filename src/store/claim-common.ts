@@ -1,0 +1,115 @@
+import type { Db } from './db.js';
+import { notifyChangesCte } from './events.js';
+import { epochMs } from './rows.js';
+
+/*
+ * What both claim paths share (store/claim.ts, the common path; store/claim-serialised.ts,
+ * the path of limits, rate limits and groups): their arguments and rows, and the statement
+ * parts that update and announce the claimed rows.
+ */
+
+/** What a claim learnt besides the tasks it took, for the dispatcher. */
+export interface ClaimNotice {
+  /**
+   * The queue has pending tasks with a group or a rate key. They are claimed only on the
+   * serialised path, so the dispatcher should claim this queue that way from now on.
+   */
+  lanes: boolean;
+  /**
+   * A rate limit held tasks back: the earliest instant (database clock) one of them may be
+   * claimed. Null when no limit is used up.
+   */
+  heldUntil: Date | null;
+}
+
+/** What {@link claimDue} needs. */
+export interface ClaimArgs {
+  queue: string;
+  /** Handler names the workers serve; null when one of them runs any command (shell). */
+  handlers: string[] | null;
+  /** One worker id per free slot; the n-th claimed task goes to slots[n]. */
+  slots: string[];
+  leaseMs: number;
+  /**
+   * Take the serialised path: the queue has limits (concurrency, rate) or tasks with a group
+   * or a rate key. @default false
+   */
+  limited?: boolean;
+  /**
+   * The labels every claiming worker has: only tasks that require none, or a subset of these,
+   * are claimed. @default {}
+   */
+  labels?: Record<string, string>;
+  /** Told what the claim learnt about the queue (not called for a paused queue). */
+  onNotice?: (notice: ClaimNotice) => void;
+}
+
+export interface ClaimRow {
+  id: string;
+  attempt: number;
+  worker_id: string;
+  command: string;
+  payload: string | null;
+  queue: string;
+  timeout_ms: number | null;
+  max_attempts: number;
+  scheduled_at: number;
+  due_at: number;
+  trace_context: string | null;
+  inputs: string | null;
+}
+
+/** A statement's rows: the claimed tasks (id null when none), and what it learnt. */
+export type NoticeRow = { [K in keyof ClaimRow]: ClaimRow[K] | null } & {
+  lanes: boolean | number;
+  held_until?: Date | null;
+};
+
+/**
+ * The row update and announcement shared by both claim paths. `chosen` must yield (id, n);
+ * `at` is the claim's time, stored as picked_at. With `byIds`, the rows are also looked up by
+ * an array of the chosen ids, which the planner takes for a handful of primary-key probes,
+ * where its estimate of `chosen` (after lanes, windows and limits) can be wild enough to
+ * make it hash the whole table instead.
+ * Params: $3 worker id per slot, $4 lease ms, $5 events channel
+ */
+export const claimChosen = (db: Db, at = 'now()', byIds = false): string => `
+  claimed AS (
+    UPDATE ${db.s}.tasks t
+    SET status = 'running', attempt = t.attempt + 1, worker_id = ($3::text[])[chosen.n],
+        picked_at = ${at}, started_at = NULL, progress_percent = NULL, progress_message = NULL,
+        lease_expires_at = now() + $4 * interval '1 millisecond', updated_at = now()
+    FROM chosen
+    WHERE t.id = chosen.id${byIds ? ' AND t.id = ANY (ARRAY(SELECT id FROM chosen))' : ''}
+    RETURNING t.id, t.attempt, t.status, t.updated_at, t.worker_id, t.command,
+      t.payload::text AS payload, t.queue, t.timeout_ms, t.max_attempts,
+      ${epochMs('t.scheduled_at')} AS scheduled_at,
+      ${epochMs('greatest(t.scheduled_at, t.created_at)')} AS due_at, t.trace_context,
+      t.inputs::text AS inputs,
+      t.rate_key, t.group_key
+  ), ${notifyChangesCte(db, 'claimed', '$5')}`;
+
+/** The columns of {@link ClaimRow}, as the final SELECT of a claim returns them from `claimed`. */
+export const CLAIM_ROW_COLUMNS = `c.id, c.attempt, c.worker_id, c.command, c.payload, c.queue, c.timeout_ms,
+  c.max_attempts, c.scheduled_at, c.due_at, c.trace_context, c.inputs`;
+
+/** Tasks with a group or a rate key: the ones in the lane index (migration 0016). */
+export const LANED = `(group_key <> '' OR rate_key <> '')`;
+
+/**
+ * The settings that send a queue's claims down the serialised path; the common path refuses
+ * such a queue outright, so a limit set while claims run is never overshot by a coordinator
+ * that has not noticed it yet.
+ */
+export const LIMITED_QUEUE = `(concurrency_limit IS NOT NULL OR key_concurrency_limit IS NOT NULL
+  OR rate_limit_count IS NOT NULL OR key_rate_limit_count IS NOT NULL)`;
+
+/** The claimed rows of a statement that always returns one row at least. */
+export function claimedRows(rows: NoticeRow[]): ClaimRow[] {
+  return rows.filter((r): r is NoticeRow & ClaimRow => r.id !== null);
+}
+
+/** The claiming workers' labels as the claim compares them (`requires <@ labels`). */
+export function labelsJson(a: ClaimArgs): string {
+  return JSON.stringify(a.labels ?? {});
+}
