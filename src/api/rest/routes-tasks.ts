@@ -1,8 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
-  BulkCancelBody,
-  BulkResultJson,
-  BulkRetryBody,
   ErrorJson,
   ListTasksQuery,
   RetryBody,
@@ -12,12 +9,17 @@ import {
   TaskIdParams,
   TaskJson,
   TaskPage,
-  type BulkCancelInput,
-  type BulkRetryInput,
   type ListTasksQueryType,
   type SubmitBatchInput,
   type SubmitTaskInput,
 } from '../schemas/tasks.js';
+import {
+  BulkCancelBody,
+  BulkResultJson,
+  BulkRetryBody,
+  type BulkCancelInput,
+  type BulkRetryInput,
+} from '../schemas/bulk.js';
 import { bulkToJson, taskToJson } from './serialize.js';
 import type { TasksApi } from '../services/tasks.js';
 import type { BulkActionsApi } from '../services/bulk.js';

@@ -1,6 +1,7 @@
 import type { Attempt } from '../../store/attempts.js';
 import type { Task } from '../../store/types.js';
-import type { BulkResultJsonType, TaskJsonType } from '../schemas/tasks.js';
+import type { BulkResultJsonType } from '../schemas/bulk.js';
+import type { TaskJsonType } from '../schemas/tasks.js';
 import type { BulkResult } from '../services/bulk.js';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);

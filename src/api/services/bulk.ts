@@ -4,7 +4,8 @@ import { bulkCancel, bulkRetry, type BulkOutcome, type BulkSelection } from '../
 import type { Db } from '../../store/db.js';
 import type { CappedCount } from '../../store/read.js';
 import type { TaskStatus } from '../../store/types.js';
-import { LIMITS, type BulkCancelInput, type BulkRetryInput } from '../schemas/tasks.js';
+import type { BulkCancelInput, BulkRetryInput } from '../schemas/bulk.js';
+import { LIMITS } from '../schemas/tasks.js';
 import { guardDb } from './guard.js';
 import { checkTaskId } from './submit.js';
 import { cannotCancel, cannotRetry } from './tasks.js';
