@@ -20,17 +20,16 @@ import {
 import { countTasks, getTask, listTasks, type CappedCount } from '../../store/read.js';
 import { parseTimestamp } from '../../lib/time.js';
 import type { Task, TaskStatus } from '../../store/types.js';
-import { countDue, isQueuePaused, keyConcurrencyLimit, rateLimitHold } from '../../store/queues.js';
-import { hasCapableWorker, workerNames } from '../../store/workers.js';
+import { countDue, keyConcurrencyLimit } from '../../store/queues.js';
+import { workerNames } from '../../store/workers.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { SpanKind, failSpan, startSpan, traceparentOf } from '../../lib/trace.js';
 import { checkSchema } from '../schemas/check.js';
 import { checkStorable } from '../schemas/storable.js';
 import { LIMITS, SubmitTaskBody, type SubmitTaskInput } from '../schemas/tasks.js';
 import { checkTaskId, idempotencyMismatch, prepareTask } from './submit.js';
+import { waitingFor as explainWaiting } from './waiting-for.js';
 
-/** A workers row older than this is treated as gone when explaining a pending task. */
-const WORKER_FRESH_MS = 15_000;
 /** How long a client refused by backpressure is told to wait before it tries again. */
 const DEPTH_RETRY_AFTER_S = 5;
 
@@ -257,7 +256,7 @@ export class TasksApi {
   private async detail(task: Task): Promise<TaskDetail> {
     const [attempts, waitingFor, names] = await Promise.all([
       listAttempts(this.db, task.id),
-      this.waitingFor(task),
+      explainWaiting(this.db, task),
       workerNames(this.db, task.workerId ? [task.workerId] : []),
     ]);
     return {
@@ -362,41 +361,9 @@ export class TasksApi {
     return this.guard(() => this.detail(out.task));
   }
 
-  private async waitingFor(task: Task): Promise<string | null> {
-    if (task.status !== 'pending' || task.scheduledAt.getTime() > Date.now()) return null;
-    if (await isQueuePaused(this.db, task.queue)) return `queue '${task.queue}' is paused`;
-    const held = await rateLimitHold(this.db, task.queue, task.rateKey);
-    if (held) {
-      const what = held.scope === 'key' ? `key '${task.rateKey}'` : `queue '${task.queue}'`;
-      return `rate limit of ${held.limit.count} per ${formatPeriod(held.limit.periodMs)} for ${what}: may start at ${held.until.toISOString()}`;
-    }
-    const capable = await hasCapableWorker(
-      this.db,
-      task.queue,
-      task.handler,
-      WORKER_FRESH_MS,
-      task.requires,
-    );
-    if (capable) return null;
-    const labels = task.requires
-      ? ` with labels ${Object.entries(task.requires)
-          .map(([k, v]) => `${k}=${v}`)
-          .join(', ')}`
-      : '';
-    return `no connected worker handles '${task.handler}' on queue '${task.queue}'${labels}`;
-  }
-
   private guard<T>(fn: () => Promise<T>): Promise<T> {
     return guardDb(fn);
   }
-}
-
-/** A rate limit's period in words: "1 s", "1 min", "1 h", "250 ms". */
-function formatPeriod(ms: number): string {
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
-  if (ms % 1000 === 0) return `${ms / 1000} s`;
-  return `${ms} ms`;
 }
 
 function encodeCursor(id: string): string {
