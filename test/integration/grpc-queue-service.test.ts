@@ -161,6 +161,11 @@ describe('QueueService over gRPC', () => {
         /^key_rate_limit\.period_ms /,
       ],
       [{ name: 'grpc-bad', groupWeights: { gold: 1001 } }, /^group_weights\.gold /],
+      // Text PostgreSQL cannot store, in a group's name, is refused before it reaches it.
+      [
+        { name: 'grpc-bad', groupWeights: { 'go\u0000ld': 2 } },
+        /^group_weights has a key with NUL/,
+      ],
       [{ name: 'grpc-bad', maxAttempts: 0 }, /^max_attempts /],
       [{ name: 'grpc-bad', concurrencyLimit: -1 }, /^concurrency_limit /],
       [{ name: 'grpc-bad', backoffMs: 5000, backoffMaxMs: 1000 }, /backoff_max_ms/],

@@ -12,6 +12,7 @@ import {
 import { listWorkers, type WorkerStatus } from '../../store/workers.js';
 import { QueueNameParams, QueueSettingsBody, type QueueSettingsInput } from '../schemas/admin.js';
 import { checkSchema } from '../schemas/check.js';
+import { checkStorable } from '../schemas/storable.js';
 import { checkBackoffRange } from './submit.js';
 import { guardDb } from './guard.js';
 
@@ -98,6 +99,9 @@ export class QueuesApi {
    * that, as it would be stored, makes no sense.
    */
   async update(name: string, input: QueueSettingsInput): Promise<QueueView> {
+    // Text PostgreSQL cannot store (a group's name with a NUL), from edges without the REST
+    // gate, as the task service checks it.
+    checkStorable(input);
     const b = checkSchema(QueueSettingsBody, input);
     const settings: QueueSettings = {
       ...(b.max_attempts !== undefined ? { maxAttempts: b.max_attempts } : {}),
