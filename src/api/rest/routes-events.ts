@@ -148,8 +148,11 @@ export function registerEventRoutes(
                 s.send('task', taskToJson(d.task, d), at);
               }
               read = true;
+              // Never an id below the task event just sent: ids only go forward, so a
+              // reconnect with Last-Event-ID resumes after both.
               for (const e of early.splice(0))
-                if (e.attempt >= d.task.attempt) s.send('progress', progressEvent(e), e.at);
+                if (e.attempt >= d.task.attempt)
+                  s.send('progress', progressEvent(e), Math.max(e.at, lastSent));
             } catch {
               // The database is away: the next event or reconnect refreshes.
             }
@@ -160,7 +163,8 @@ export function registerEventRoutes(
         { taskId: id },
         (e) => {
           if (e.kind !== 'progress') refresh();
-          else if (stream && read && !running) stream.send('progress', progressEvent(e), e.at);
+          else if (stream && read && !running)
+            stream.send('progress', progressEvent(e), Math.max(e.at, lastSent));
           else if (early.length < EARLY_LIMIT) early.push(e);
         },
         refresh,
