@@ -95,6 +95,19 @@ async function follow(
   }
 }
 
+/**
+ * A workflow that had already ended when it was first read, shown as a follow would have
+ * shown it: its line and each task's, so a quick end reads like a slow one.
+ */
+function showEnded(w: Workflow, output: FollowOutput): Workflow {
+  if (output === 'view') {
+    const view = new WorkflowProgressView(process.stdout);
+    view.update(w);
+    view.stop();
+  }
+  return w;
+}
+
 /** Exit status after following: 0 when the workflow succeeded, 1 when it failed or was cancelled. */
 const exitFor = (w: Workflow): number => (w.status === 'succeeded' ? 0 : 1);
 
@@ -146,8 +159,9 @@ export function registerWorkflowCommands(program: Command): void {
       }
       if (!f.json) out(`${said}: ${w.id}\n`);
       // With --json, only the workflow as it ended, as `taskq submit --wait --json` prints the task.
+      const output = f.json ? 'quiet' : 'view';
       reportEnd(
-        isTerminalWorkflow(w) ? w : await follow(client, w.id, f.json ? 'quiet' : 'view'),
+        isTerminalWorkflow(w) ? showEnded(w, output) : await follow(client, w.id, output),
         Boolean(f.json),
       );
     } catch (err) {
