@@ -86,8 +86,15 @@ export const claimChosen = (db: Db, at = 'now()', byIds = false): string => `
       ${epochMs('t.scheduled_at')} AS scheduled_at,
       ${epochMs('greatest(t.scheduled_at, t.created_at)')} AS due_at, t.trace_context,
       t.inputs::text AS inputs,
-      t.rate_key, t.group_key
+      t.rate_key, t.group_key, chosen.n
   ), ${notifyChangesCte(db, 'claimed', '$5')}`;
+
+/**
+ * How the final SELECT of a claim orders its rows: in claim order. An UPDATE returns its rows
+ * in whatever order its join met them, which follows the plan (a hash join after an ANALYZE
+ * turned a claim of high-early, high-late, low into low, high-late, high-early).
+ */
+export const CLAIM_ORDER = 'ORDER BY c.n';
 
 /** The columns of {@link ClaimRow}, as the final SELECT of a claim returns them from `claimed`. */
 export const CLAIM_ROW_COLUMNS = `c.id, c.attempt, c.worker_id, c.command, c.payload, c.queue, c.timeout_ms,

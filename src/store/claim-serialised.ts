@@ -3,6 +3,7 @@ import { withTransaction, type Db } from './db.js';
 import { eventsChannel } from './events.js';
 import { QUEUE_LIMITS_COLUMNS, rateLedgerCte, type QueueLimitsRow } from './queues.js';
 import {
+  CLAIM_ORDER,
   CLAIM_ROW_COLUMNS,
   LANED,
   claimChosen,
@@ -279,5 +280,6 @@ function serialisedClaimSql(db: Db): string {
     )
     SELECT ${CLAIM_ROW_COLUMNS}, h.held_until, (SELECT count(*) FROM lanes)::int AS lanes
     FROM held h CROSS JOIN (SELECT count(*) FROM notified) n
-    LEFT JOIN claimed c ON true`;
+    LEFT JOIN claimed c ON true
+    ${CLAIM_ORDER}`;
 }

@@ -2,6 +2,7 @@ import type { Db } from './db.js';
 import { eventsChannel } from './events.js';
 import type { ClaimedTask } from './types.js';
 import {
+  CLAIM_ORDER,
   CLAIM_ROW_COLUMNS,
   LANED,
   LIMITED_QUEUE,
@@ -89,7 +90,8 @@ async function claimFast(db: Db, a: ClaimArgs): Promise<{ rows: ClaimRow[]; lane
       -- column's subquery unevaluated, and the claim would then announce nothing.
       SELECT ${CLAIM_ROW_COLUMNS}, x.present AS lanes
       FROM lanes x CROSS JOIN (SELECT count(*) FROM notified) n
-      LEFT JOIN claimed c ON true`,
+      LEFT JOIN claimed c ON true
+      ${CLAIM_ORDER}`,
     values: [a.queue, a.handlers, a.slots, a.leaseMs, eventsChannel(db), labelsJson(a)],
   });
   return { rows: claimedRows(rows), lanes: rows[0]?.lanes === true };

@@ -11,6 +11,7 @@ import { cancelTask } from '../../src/store/actions.js';
 import { getTask } from '../../src/store/read.js';
 import type { AttemptResult } from '../../src/store/types.js';
 import type { SubmitTaskInput } from '../../src/api/schemas/tasks.js';
+import { createDb } from '../../src/store/db.js';
 import { useSchema } from '../helpers/db.js';
 
 const db = await useSchema();
@@ -89,6 +90,39 @@ describe('claimDue', () => {
     });
     expect(claimed.map((c) => c.id)).toEqual([highEarly.id, highLate.id, low.id]);
     expect(claimed.every((c) => c.attempt === 1 && c.workerId === 'w1')).toBe(true);
+  });
+
+  it('returns its tasks in claim order, whatever join the planner picks', async () => {
+    // A pool of the same schema whose planner may not use nested loops: the claim's UPDATE
+    // then meets its rows through a hash or merge join, in an order of the plan's own.
+    const url = new URL(db.url);
+    url.searchParams.set('options', '-c enable_nestloop=off');
+    const hashed = createDb({ url: url.toString(), schema: db.schema, max: 1 });
+    try {
+      const setting = await hashed.pool.query<{ enable_nestloop: string }>('SHOW enable_nestloop');
+      expect(setting.rows[0]?.enable_nestloop).toBe('off');
+      for (const limited of [false, true]) {
+        const queue = newQueue();
+        const past = (s: number) => new Date(Date.now() - s * 1000).toISOString();
+        const ids: string[] = [];
+        for (let i = 0; i < 6; i++) {
+          // Submitted lowest priority first, so claim order is the reverse of insert order.
+          ids.unshift(
+            (await submit({ command: `echo ${i}`, queue, priority: i, run_at: past(60) })).id,
+          );
+        }
+        const claimed = await claimDue(hashed, {
+          queue,
+          handlers: null,
+          slots: Array(6).fill('w'),
+          leaseMs: 5000,
+          limited,
+        });
+        expect(claimed.map((c) => c.id)).toEqual(ids);
+      }
+    } finally {
+      await hashed.pool.end();
+    }
   });
 
   it('hands each task to one claimer only, however many claim at once', async () => {
@@ -234,9 +268,15 @@ describe('completeBatch (fencing)', () => {
   it('does not retry an error the handler marked final', async () => {
     const queue = newQueue();
     const t = await submit({ command: 'fail', queue, max_attempts: 5 });
-    await claimDue(db, { queue, handlers: null, slots: ['w'], leaseMs: 5000 });
-    const [done] = await completeBatch(db, [failed(t.id, 1, 'bad input', false)]);
-    expect(done?.status).toBe('dead');
+    const claimed = await claimDue(db, { queue, handlers: null, slots: ['w'], leaseMs: 5000 });
+    expect(claimed.map((c) => [c.id, c.attempt, c.workerId])).toEqual([[t.id, 1, 'w']]);
+    const done = await completeBatch(db, [failed(t.id, 1, 'bad input', false)]);
+    expect(done.map((d) => [d.id, d.status])).toEqual([[t.id, 'dead']]);
+    expect(await getTask(db, t.id)).toMatchObject({
+      status: 'dead',
+      attempt: 1,
+      error: 'bad input',
+    });
   });
 });
 
