@@ -1,55 +1,26 @@
-import { WaitTimeoutError } from './errors.js';
-import { Transport, type FetchFunction } from './http.js';
-import {
-  isTerminal,
-  type BatchResult,
-  type BulkActionResult,
-  type BulkTarget,
-  type Queue,
-  type QueueSettings,
-  type SubmitTask,
-  type Task,
-  type TaskFilter,
-  type TaskPage,
-  type WatchEvent,
-  type WorkerInfo,
+import { Transport } from './http.js';
+import { resolveClientOptions, type CallOptions, type ClientOptions } from './options.js';
+import type {
+  BatchResult,
+  BulkActionResult,
+  BulkTarget,
+  Queue,
+  QueueSettings,
+  SubmitTask,
+  Task,
+  TaskFilter,
+  TaskPage,
+  WatchEvent,
+  WorkerInfo,
 } from './types.js';
 import type { CreateSchedule, Schedule } from './schedule-types.js';
-import { watchTask, watchWorkflowGraph, type WatchOptions } from './watch.js';
+import { waitForTask, watchTask, watchWorkflowGraph, type WatchOptions } from './watch.js';
 import type {
   SubmitWorkflow,
   Workflow,
   WorkflowListOptions,
   WorkflowPage,
 } from './workflow-types.js';
-
-/** Options for {@link TaskQueueClient}. */
-export interface ClientOptions {
-  /** The scheduler's or a coordinator's REST address. @default 'http://127.0.0.1:8081' */
-  baseUrl?: string;
-  /** An API token, sent as `Authorization: Bearer <token>`. @default none */
-  token?: string;
-  /**
-   * Retries of a request answered 503 (database away) or 429 (rate limit, backpressure).
-   * Other errors are never retried. @default 3
-   */
-  retries?: number;
-  /** The fetch to use, e.g. one with a proxy agent. @default globalThis.fetch */
-  fetch?: FetchFunction;
-  /** Longest wait for one answer (streams excepted); 0 for none. @default 30000 */
-  timeoutMs?: number;
-  /**
-   * A Retry-After longer than this is not waited for: the ApiError is thrown at once, with
-   * `retryAfterMs` set. @default 30000
-   */
-  maxRetryDelayMs?: number;
-}
-
-/** Options every call takes. */
-export interface CallOptions {
-  /** Aborts the call; it then rejects with the signal's reason. */
-  signal?: AbortSignal;
-}
 
 const path = (id: string): string => `/v1/tasks/${encodeURIComponent(id)}`;
 const queuePath = (name: string): string => `/v1/queues/${encodeURIComponent(name)}`;
@@ -76,27 +47,9 @@ export class TaskQueueClient {
 
   /** @throws TypeError when `baseUrl` is not an http(s) URL, or `retries` is negative. */
   constructor(options: ClientOptions = {}) {
-    const baseUrl = (options.baseUrl ?? 'http://127.0.0.1:8081').replace(/\/+$/, '');
-    let protocol = '';
-    try {
-      protocol = new URL(baseUrl).protocol;
-    } catch {
-      // reported below
-    }
-    if (protocol !== 'http:' && protocol !== 'https:')
-      throw new TypeError(`baseUrl must be an http:// or https:// URL (got "${baseUrl}")`);
-    const retries = options.retries ?? 3;
-    if (!Number.isInteger(retries) || retries < 0)
-      throw new TypeError(`retries must be a whole number >= 0 (got ${retries})`);
-    this.baseUrl = baseUrl;
-    this.http = new Transport({
-      baseUrl,
-      token: options.token || undefined,
-      retries,
-      fetch: options.fetch ?? ((input, init) => fetch(input, init)),
-      timeoutMs: options.timeoutMs ?? 30_000,
-      maxRetryDelayMs: options.maxRetryDelayMs ?? 30_000,
-    });
+    const resolved = resolveClientOptions(options);
+    this.baseUrl = resolved.baseUrl;
+    this.http = new Transport(resolved);
   }
 
   /** Submits a task. With a known idempotency key, returns the existing task. */
@@ -401,22 +354,7 @@ export class TaskQueueClient {
       intervalMs?: number;
     } = {},
   ): Promise<Task> {
-    const timeoutMs = opts.timeoutMs ?? 60_000;
-    const timeout = Number.isFinite(timeoutMs) ? AbortSignal.timeout(timeoutMs) : undefined;
-    const signals = [opts.signal, timeout].filter((s): s is AbortSignal => s !== undefined);
-    const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
-    let last: Task | undefined;
-    try {
-      for await (const e of this.watch(id, signal ? { signal } : {})) {
-        if (e.type === 'task') last = e.task;
-      }
-    } catch (err) {
-      if (timeout?.aborted && !opts.signal?.aborted)
-        throw new WaitTimeoutError(id, last?.status, timeoutMs);
-      throw err;
-    }
-    if (!last || !isTerminal(last.status)) throw new Error(`watch of task ${id} ended early`);
-    return last;
+    return waitForTask(this.http, id, opts);
   }
 
   private async call<T>(method: string, p: string, opts: CallOptions, body?: unknown): Promise<T> {

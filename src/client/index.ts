@@ -22,7 +22,8 @@
  * for await (const w of tq.watchWorkflow(wf.id)) console.log(w.status, w.counts);
  * ```
  */
-export { TaskQueueClient, type CallOptions, type ClientOptions } from './client.js';
+export { TaskQueueClient } from './client.js';
+export type { CallOptions, ClientOptions } from './options.js';
 export { ApiError, ConnectionError, WaitTimeoutError } from './errors.js';
 export type { FetchFunction } from './http.js';
 export {

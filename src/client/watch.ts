@@ -1,4 +1,4 @@
-import { ApiError, ConnectionError } from './errors.js';
+import { ApiError, ConnectionError, WaitTimeoutError } from './errors.js';
 import { sleep, type Transport } from './http.js';
 import { readSse, type SseMessage } from './sse.js';
 import { isTerminal, type Task, type TaskProgress, type WatchEvent } from './types.js';
@@ -140,6 +140,33 @@ export function watchTask(
 }
 
 const endedTask = (task: Task): Task | undefined => (isTerminal(task.status) ? task : undefined);
+
+/**
+ * Follows one task with {@link watchTask} until it is terminal, and resolves with it.
+ * @throws WaitTimeoutError after `timeoutMs` (@default 60000; `Infinity` for none)
+ */
+export async function waitForTask(
+  transport: Transport,
+  id: string,
+  opts: { timeoutMs?: number; signal?: AbortSignal },
+): Promise<Task> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const timeout = Number.isFinite(timeoutMs) ? AbortSignal.timeout(timeoutMs) : undefined;
+  const signals = [opts.signal, timeout].filter((s): s is AbortSignal => s !== undefined);
+  const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+  let last: Task | undefined;
+  try {
+    for await (const e of watchTask(transport, id, signal ? { signal } : {})) {
+      if (e.type === 'task') last = e.task;
+    }
+  } catch (err) {
+    if (timeout?.aborted && !opts.signal?.aborted)
+      throw new WaitTimeoutError(id, last?.status, timeoutMs);
+    throw err;
+  }
+  if (!last || !isTerminal(last.status)) throw new Error(`watch of task ${id} ended early`);
+  return last;
+}
 
 /**
  * Follows one workflow over `GET /v1/workflows/:id/events`: every event is the whole graph,

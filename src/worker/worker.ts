@@ -1,14 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { create } from '@bufbuild/protobuf';
 import pino, { type Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
-import {
-  WorkerMessageSchema,
-  type CoordinatorMessage,
-  type WorkerMessage,
-} from '../gen/taskqueue/v1/worker_pb.js';
-import { Channel } from '../lib/channel.js';
-import { describeError } from '../lib/errors.js';
+import type { CoordinatorMessage } from '../gen/taskqueue/v1/worker_pb.js';
 import {
   STREAM_PROTOCOL,
   packCompletions,
@@ -20,18 +13,18 @@ import { sleep } from '../lib/time.js';
 import { VERSION } from '../lib/version.js';
 import { BUILTIN_HANDLERS } from './executors/builtin.js';
 import { shellHandler } from './executors/shell.js';
-import { refusal, schemeMismatch, type WorkerRefusedError } from './connect-errors.js';
+import type { WorkerRefusedError } from './connect-errors.js';
+import { CoordinatorConnection } from './connection.js';
 import {
   resolveBatchOptions,
   resolveWorkerOptions,
   type ResolvedWorkerOptions,
   type WorkerOptions,
 } from './options.js';
-import { StreamBatcher, type CompletionInit, type MessageInit } from './stream-batcher.js';
+import type { CompletionInit, MessageInit, StreamBatcher } from './stream-batcher.js';
 import { TaskAttempt, type AttemptDeps } from './attempt.js';
 import { BatchCollector } from './batch.js';
 import { runTask, type RunningTask } from './run.js';
-import { workerClient, type WorkerClient } from './transport.js';
 import type { BatchHandler, BatchOptions, Handler } from './types.js';
 
 /**
@@ -56,6 +49,10 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
   private readonly instanceKey = randomBytes(32).toString('base64url');
   readonly options: ResolvedWorkerOptions;
   private readonly log: Logger;
+  /** The stream to the coordinators: hello, heartbeats, reconnects, refusal. */
+  private readonly connection: CoordinatorConnection;
+  /** What goes to the coordinator, batched: the connection's. */
+  private readonly outgoing: StreamBatcher;
   /** How every task reports: through the stream, results kept until acknowledged. */
   private readonly attemptDeps: AttemptDeps;
   private readonly handlers = new Map<string, Handler>();
@@ -64,25 +61,11 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
   private readonly shellAllow: readonly string[] | undefined;
   private readonly running = new Map<string, RunningTask>();
   private readonly unacked = new Map<string, CompletionInit>();
-  private readonly clients = new Map<string, WorkerClient>();
-  private stream: Channel<WorkerMessage> | undefined;
-  private readonly outgoing = new StreamBatcher(() => this.stream);
   private draining = false;
-  private closed = false;
-  private readonly stopController = new AbortController();
-  private loop: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
-  private heartbeatMs = 1000;
-  private leaseMs = 5000;
-  private welcomed = false;
-  private connectedWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
   private idleWaiters: Array<() => void> = [];
   private onDrainAck: (() => void) | undefined;
-  private refusedWith: WorkerRefusedError | undefined;
-  private readonly refusedWaiters: Array<(err: WorkerRefusedError) => void> = [];
-  private readonly explained = new Set<string>();
 
   constructor(options: WorkerOptions = {}) {
     this.options = resolveWorkerOptions(options);
@@ -94,6 +77,17 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
       for (const [name, fn] of Object.entries(BUILTIN_HANDLERS)) this.handlers.set(name, fn);
     this.shell = this.options.shell ? shellHandler(this.options.shell) : undefined;
     this.shellAllow = this.options.shell ? this.options.shell.allow : undefined;
+    this.connection = new CoordinatorConnection(this.options, {
+      logger: this.log,
+      hello: () => this.helloMessage(),
+      heldRefs: () => this.heldRefs(),
+      onMessage: (msg) => this.onMessage(msg),
+      onRefused: () => {
+        this.abortAll('the coordinator refused this worker');
+        clearInterval(this.watchdog);
+      },
+    });
+    this.outgoing = this.connection.outgoing;
     this.attemptDeps = {
       logger: this.log,
       onStarted: (ref, startedAtMs) => this.outgoing.start(ref.taskId, ref.attempt, startedAtMs),
@@ -144,7 +138,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
 
   private checkName(name: string): void {
     if (!/^\S+$/.test(name)) throw new Error(`handler name "${name}" must be one word`);
-    if (this.loop) throw new Error('register handlers before start()');
+    if (this.connection.started) throw new Error('register handlers before start()');
   }
 
   /** Handler names this worker announces, batch handlers included. */
@@ -159,8 +153,8 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
 
   /** Starts connecting in the background. Use {@link connected} to wait for the first connection. */
   start(): void {
-    if (this.loop) return;
-    this.loop = this.connectLoop();
+    if (this.connection.started) return;
+    this.connection.start();
     this.watchdog = setInterval(() => this.checkLease(), 250);
     this.watchdog.unref();
   }
@@ -170,9 +164,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
    * @throws WorkerRefusedError when a coordinator refused it for good (see {@link refused}).
    */
   connected(): Promise<void> {
-    if (this.refusedWith) return Promise.reject(this.refusedWith);
-    if (this.stream && this.welcomed) return Promise.resolve();
-    return new Promise((resolve, reject) => this.connectedWaiters.push({ resolve, reject }));
+    return this.connection.connected();
   }
 
   /**
@@ -182,8 +174,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
    * Never resolves otherwise. The `taskq worker` command exits with an error on it.
    */
   refused(): Promise<WorkerRefusedError> {
-    if (this.refusedWith) return Promise.resolve(this.refusedWith);
-    return new Promise((resolve) => this.refusedWaiters.push(resolve));
+    return this.connection.refused();
   }
 
   /**
@@ -210,7 +201,8 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
     if (graceful) this.flushBatches();
     // Until the coordinator acknowledges, an assignment may still be on its way. Without a
     // live stream nothing is: a worker whose coordinator is gone stops at once.
-    if (this.welcomed) await Promise.race([acknowledged, sleep(Math.min(timeoutMs, 5000))]);
+    if (this.connection.welcomed)
+      await Promise.race([acknowledged, sleep(Math.min(timeoutMs, 5000))]);
     if (!graceful) this.abortAll('worker stopping');
     if (!(await this.waitIdle(timeoutMs))) {
       this.abortAll('worker shutdown timed out');
@@ -218,19 +210,16 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
     }
     // Give the coordinator a moment to acknowledge the last results.
     const deadline = Date.now() + 5000;
-    while (this.unacked.size > 0 && this.welcomed && Date.now() < deadline) await sleep(20);
+    while (this.unacked.size > 0 && this.connection.welcomed && Date.now() < deadline)
+      await sleep(20);
     if (this.unacked.size > 0) {
       this.log.warn(
         { results: this.unacked.size },
         'exiting with unacknowledged results; those tasks will run again after their lease',
       );
     }
-    this.closed = true;
-    this.stopController.abort();
-    this.stream?.close();
     clearInterval(this.watchdog);
-    await this.loop;
-    for (const { sessions } of this.clients.values()) sessions.abort();
+    await this.connection.close();
     this.log.info('worker stopped');
   }
 
@@ -247,78 +236,6 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
 
   private abortAll(reason: string): void {
     for (const t of this.running.values()) t.abort(reason);
-  }
-
-  private async connectLoop(): Promise<void> {
-    const addresses = this.options.coordinators;
-    let index = Math.floor(Math.random() * addresses.length);
-    let failures = 0;
-    while (!this.closed) {
-      const address = addresses[index % addresses.length] as string;
-      const out = new Channel<WorkerMessage>();
-      const abort = new AbortController();
-      const onStop = (): void => abort.abort();
-      this.stopController.signal.addEventListener('abort', onStop, { once: true });
-      try {
-        out.push(create(WorkerMessageSchema, this.helloMessage()));
-        this.stream = out;
-        for await (const msg of this.client(address).connect(out, { signal: abort.signal })) {
-          if (msg.welcome) {
-            failures = 0;
-            this.onWelcome(address, msg);
-          }
-          this.onMessage(msg);
-        }
-        if (!this.closed) this.log.warn({ coordinator: address }, 'coordinator closed the stream');
-      } catch (err) {
-        if (!this.closed) await this.onStreamError(address, err);
-      } finally {
-        this.stopController.signal.removeEventListener('abort', onStop);
-        this.stream = undefined;
-        out.close();
-        abort.abort();
-        clearInterval(this.heartbeatTimer);
-        this.welcomed = false;
-      }
-      if (this.closed) break;
-      index++;
-      const cap = Math.min(
-        this.options.reconnectMaxMs,
-        this.options.reconnectMinMs * 2 ** Math.min(failures++, 10),
-      );
-      await sleep(cap / 2 + Math.random() * (cap / 2), this.stopController.signal);
-    }
-  }
-
-  /**
-   * A stream failed. A refusal (token, id) stops the worker: reconnecting cannot help. A
-   * scheme that does not match the coordinator's is explained once, at error level.
-   */
-  private async onStreamError(address: string, err: unknown): Promise<void> {
-    const refused = refusal(address, err, this.options.token !== undefined);
-    if (refused) {
-      this.log.error({ coordinator: address }, refused.message);
-      this.refusedWith = refused;
-      this.closed = true;
-      this.abortAll('the coordinator refused this worker');
-      clearInterval(this.watchdog);
-      for (const resolve of this.refusedWaiters.splice(0)) resolve(refused);
-      for (const w of this.connectedWaiters.splice(0)) w.reject(refused);
-      return;
-    }
-    const mismatch = this.explained.has(address) ? null : await schemeMismatch(address, err);
-    if (mismatch) {
-      this.explained.add(address);
-      this.log.error({ coordinator: address }, mismatch);
-      return;
-    }
-    this.log.warn({ coordinator: address, err: describeError(err) }, 'coordinator stream failed');
-  }
-
-  private client(address: string): WorkerClient['client'] {
-    let c = this.clients.get(address);
-    if (!c) this.clients.set(address, (c = workerClient(address, this.options)));
-    return c.client;
   }
 
   private helloMessage(): MessageInit {
@@ -345,27 +262,6 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
       completed: this.unacked.size > 0 ? packCompletions([...this.unacked.values()]) : undefined,
       heartbeat: { running: this.heldRefs() },
     };
-  }
-
-  private onWelcome(address: string, msg: CoordinatorMessage): void {
-    const w = msg.welcome;
-    if (!w) return;
-    if (w.protocol !== STREAM_PROTOCOL) {
-      throw new Error(
-        `coordinator ${address} speaks version ${w.protocol || 1} of the worker stream and this worker version ${STREAM_PROTOCOL}: run workers of the coordinator's release`,
-      );
-    }
-    this.heartbeatMs = w.heartbeatIntervalMs || 1000;
-    this.leaseMs = w.leaseMs || 5000;
-    this.welcomed = true;
-    this.log.info({ coordinator: address, coordinatorId: w.coordinatorId }, 'connected');
-    clearInterval(this.heartbeatTimer);
-    this.heartbeatTimer = setInterval(
-      () => this.outgoing.sendNow({ heartbeat: { running: this.heldRefs() } }),
-      this.heartbeatMs,
-    );
-    this.heartbeatTimer.unref();
-    for (const w of this.connectedWaiters.splice(0)) w.resolve();
   }
 
   private onMessage(msg: CoordinatorMessage): void {
@@ -440,7 +336,7 @@ export class Worker<H extends Record<string, unknown> = Record<string, unknown>>
   private checkLease(): void {
     const now = Date.now();
     for (const t of this.running.values()) {
-      if (!t.reported && now - t.leaseConfirmedAt > this.leaseMs) {
+      if (!t.reported && now - t.leaseConfirmedAt > this.connection.leaseMs) {
         t.abort(`lease lost: not confirmed for ${now - t.leaseConfirmedAt} ms`);
       }
     }
