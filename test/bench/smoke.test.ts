@@ -25,7 +25,7 @@ describe('bench --smoke', () => {
 
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-  it('runs every scenario for every available system', { timeout: 115_000 }, async () => {
+  it('runs every scenario for every available system', { timeout: 300_000 }, async () => {
     results = await runBench({ mode: 'smoke', databaseUrl: inject('databaseUrl'), outDir: out });
     for (const [system, why] of Object.entries(results.skipped)) {
       process.stderr.write(`bench smoke: skipped ${system}: ${why}\n`);
