@@ -32,6 +32,7 @@ const SUBMIT_FIELDS: FieldFlags = {
   requires: '--requires',
   rate_key: '--rate-key',
   group: '--group',
+  sticky_key: '--sticky-key',
 };
 const LIST_FIELDS: FieldFlags = {
   status: '--status',
@@ -130,6 +131,7 @@ function taskDetails(t: Task, color: boolean): string {
       ],
       ['rate key', t.rate_key ?? undefined],
       ['group', t.group ?? undefined],
+      ['sticky key', t.sticky_key ?? undefined],
       [
         'result',
         t.result === null || t.result === undefined ? undefined : compactJson(t.result, 500),
@@ -174,6 +176,10 @@ export function registerTaskCommands(program: Command): void {
       '--group <group>',
       "the task's group (a tenant, a customer) in the queue's round robin of groups",
     )
+    .option(
+      '--sticky-key <key>',
+      'tasks sharing a key prefer the worker that ran the last one, while it has a free slot',
+    )
     .option('-w, --wait', 'follow the task until it finishes; exit 0 if it succeeded, 1 if not');
   clientOptions(usageErrors(submit)).action(async (words: string[], _o, cmd: Command) => {
     const f = flagsOf<
@@ -189,6 +195,7 @@ export function registerTaskCommands(program: Command): void {
         requires?: string[];
         rateKey?: string;
         group?: string;
+        stickyKey?: string;
         wait?: boolean;
       }
     >(cmd);
@@ -211,6 +218,7 @@ export function registerTaskCommands(program: Command): void {
       if (requires !== undefined) body.requires = requires;
       if (f.rateKey !== undefined) body.rate_key = f.rateKey;
       if (f.group !== undefined) body.group = f.group;
+      if (f.stickyKey !== undefined) body.sticky_key = f.stickyKey;
       const client = clientFor(f);
       const { task, created } = await client.submitDetailed(body);
       if (!f.wait) {

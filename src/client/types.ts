@@ -63,6 +63,8 @@ export interface Task {
   rate_key?: string | null;
   /** The group it shares its queue with others by, round robin. */
   group?: string | null;
+  /** Tasks sharing it prefer the worker that took the last one. */
+  sticky_key?: string | null;
   /** The workflow it is a task of (getWorkflow), and its key there; null on its own. */
   workflow_id?: string | null;
   workflow_key?: string | null;
@@ -128,6 +130,12 @@ export interface SubmitTask {
    * round robin, weighted by the queue's `group_weights`.
    */
   group?: string;
+  /**
+   * Tasks sharing a key (a session, a cache shard) prefer the worker that took the last one,
+   * while it is connected and has a free slot; otherwise another worker takes it and holds the
+   * key from then on. A preference, never a wait.
+   */
+  sticky_key?: string;
 }
 
 /** Filters for listing tasks. They combine with AND and run on the server. */

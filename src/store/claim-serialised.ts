@@ -187,7 +187,7 @@ function serialisedClaimSql(db: Db): string {
       SELECT c.*, l.pos FROM lanes l CROSS JOIN budget b
       LEFT JOIN key_rate k ON k.rate_key = l.rate_key
       CROSS JOIN LATERAL (
-        SELECT t.id, t.group_key, t.rate_key, t.concurrency_key, t.priority, t.scheduled_at
+        SELECT t.id, t.group_key, t.rate_key, t.concurrency_key, t.priority, t.scheduled_at, t.sticky_key
         FROM ${db.s}.tasks t
         WHERE t.queue = $1 AND t.status = 'pending' AND (t.group_key <> '' OR t.rate_key <> '')
           AND t.group_key = l.group_key AND t.rate_key = l.rate_key AND ${servable}
@@ -200,7 +200,7 @@ function serialisedClaimSql(db: Db): string {
       -- Tasks with neither group nor rate key: one more lane, in the plain claim index. In
       -- the rotation it sits where ('', '') does, below every other lane: it comes right
       -- after the lanes past the cursor.
-      SELECT t.id, t.group_key, t.rate_key, t.concurrency_key, t.priority, t.scheduled_at,
+      SELECT t.id, t.group_key, t.rate_key, t.concurrency_key, t.priority, t.scheduled_at, t.sticky_key,
         (SELECT count(*) FROM lanes WHERE part = 0) + 0.5 AS pos
       FROM ${db.s}.tasks t
       WHERE t.queue = $1 AND t.status = 'pending' AND t.group_key = '' AND t.rate_key = ''
@@ -238,12 +238,13 @@ function serialisedClaimSql(db: Db): string {
       -- Only the picked rows are locked. SKIP LOCKED passes over one a cancel holds, and the
       -- status is checked again on the row as it is now. (An array, for primary-key probes:
       -- see claimChosen.)
-      SELECT t.id FROM ${db.s}.tasks t
+      SELECT t.id, t.sticky_key FROM ${db.s}.tasks t
       WHERE t.id = ANY (ARRAY(SELECT id FROM picked)) AND t.status = 'pending'
       FOR UPDATE SKIP LOCKED
     ), chosen AS (
-      SELECT p.id, row_number() OVER (ORDER BY p.n) AS n FROM picked p JOIN locked l ON l.id = p.id
-    ), ${claimChosen(db, at, true)},
+      SELECT p.id, l.sticky_key, row_number() OVER (ORDER BY p.n) AS n
+      FROM picked p JOIN locked l ON l.id = p.id
+    ), ${claimChosen(db, { at, byIds: true, sticky: true })},
     recorded AS (
       -- The queue's limit counts every claim; a key's limit counts the claims with a rate key.
       INSERT INTO ${db.s}.rate_claims (queue, rate_key, task_id, attempt)
@@ -278,7 +279,11 @@ function serialisedClaimSql(db: Db): string {
                                                 ON c.id = e.id WHERE e.rate_key = l.rate_key))
       ) AS held_until
     )
-    SELECT ${CLAIM_ROW_COLUMNS}, h.held_until, (SELECT count(*) FROM lanes)::int AS lanes
+    SELECT ${CLAIM_ROW_COLUMNS}, h.held_until,
+      -- Lanes, or sticky tasks among what this claim read: either keeps the queue here. (When
+      -- the last sticky ones were not read, the common path's probe sends the queue back.)
+      (SELECT count(*) FROM lanes)::int
+        + (EXISTS (SELECT 1 FROM ordered WHERE sticky_key <> ''))::int AS lanes
     FROM held h CROSS JOIN (SELECT count(*) FROM notified) n
     LEFT JOIN claimed c ON true
     ${CLAIM_ORDER}`;

@@ -6,6 +6,7 @@ import {
   CLAIM_ROW_COLUMNS,
   LANED,
   LIMITED_QUEUE,
+  STICKY_PENDING,
   claimChosen,
   claimedRows,
   labelsJson,
@@ -24,7 +25,7 @@ export type { ClaimArgs, ClaimNotice } from './claim-common.js';
  *
  * The common path takes no lock beyond the rows: SKIP LOCKED lets any number of coordinators
  * claim side by side, each skipping the rows another holds. It claims only plain tasks (no
- * group, no rate key), and nothing from a paused or limited queue. Everything else takes the
+ * group, no rate key, no sticky key), and nothing from a paused or limited queue. Everything else takes the
  * serialised path: the queue's row is locked first, in its own statement, so the counts of
  * running tasks and of recent starts that the claim then reads (under a fresh snapshot) cannot
  * be overtaken by another coordinator. Claims on such a queue queue up behind each other;
@@ -65,9 +66,10 @@ async function claimFast(db: Db, a: ClaimArgs): Promise<{ rows: ClaimRow[]; lane
       WITH lanes AS (
         -- Whether tasks wait in lanes: one probe of the lane index, which holds no entry of a
         -- queue without groups or rate keys. Then the whole claim belongs to the serialised
-        -- path, lest plain tasks jump the round robin.
+        -- path, lest plain tasks jump the round robin. So it does when sticky tasks wait.
         SELECT EXISTS (SELECT 1 FROM ${db.s}.tasks
-                       WHERE queue = $1 AND status = 'pending' AND ${LANED}) AS present
+                       WHERE queue = $1 AND status = 'pending' AND ${LANED})
+               OR ${STICKY_PENDING(db)} AS present
       ), locked AS (
         SELECT id FROM ${db.s}.tasks
         WHERE status = 'pending' AND queue = $1 AND group_key = '' AND rate_key = ''

@@ -42,7 +42,7 @@ async function insertRows<R extends { id: string }>(
   client: pg.Pool | pg.PoolClient = db.pool,
 ): Promise<R[]> {
   // Workflow nodes, spawned children, tasks that require worker labels and tasks with a rate
-  // key or a group carry eight more columns. Plain submits, the hot path, keep a statement
+  // key, a group or a sticky key carry nine more columns. Plain submits, the hot path, keep a statement
   // without them.
   const graph = tasks.some(
     (t) =>
@@ -52,7 +52,8 @@ async function insertRows<R extends { id: string }>(
       t.hasDependents ||
       t.requires ||
       t.rateKey ||
-      t.group,
+      t.group ||
+      t.stickyKey,
   );
   // Insert a batch of tasks, then one NOTIFY per queue with its earliest due time.
   // Params: $1 ids, $2 queues, $3 commands, $4 handlers, $5 payloads (json text), $6 priorities,
@@ -61,22 +62,22 @@ async function insertRows<R extends { id: string }>(
   // $13 wake channel, $14 events channel, $15 concurrency keys, $16 trace contexts; with
   // `graph`, $17 workflow ids, $18 workflow keys, $19 parent ids, $20 waiting_on (above 0 starts
   // the task blocked), $21 has_dependents, $22 required labels (json text), $23 rate keys,
-  // $24 groups ('' for none)
+  // $24 groups, $25 sticky keys ('' for none)
   const { rows } = await client.query<R>({
     name: `taskq_insert_${select}${graph ? '_graph' : ''}_${db.schema}`,
     text: `
       WITH input AS (
         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],
           $7::timestamptz[], $8::int[], $9::int[], $10::int[], $11::int[], $12::text[], $15::text[], $16::text[]
-          ${graph ? ', $17::uuid[], $18::text[], $19::uuid[], $20::int[], $21::bool[], $22::text[], $23::text[], $24::text[]' : ''})
+          ${graph ? ', $17::uuid[], $18::text[], $19::uuid[], $20::int[], $21::bool[], $22::text[], $23::text[], $24::text[], $25::text[]' : ''})
           WITH ORDINALITY AS i(id, queue, command, handler, payload, priority, run_at, max_attempts,
             timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key, concurrency_key, trace_context,
-            ${graph ? 'workflow_id, workflow_key, parent_id, waiting_on, has_dependents, requires, rate_key, group_key,' : ''} ord)
+            ${graph ? 'workflow_id, workflow_key, parent_id, waiting_on, has_dependents, requires, rate_key, group_key, sticky_key,' : ''} ord)
       ), ins AS (
         INSERT INTO ${db.s}.tasks (id, queue, command, handler, payload, priority, scheduled_at,
           max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, idempotency_key, concurrency_key,
           trace_context
-          ${graph ? ', workflow_id, workflow_key, parent_id, waiting_on, has_dependents, requires, rate_key, group_key, status' : ''})
+          ${graph ? ', workflow_id, workflow_key, parent_id, waiting_on, has_dependents, requires, rate_key, group_key, sticky_key, status' : ''})
         SELECT i.id, i.queue, i.command, i.handler, i.payload::jsonb, i.priority,
           coalesce(i.run_at, now()), coalesce(i.max_attempts, q.max_attempts, ${DEFAULT_MAX_ATTEMPTS}),
           i.timeout_ms, coalesce(i.backoff_base_ms, q.backoff_base_ms, ${DEFAULT_BACKOFF_BASE_MS}),
@@ -85,7 +86,7 @@ async function insertRows<R extends { id: string }>(
           ${
             graph
               ? `, i.workflow_id, i.workflow_key, i.parent_id, i.waiting_on, i.has_dependents,
-                 i.requires::jsonb, i.rate_key, i.group_key,
+                 i.requires::jsonb, i.rate_key, i.group_key, i.sticky_key,
                  CASE WHEN i.waiting_on > 0 THEN 'blocked' ELSE 'pending' END`
               : ''
           }
@@ -127,6 +128,7 @@ async function insertRows<R extends { id: string }>(
             tasks.map((t) => (t.requires ? JSON.stringify(t.requires) : null)),
             tasks.map((t) => t.rateKey ?? ''),
             tasks.map((t) => t.group ?? ''),
+            tasks.map((t) => t.stickyKey ?? ''),
           ]
         : []),
     ],

@@ -12,7 +12,7 @@ export const epochMs = (column: string): string =>
 export const TASK_COLUMNS = `id, queue, command, handler, payload, priority, status, scheduled_at, attempt,
   max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, worker_id, lease_expires_at,
   idempotency_key, result, error, executor, picked_at, started_at, completed_at, failed_at,
-  cancelled_at, created_at, updated_at, progress_percent, progress_message, concurrency_key, workflow_id, workflow_key, parent_id, requires, rate_key, group_key`;
+  cancelled_at, created_at, updated_at, progress_percent, progress_message, concurrency_key, workflow_id, workflow_key, parent_id, requires, rate_key, group_key, sticky_key`;
 
 /** A tasks row as pg returns it. */
 export interface TaskRow {
@@ -52,6 +52,7 @@ export interface TaskRow {
   /** '' for none (see migration 0016). */
   rate_key: string;
   group_key: string;
+  sticky_key: string;
 }
 
 /** A row as the domain type. */
@@ -92,5 +93,6 @@ export function toTask(r: TaskRow): Task {
     requires: r.requires,
     rateKey: r.rate_key === '' ? null : r.rate_key,
     group: r.group_key === '' ? null : r.group_key,
+    stickyKey: r.sticky_key === '' ? null : r.sticky_key,
   };
 }

@@ -73,6 +73,8 @@ export interface Task {
   rateKey: string | null;
   /** The group (a tenant, a customer) it shares the queue with others by; null: none. */
   group: string | null;
+  /** Tasks sharing it prefer the worker that took the last one; null: none. */
+  stickyKey: string | null;
 }
 
 /** A validated task to insert. */
@@ -114,6 +116,8 @@ export interface NewTask {
   rateKey?: string | null;
   /** Claimed round robin with the queue's other groups. @default null */
   group?: string | null;
+  /** Prefers the worker that took the last task of this key. @default null */
+  stickyKey?: string | null;
 }
 
 /** What a claim hands to a worker. */

@@ -84,7 +84,7 @@ export async function touchWorkers(db: Db, ids: string[]): Promise<void> {
   });
 }
 
-/** Marks a worker's stream as closed. */
+/** Marks a worker's stream as closed, and lets go of the sticky keys it held. */
 export async function markWorkerDisconnected(
   db: Db,
   id: string,
@@ -93,7 +93,10 @@ export async function markWorkerDisconnected(
   // Only the coordinator that holds the stream may mark it closed: the worker may already
   // have reconnected to another one.
   await db.pool.query(
-    `UPDATE ${db.s}.workers SET disconnected_at = now() WHERE id = $1 AND coordinator_id = $2`,
+    `WITH closed AS (
+       UPDATE ${db.s}.workers SET disconnected_at = now() WHERE id = $1 AND coordinator_id = $2
+       RETURNING id)
+     DELETE FROM ${db.s}.sticky_holders WHERE worker_id IN (SELECT id FROM closed)`,
     [id, coordinatorId],
   );
 }

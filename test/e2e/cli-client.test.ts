@@ -136,7 +136,7 @@ describe('taskq submit', () => {
     });
   });
 
-  it('--requires, --rate-key and --group reach the task, and status shows them and why it waits', async () => {
+  it('--requires, --rate-key, --group and --sticky-key reach the task, and status shows them and why it waits', async () => {
     const r = await taskq([
       'submit',
       'render',
@@ -150,6 +150,8 @@ describe('taskq submit', () => {
       'acct-7',
       '--group',
       'acme',
+      '--sticky-key',
+      'cart-5',
       '--json',
     ]);
     expect(r.code, r.stderr).toBe(0);
@@ -158,11 +160,13 @@ describe('taskq submit', () => {
       requires: { gpu: 'true', region: 'eu' },
       rate_key: 'acct-7',
       group: 'acme',
+      sticky_key: 'cart-5',
     });
     const status = await taskq(['status', task.id]);
     expect(status.stdout).toMatch(/^requires +gpu=true, region=eu$/m);
     expect(status.stdout).toMatch(/^rate key +acct-7$/m);
     expect(status.stdout).toMatch(/^group +acme$/m);
+    expect(status.stdout).toMatch(/^sticky key +cart-5$/m);
     expect(status.stdout).toMatch(
       /^waiting +no connected worker handles 'render' on queue 'cli-idle' with labels gpu=true, region=eu$/m,
     );

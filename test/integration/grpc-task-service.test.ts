@@ -93,18 +93,20 @@ describe('TaskService over gRPC', () => {
     expect(got.task?.progress).toMatchObject({ attempt: 1, percent: 70, message: 'step two' });
   });
 
-  it('takes requires, rate_key and group, and returns them with why the task waits', async () => {
+  it('takes requires, rate_key, group and sticky_key, and returns them with why the task waits', async () => {
     const submitted = await client.submitTask({
       command: 'render scene-9',
       queue: 'grpc-routed',
       requires: { gpu: 'true', region: 'eu' },
       rateKey: 'acct-7',
       group: 'acme',
+      stickyKey: 'cart-5',
     });
     expect(submitted.task).toMatchObject({
       requires: { gpu: 'true', region: 'eu' },
       rateKey: 'acct-7',
       group: 'acme',
+      stickyKey: 'cart-5',
     });
     const got = await client.getTask({ id: submitted.task?.id as string });
     expect(got.task).toMatchObject({
@@ -112,11 +114,12 @@ describe('TaskService over gRPC', () => {
       requires: { gpu: 'true', region: 'eu' },
       rateKey: 'acct-7',
       group: 'acme',
+      stickyKey: 'cart-5',
       waitingFor:
         "no connected worker handles 'render' on queue 'grpc-routed' with labels gpu=true, region=eu",
     });
     const plain = await client.submitTask({ command: 'echo', queue: 'grpc-routed' });
-    expect(plain.task).toMatchObject({ requires: {}, rateKey: '', group: '' });
+    expect(plain.task).toMatchObject({ requires: {}, rateKey: '', group: '', stickyKey: '' });
   });
 
   it('honours run_at and idempotency keys, and cancels', async () => {

@@ -72,4 +72,29 @@ describe('retention', () => {
     expect(await deleteFinished(db, term, 2 * DAY, 100)).toBe(3);
     expect(await remaining(ids)).toEqual({ tasks: [], attempts: [] });
   });
+
+  it("forgets sticky keys whose worker is gone, and keeps a connected worker's", async () => {
+    await db.pool.query(
+      `INSERT INTO ${db.s}.workers (id, name, queues, handlers, concurrency, disconnected_at, last_seen_at)
+       VALUES ('live', 'live', '{}', '{}', 1, NULL, now()),
+              ('left', 'left', '{}', '{}', 1, now(), now()),
+              ('silent', 'silent', '{}', '{}', 1, NULL, now() - interval '3 days')`,
+    );
+    await db.pool.query(
+      `INSERT INTO ${db.s}.sticky_holders (queue, sticky_key, worker_id)
+       VALUES ('q', 'a', 'live'), ('q', 'b', 'left'), ('q', 'c', 'silent'), ('q', 'd', 'unknown')`,
+    );
+    const term = (await acquireLeadership(db, 'retention-sticky', 'me', 60_000)) as LeaderTerm;
+    await deleteFinished(db, { ...term, epoch: term.epoch - 1 }, 2 * DAY, 100);
+    const held = async () =>
+      (
+        await db.pool.query<{ k: string }>(
+          `SELECT sticky_key AS k FROM ${db.s}.sticky_holders ORDER BY 1`,
+        )
+      ).rows.map((r) => r.k);
+    // A stale term deletes nothing.
+    expect(await held()).toEqual(['a', 'b', 'c', 'd']);
+    await deleteFinished(db, term, 2 * DAY, 100);
+    expect(await held()).toEqual(['a']);
+  });
 });

@@ -114,6 +114,7 @@ export function submitInputOf(req: SubmitTaskRequest): SubmitTaskInput {
     ...(Object.keys(req.requires).length > 0 ? { requires: { ...req.requires } } : {}),
     ...(req.rateKey ? { rate_key: req.rateKey } : {}),
     ...(req.group ? { group: req.group } : {}),
+    ...(req.stickyKey ? { sticky_key: req.stickyKey } : {}),
   };
 }
 

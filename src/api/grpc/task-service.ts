@@ -53,6 +53,7 @@ export function taskToMessage(
     requires: t.requires ?? {},
     rateKey: t.rateKey ?? '',
     group: t.group ?? '',
+    stickyKey: t.stickyKey ?? '',
     ...(t.progressPercent === null
       ? {}
       : {

@@ -29,6 +29,7 @@ export function taskToJson(
     concurrency_key: t.concurrencyKey,
     rate_key: t.rateKey,
     group: t.group,
+    sticky_key: t.stickyKey,
     workflow_id: t.workflowId,
     workflow_key: t.workflowKey,
     parent_task_id: t.parentId,

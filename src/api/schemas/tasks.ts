@@ -135,6 +135,14 @@ export const SubmitTaskBody = Type.Object(
           "The group it shares its queue with others by (a tenant, a customer): groups are claimed round robin, weighted by the queue's group_weights, so one group's backlog does not hold up another's tasks.",
       }),
     ),
+    sticky_key: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: LIMITS.idempotencyKeyLength,
+        description:
+          'Tasks sharing a key (e.g. a session or a cache shard) prefer the worker that took the last one, while that worker is connected and has a free slot; otherwise another takes it and becomes the preferred one. A preference, never a wait.',
+      }),
+    ),
     requires: Type.Optional(Requires()),
     idempotency_key: Type.Optional(
       Type.String({
@@ -238,6 +246,9 @@ export const TaskJson = Type.Object({
   workflow_key: Type.Union([Type.String(), Type.Null()]),
   parent_task_id: Type.Union([Type.String(), Type.Null()], {
     description: 'The task that spawned it and waits for it (ctx.waitFor), or null.',
+  }),
+  sticky_key: Type.Union([Type.String(), Type.Null()], {
+    description: 'Tasks sharing it prefer the worker that took the last one; null: none.',
   }),
   requires: Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()], {
     description: 'Labels a worker must have to be handed it; null: any worker.',

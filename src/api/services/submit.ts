@@ -137,6 +137,7 @@ export function prepareTask(input: SubmitTaskInput): NewTask {
     concurrencyKey: input.concurrency_key ?? null,
     rateKey: input.rate_key ?? null,
     group: input.group ?? null,
+    stickyKey: input.sticky_key ?? null,
     requires: input.requires && Object.keys(input.requires).length > 0 ? input.requires : null,
   };
 }

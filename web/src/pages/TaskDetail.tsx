@@ -159,6 +159,15 @@ export function TaskDetail(props: { id: string }): ReactNode {
             </Field>
             <Field label="Rate key">{task.rate_key ?? '—'}</Field>
             <Field label="Group">{task.group ?? '—'}</Field>
+            <Field label="Sticky key">
+              {task.sticky_key ? (
+                <span title="Prefers the worker that ran this key's last task">
+                  {task.sticky_key}
+                </span>
+              ) : (
+                '—'
+              )}
+            </Field>
           </dl>
         </Card>
         <Card title="Timeline">
