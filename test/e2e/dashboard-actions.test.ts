@@ -336,19 +336,21 @@ describe.skipIf(!hasChromium)('dashboard actions in a browser', { timeout: 120_0
     });
   });
 
-  it("shows a task's requires, rate key and group, and why it waits", async () => {
+  it("shows a task's requires, rate key, group and sticky key, and why it waits", async () => {
     const task = await rest.submit({
       command: 'stamp',
       queue: 'routed',
       requires: { gpu: 'true', region: 'eu' },
       rate_key: 'acct-7',
       group: 'acme',
+      sticky_key: 'cart-5',
     });
     await open(`tasks/${task.id as string}`);
     await see('gpu=true', '[data-field="requires"]');
     await see('region=eu', '[data-field="requires"]');
     await see('acct-7', 'dl.fields');
     await see('acme', 'dl.fields');
+    await see('cart-5', 'dl.fields');
     await see(
       "no connected worker handles 'stamp' on queue 'routed' with labels gpu=true, region=eu",
       '[data-field="waiting-for"]',
