@@ -51,7 +51,7 @@ async function lockQueue(db: Db, client: pg.PoolClient, queue: string): Promise<
 }
 
 /**
- * The serialised claim: limits, rate limits and lanes. Its time is `statement_timestamp()`
+ * The serialised claim: limits, rate limits, lanes and sticky keys. Its time is `statement_timestamp()`
  * of a statement that runs only once the queue's lock is held, so successive claims of a
  * queue have increasing times; each claimed task's picked_at is that time, and its start can
  * never be recorded earlier (started_at is clamped to picked_at).

@@ -25,13 +25,14 @@ export type { ClaimArgs, ClaimNotice } from './claim-common.js';
  *
  * The common path takes no lock beyond the rows: SKIP LOCKED lets any number of coordinators
  * claim side by side, each skipping the rows another holds. It claims only plain tasks (no
- * group, no rate key, no sticky key), and nothing from a paused or limited queue. Everything else takes the
- * serialised path: the queue's row is locked first, in its own statement, so the counts of
- * running tasks and of recent starts that the claim then reads (under a fresh snapshot) cannot
- * be overtaken by another coordinator. Claims on such a queue queue up behind each other;
- * that is the price of never overshooting a limit. When the common path finds tasks with a
- * group or a rate key in the queue, it claims nothing and the same call takes the serialised
- * path, whose `onNotice` tells the caller to go there directly next time.
+ * group, no rate key, no sticky key), and nothing from a paused or limited queue. Everything
+ * else takes the serialised path: the queue's row is locked first, in its own statement, so
+ * the counts of running tasks and of recent starts that the claim then reads (under a fresh
+ * snapshot) cannot be overtaken by another coordinator. Claims on such a queue queue up behind
+ * each other; that is the price of never overshooting a limit. When the common path finds
+ * tasks with a group, a rate key or a sticky key in the queue, it claims nothing and the same
+ * call takes the serialised path, whose `onNotice` tells the caller to go there directly next
+ * time.
  */
 export async function claimDue(db: Db, args: ClaimArgs): Promise<ClaimedTask[]> {
   let rows: ClaimRow[];
