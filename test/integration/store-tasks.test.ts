@@ -267,9 +267,26 @@ describe('completeBatch (fencing)', () => {
 
   it('does not retry an error the handler marked final', async () => {
     const queue = newQueue();
-    const t = await submit({ command: 'fail', queue, max_attempts: 5 });
+    // Due a second ago: what is tested is the final error, not the claim's reading of now()
+    // a millisecond after the insert's.
+    const runAt = new Date(Date.now() - 1000).toISOString();
+    const t = await submit({ command: 'fail', queue, max_attempts: 5, run_at: runAt });
     const claimed = await claimDue(db, { queue, handlers: null, slots: ['w'], leaseMs: 5000 });
-    expect(claimed.map((c) => [c.id, c.attempt, c.workerId])).toEqual([[t.id, 1, 'w']]);
+    // Should nothing be claimed, the message says what the row looked like then.
+    const row = async () =>
+      JSON.stringify(
+        (
+          await db.pool.query(
+            `SELECT status, attempt, worker_id, queue, scheduled_at, now() AS now FROM ${db.s}.tasks
+             WHERE id = $1`,
+            [t.id],
+          )
+        ).rows[0],
+      );
+    expect(
+      claimed.map((c) => [c.id, c.attempt, c.workerId]),
+      claimed.length === 0 ? `nothing claimed; the task: ${await row()}` : undefined,
+    ).toEqual([[t.id, 1, 'w']]);
     const done = await completeBatch(db, [failed(t.id, 1, 'bad input', false)]);
     expect(done.map((d) => [d.id, d.status])).toEqual([[t.id, 'dead']]);
     expect(await getTask(db, t.id)).toMatchObject({
