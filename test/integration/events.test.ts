@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TasksApi } from '../../src/api/services/tasks.js';
 import type { Coordinator } from '../../src/coordinator/index.js';
+import { eventsChannel } from '../../src/store/events.js';
 import { useSchema } from '../helpers/db.js';
 import { inProcessCoordinator, inProcessScheduler, inProcessWorker } from '../helpers/inprocess.js';
 import { readSse } from '../helpers/sse.js';
@@ -61,6 +62,36 @@ describe('live status over SSE', () => {
     expect(ids.every((id, i) => i === 0 || id >= (ids[i - 1] as number))).toBe(true);
     const final = await api.get(task.id);
     expect(final.task.progressPercent).toBe(90);
+  });
+
+  it('never sends an id that goes back, even for progress stamped after the change that follows it', async () => {
+    // Progress is stamped by its own statement's clock, a completion by its transaction's
+    // start: a report can carry a later time than the completion committed after it. Here the
+    // report says an hour from now.
+    const { task } = await api.submit({ command: 'nobody-here', queue: 'sse-clock' });
+    let announced = false;
+    let cancelled = false;
+    const res = await readSse(`${base}/v1/tasks/${task.id}/events`, (evs) => {
+      if (!announced && evs.some((e) => e.event === 'task')) {
+        announced = true;
+        const line = `${task.id},progress,0,${Date.now() + 3_600_000},sse-clock,50,late clock`;
+        void db.pool.query('SELECT pg_notify($1, $2)', [eventsChannel(db), line]);
+      }
+      if (!cancelled && evs.some((e) => e.event === 'progress')) {
+        cancelled = true;
+        void api.cancel(task.id);
+      }
+      return evs.some((e) => e.event === 'task' && e.data.status === 'cancelled');
+    });
+    expect(res.events.map((e) => e.event)).toEqual(['task', 'progress', 'task']);
+    const ids = res.events.map((e) => Number(e.id));
+    expect(ids[1]).toBeLessThanOrEqual(ids[2] as number);
+    expect(ids[0]).toBeLessThanOrEqual(ids[1] as number);
+    // A client that stopped after the progress event hears of the cancel when it resumes.
+    const resumed = await readSse(`${base}/v1/tasks/${task.id}/events`, (evs) => evs.length >= 1, {
+      headers: { 'last-event-id': String(ids[1]) },
+    });
+    expect(resumed.events[0]).toMatchObject({ event: 'task', data: { status: 'cancelled' } });
   });
 
   it('resumes with Last-Event-ID: nothing new means no replay, a change means the current state', async () => {

@@ -127,6 +127,10 @@ export function registerEventRoutes(
       // event is always the task: progress heard before that read is held, and sent after it
       // (that of earlier attempts dropped). So is progress heard while a later read is on its
       // way, so that a task's running event always comes before the progress of its run.
+      // Event ids are the task's updated_at, and a progress event carries the id of the task
+      // event before it: the progress time comes from another statement's clock, and can be
+      // later than the updated_at of a completion that commits after it, so as an id it would
+      // make ids go back, and a client resuming from it would never hear of that completion.
       let stream: SseStream | null = null;
       let read = false;
       const early: TaskEvent[] = [];
@@ -148,11 +152,8 @@ export function registerEventRoutes(
                 s.send('task', taskToJson(d.task, d), at);
               }
               read = true;
-              // Never an id below the task event just sent: ids only go forward, so a
-              // reconnect with Last-Event-ID resumes after both.
               for (const e of early.splice(0))
-                if (e.attempt >= d.task.attempt)
-                  s.send('progress', progressEvent(e), Math.max(e.at, lastSent));
+                if (e.attempt >= d.task.attempt) s.send('progress', progressEvent(e), lastSent);
             } catch {
               // The database is away: the next event or reconnect refreshes.
             }
@@ -163,8 +164,7 @@ export function registerEventRoutes(
         { taskId: id },
         (e) => {
           if (e.kind !== 'progress') refresh();
-          else if (stream && read && !running)
-            stream.send('progress', progressEvent(e), Math.max(e.at, lastSent));
+          else if (stream && read && !running) stream.send('progress', progressEvent(e), lastSent);
           else if (early.length < EARLY_LIMIT) early.push(e);
         },
         refresh,
