@@ -196,9 +196,11 @@ export function registerEventRoutes(
     async (req, reply) => {
       const queue = req.query.queue;
       const since = lastEventId(req);
+      // Progress goes without an id, so the client's last event id stays the last change's:
+      // a progress time, from another clock, could pass a change that commits after it.
       const send = (s: SseStream, e: TaskEvent): void =>
         e.kind === 'progress'
-          ? s.send('progress', progressEvent(e), e.at)
+          ? s.send('progress', progressEvent(e))
           : s.send('status', statusEvent(e), e.at);
       // Subscribed first, opened once events are surely on (a client that acts as soon as
       // the stream opens hears about it). Events heard before the stream is live (while
