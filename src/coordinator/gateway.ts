@@ -11,6 +11,7 @@ import {
 } from '../gen/taskqueue/v1/worker_pb.js';
 import { PRINCIPAL, REVOKED } from '../api/grpc/auth.js';
 import { prepareChildTasks } from '../api/services/children.js';
+import { isUuid } from '../api/services/submit.js';
 import { Channel } from '../lib/channel.js';
 import { describeError } from '../lib/errors.js';
 import {
@@ -176,13 +177,21 @@ async function openSession(
 /**
  * Passes a worker's reports on, each marked with the stream's worker: the fence accepts a
  * report only from the worker that holds the attempt, whatever the message says.
- * @throws PackingError when a packed report is misaligned (before any of the message is used).
+ * @throws PackingError when a packed report is misaligned, and ConnectError when a report names
+ * a task by something that is not an id (both before any of the message is used).
  */
 function handle(session: WorkerSession, msg: WorkerMessage, deps: GatewayDeps): void {
   session.lastSeenAt = Date.now();
   const workerId = session.info.id;
   const started = msg.started ? unpackStarts(msg.started) : [];
   const completed = msg.completed ? unpackCompletions(msg.completed) : [];
+  checkTaskIds(started, 'started.task_id');
+  checkTaskIds(completed, 'completed.task_id');
+  checkTaskIds(
+    msg.progress.flatMap((p) => (p.ref ? [p.ref] : [])),
+    'progress.ref.task_id',
+  );
+  if (msg.heartbeat) checkTaskIds(msg.heartbeat.running, 'heartbeat.running.task_id');
   if (started.length > 0) {
     deps.completer.addStarts(
       started.map((s) => ({
@@ -232,6 +241,21 @@ function handle(session: WorkerSession, msg: WorkerMessage, deps: GatewayDeps): 
   if (msg.credits > 0 && !session.draining) {
     session.credits = Math.min(session.credits + msg.credits, session.info.concurrency);
     deps.dispatcher.creditsAvailable();
+  }
+}
+
+/**
+ * Every task a report names must be named by an id. One that is not would make PostgreSQL
+ * refuse the whole batch it is written in, other workers' reports with it, and a start report
+ * would be retried with every batch after: the stream is cut off before any of it is used.
+ */
+function checkTaskIds(reports: ReadonlyArray<{ taskId: string }>, field: string): void {
+  const bad = reports.find((r) => !isUuid(r.taskId));
+  if (bad) {
+    throw new ConnectError(
+      `${field} must be task ids (UUIDs), got "${bad.taskId.slice(0, 64)}"`,
+      Code.InvalidArgument,
+    );
   }
 }
 

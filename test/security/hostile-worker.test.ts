@@ -174,6 +174,31 @@ describe('a second worker', () => {
     expect((await api.get(task.id)).task.result).toEqual({ real: 1 });
   });
 
+  it('is cut off when a report names a task by something that is not an id, and others still land', async () => {
+    const c = await inProcessCoordinator(db);
+    const { ids, release } = await holding(c, 'not-an-id');
+    const bogus = 'not-a-task';
+    const reports = [
+      { started: packStarts([{ taskId: bogus, attempt: 1, startedAtMs: 1n }]) },
+      { completed: packCompletions([{ taskId: bogus, attempt: 1, ok: true, resultJson: '1' }]) },
+      { progress: [{ ref: { taskId: bogus, attempt: 1 }, percent: 5, message: '' }] },
+      { heartbeat: { running: [{ taskId: `${ids[0] as string}\u0000`, attempt: 1 }] } },
+    ];
+    for (const message of reports) {
+      const forger = new RawWorker(c.grpcPort);
+      forger.hello(`not-an-id-${randomBytes(4).toString('hex')}`);
+      await forger.waitFor((m) => m.welcome !== undefined);
+      forger.send(message);
+      await forger.ended;
+      expect(forger.error?.code).toBe(Code.InvalidArgument);
+      expect(forger.error?.rawMessage).toMatch(/task_id must be task ids \(UUIDs\)/);
+    }
+    // The real worker's results are written as ever.
+    release();
+    await until(async () => (await api.get(ids[0] as string)).task.status === 'succeeded');
+    expect((await api.get(ids[0] as string)).task.result).toEqual({ real: 1 });
+  });
+
   it('is refused when its hello speaks an older version of the stream', async () => {
     const c = await inProcessCoordinator(db);
     const old = new RawWorker(c.grpcPort);
